@@ -1,0 +1,71 @@
+//! The Didit v3 webhook contract, exact and fast, with no I/O.
+//!
+//! Didit signs each delivery three ways (contract: `shared/didit-webhook-contract.md`):
+//! `X-Signature` is HMAC-SHA256 over the raw body, `X-Signature-V2` over a canonical
+//! re-serialisation that Python's `json.dumps` defines, and `X-Signature-Simple` over four fields.
+//! This crate reproduces all three byte for byte ([`canon`], [`Signer`]) and verifies them
+//! ([`Verifier`]) in the order that keeps a public endpoint cheap to defend: size and header syntax
+//! first, constant-time signature checks next, and the JSON parse only once a signature holds.
+//!
+//! Design:
+//! - **No I/O.** No sockets, no runtime, no files; time comes from an injected [`Clock`]. Servers,
+//!   the load generator and the benchmark runner sit on top.
+//! - **Narrow traits, static dispatch.** [`Mac`] and [`JsonBackend`] each have a handful of
+//!   implementations (ring, RustCrypto, AWS-LC; serde_json, simd-json, sonic-rs) plus a null one
+//!   that measures harness overhead. [`Verifier`] is generic over both, so every combination is its
+//!   own monomorphised hot path; [`MacKind`]/[`JsonKind`] pick one at start-up.
+//! - **Unverified data cannot get through.** Only [`Verifier::verify`] constructs [`Verified`].
+//! - **Rejections are data.** [`Rejection`] is a `Copy` enum with its HTTP status, so every
+//!   receiver answers the same way and nothing allocates on the reject path.
+
+pub mod canon;
+mod clock;
+mod hex;
+pub mod json;
+pub mod mac;
+pub mod payload;
+mod secret;
+mod sign;
+mod verify;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use hex::{HexTag, Tag, parse_tag};
+pub use json::{JsonBackend, JsonError, JsonKind, NullJson, SerdeJson};
+#[cfg(feature = "simd-json")]
+pub use json::SimdJson;
+#[cfg(feature = "sonic")]
+pub use json::SonicJson;
+pub use mac::{Mac, MacKind, NullMac};
+#[cfg(feature = "aws-lc")]
+pub use mac::AwsLcMac;
+#[cfg(feature = "ring")]
+pub use mac::RingMac;
+#[cfg(feature = "rustcrypto")]
+pub use mac::RustCryptoMac;
+pub use payload::{Envelope, Environment, Event, Nullable, Status, Text, Timestamp, WebhookType};
+pub use secret::Secret;
+pub use sign::{CONTENT_TYPE, SignError, SignedDelivery, Signer, USER_AGENT, simple_message_of};
+pub use verify::{
+    HEADER_SIGNATURE, HEADER_SIGNATURE_SIMPLE, HEADER_SIGNATURE_V2, HEADER_TIMESTAMP, Rejection,
+    Scheme, Scratch, SignatureHeaders, SignaturePolicy, Verified, Verifier, VerifyConfig,
+    simple_message,
+};
+
+/// A backend or policy name that this build does not know.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{given}`; expected one of: {}", .known.join(", "))]
+pub struct UnknownBackend {
+    what: &'static str,
+    given: String,
+    known: Vec<&'static str>,
+}
+
+impl UnknownBackend {
+    pub(crate) fn new(what: &'static str, given: &str, known: Vec<&'static str>) -> Self {
+        UnknownBackend {
+            what,
+            given: given.to_owned(),
+            known,
+        }
+    }
+}
