@@ -302,7 +302,8 @@ pub struct Envelope<'a> {
     #[serde(borrow, default)]
     pub webhook_type: Nullable<WebhookType<'a>>,
     /// The signed send time; freshness is checked on this, not on the unsigned header.
-    pub timestamp: Option<Timestamp>,
+    #[serde(default)]
+    pub timestamp: Nullable<Timestamp>,
     pub created_at: Option<i64>,
     #[serde(borrow, default)]
     pub session_id: Nullable<Text<'a>>,
@@ -347,7 +348,7 @@ impl Envelope<'_> {
     /// The body timestamp in seconds, if it is a valid integer.
     pub fn timestamp_secs(&self) -> Option<i64> {
         match self.timestamp {
-            Some(Timestamp::Seconds(s)) => Some(s),
+            Nullable::Present(Timestamp::Seconds(s)) => Some(s),
             _ => None,
         }
     }

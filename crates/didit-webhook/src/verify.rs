@@ -382,8 +382,14 @@ impl<M: Mac, J: JsonBackend, C: Clock> Verifier<M, J, C> {
                 matched = Some((Scheme::V2, *tag));
             }
         }
+        // Python's limits on depth and integer length, before any backend reads the body
+        // (see `canon::exceeds_limits`).
+        let exceeds_limits = || J::PARSES && canon::exceeds_limits(body);
         let (scheme, tag, envelope) = match matched {
             Some((scheme, tag)) => {
+                if exceeds_limits() {
+                    return Err(Rejection::MalformedPayload);
+                }
                 let env = self
                     .json
                     .parse_envelope(body, json)
@@ -392,6 +398,9 @@ impl<M: Mac, J: JsonBackend, C: Clock> Verifier<M, J, C> {
             }
             None => {
                 let tag = tags.simple.ok_or(Rejection::InvalidSignature)?;
+                if exceeds_limits() {
+                    return Err(Rejection::InvalidSignature);
+                }
                 // Simple signs four body fields, so the body must be read before it is trusted;
                 // anything unreadable is simply not authenticated.
                 let env = self
@@ -411,9 +420,11 @@ impl<M: Mac, J: JsonBackend, C: Clock> Verifier<M, J, C> {
 
         if J::PARSES {
             let ts = match envelope.timestamp {
-                Some(Timestamp::Seconds(s)) => s,
-                Some(Timestamp::Invalid) => return Err(Rejection::InvalidTimestamp),
-                None => return Err(Rejection::MissingTimestamp),
+                Nullable::Present(Timestamp::Seconds(s)) => s,
+                Nullable::Present(Timestamp::Invalid) | Nullable::Null => {
+                    return Err(Rejection::InvalidTimestamp);
+                }
+                Nullable::Missing => return Err(Rejection::MissingTimestamp),
             };
             if !envelope.webhook_type.is_present() {
                 return Err(Rejection::MissingWebhookType);
@@ -450,9 +461,10 @@ pub fn simple_message(env: &Envelope<'_>, out: &mut Vec<u8>) -> bool {
         }
     }
     match env.timestamp {
-        Some(Timestamp::Seconds(s)) => out.extend_from_slice(s.to_string().as_bytes()),
-        Some(Timestamp::Invalid) => return false,
-        None => {}
+        Nullable::Present(Timestamp::Seconds(s)) => out.extend_from_slice(s.to_string().as_bytes()),
+        Nullable::Present(Timestamp::Invalid) => return false,
+        Nullable::Null => out.extend_from_slice(b"None"),
+        Nullable::Missing => {}
     }
     out.push(b':');
     field(out, as_str(&env.session_id, Text::as_str));

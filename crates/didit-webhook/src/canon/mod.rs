@@ -54,6 +54,93 @@ pub fn canonicalize(input: &[u8], esc: Escaping, out: &mut Vec<u8>) -> Result<()
     Ok(())
 }
 
+/// Whether `body` nests deeper than [`MAX_DEPTH`] or holds an integer longer than
+/// [`MAX_INT_DIGITS`] digits. Exact for valid JSON; for invalid JSON it may answer either way (the
+/// parser rejects that anyway).
+///
+/// The JSON backends disagree on such input (serde_json skips any depth and any number inside
+/// a value it ignores, simd-json refuses big numbers, sonic-rs recurses until the stack
+/// overflows), so the verifier applies Python's own limits before any backend runs. The common
+/// case costs one vectorised count and a few sampled bytes: a body with at most `MAX_DEPTH`
+/// brackets cannot nest deeper, and a run of `MAX_INT_DIGITS + 1` digits must cover one of the
+/// bytes sampled at that stride.
+pub fn exceeds_limits(body: &[u8]) -> bool {
+    let maybe_deep = body.len() > MAX_DEPTH
+        && body.iter().filter(|&&b| b == b'[' || b == b'{').count() > MAX_DEPTH;
+    let maybe_long = body.len() > MAX_INT_DIGITS && has_digit_run(body, MAX_INT_DIGITS + 1);
+    (maybe_deep || maybe_long) && structural_scan(body)
+}
+
+/// Whether `body` holds `len` consecutive ASCII digits anywhere (strings included).
+fn has_digit_run(body: &[u8], len: usize) -> bool {
+    let mut probe = len - 1;
+    while probe < body.len() {
+        if body[probe].is_ascii_digit() {
+            let start = body[..probe]
+                .iter()
+                .rposition(|b| !b.is_ascii_digit())
+                .map_or(0, |p| p + 1);
+            let end = body[probe..]
+                .iter()
+                .position(|b| !b.is_ascii_digit())
+                .map_or(body.len(), |p| probe + p);
+            if end - start >= len {
+                return true;
+            }
+            probe = end + len;
+        } else {
+            probe += len;
+        }
+    }
+    false
+}
+
+/// The exact check, skipping strings: nesting depth and integer-token length.
+fn structural_scan(body: &[u8]) -> bool {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
+            b'"' => {
+                // Skip the string: brackets and digits inside it do not count.
+                i += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', body.get(i..).unwrap_or_default()) {
+                        Some(off) => i += off,
+                        // An unterminated string: the parser will reject the body.
+                        None => return false,
+                    }
+                    if body[i] == b'"' {
+                        break;
+                    }
+                    i += 2;
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'0'..=b'9' => {
+                let start = i;
+                while i < body.len() && body[i].is_ascii_digit() {
+                    i += 1;
+                }
+                let is_int = !matches!(body.get(i), Some(b'.' | b'e' | b'E'));
+                if is_int && i - start > MAX_INT_DIGITS {
+                    return true;
+                }
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
 /// The `X-Signature-V2` message for a received body: the streaming path when the body is in
 /// Didit's wire form, a full re-serialisation otherwise. `scratch` is reused between calls.
 pub fn v2_message<'a>(body: &'a [u8], scratch: &'a mut Vec<u8>) -> Result<&'a [u8], CanonError> {
@@ -116,6 +203,34 @@ mod tests {
             canonicalize(b"\"\xff\"", Escaping::Ascii, &mut Vec::new()),
             Err(CanonError::InvalidUtf8)
         );
+    }
+
+    #[test]
+    fn limits_skip_strings() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(!exceeds_limits(deep(MAX_DEPTH).as_bytes()));
+        assert!(exceeds_limits(deep(MAX_DEPTH + 1).as_bytes()));
+        let in_string = format!("[\"{}\\\"\",1]", "[".repeat(500));
+        assert!(!exceeds_limits(in_string.as_bytes()));
+        let siblings = format!("[{}[]]", "[],".repeat(300));
+        assert!(!exceeds_limits(siblings.as_bytes()));
+        // Unterminated strings and stray closers do not panic.
+        assert!(!exceeds_limits(format!("{}\"\\", "[".repeat(100)).as_bytes()));
+        assert!(!exceeds_limits("]]]]".repeat(100).as_bytes()));
+
+        let digits = |n: usize| "7".repeat(n);
+        assert!(!exceeds_limits(format!("[{}]", digits(MAX_INT_DIGITS)).as_bytes()));
+        assert!(exceeds_limits(format!("[{}]", digits(MAX_INT_DIGITS + 1)).as_bytes()));
+        assert!(exceeds_limits(format!("{{\"a\":\"x\",\"n\":-{}}}", digits(9000)).as_bytes()));
+        // Long digit runs in strings and in floats are what Python accepts.
+        assert!(!exceeds_limits(format!("[\"{}\"]", digits(9000)).as_bytes()));
+        assert!(!exceeds_limits(format!("[{}.5]", digits(9000)).as_bytes()));
+        assert!(!exceeds_limits(format!("[{}e5]", digits(9000)).as_bytes()));
+        // Runs at every offset relative to the sampling stride are found.
+        for pad in 0..7 {
+            let body = format!("[{}{}]", " ".repeat(pad * 613), digits(MAX_INT_DIGITS + 1));
+            assert!(exceeds_limits(body.as_bytes()), "pad {pad}");
+        }
     }
 
     #[test]

@@ -4,9 +4,11 @@ use std::fmt;
 
 use super::CanonError;
 
-/// Deepest nesting the parser accepts. CPython's `json.loads` fails somewhere below 1,000 levels
-/// (its recursion limit); no webhook nests beyond a dozen, so 256 keeps stack use small and bounded.
-pub const MAX_DEPTH: usize = 256;
+/// Deepest nesting accepted anywhere in this crate (canonicaliser, fast path, envelope parse).
+/// CPython's `json.loads` fails somewhere below 1,000 levels (its recursion limit) and no webhook
+/// nests beyond a dozen; 128 (serde_json's own limit) keeps recursion, and so stack use, small
+/// enough for coroutine stacks, whatever the backend.
+pub const MAX_DEPTH: usize = 128;
 
 /// CPython 3.11's default `sys.get_int_max_str_digits()`: `json.loads` rejects longer integers.
 pub const MAX_INT_DIGITS: usize = 4300;
