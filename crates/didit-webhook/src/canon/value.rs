@@ -104,10 +104,13 @@ impl Value {
     /// Parses `input` exactly as CPython's `json.loads(bytes)` does for UTF-8 input.
     ///
     /// Deliberate differences, none of which a Didit delivery can carry: lone UTF-16 surrogates
-    /// (`"\ud800"`) are rejected because a Rust `String` cannot hold them and Didit itself cannot
-    /// encode them for `X-Signature-V2`; a UTF-8 BOM, UTF-16/32 and nesting deeper than
-    /// [`MAX_DEPTH`] are rejected.
+    /// (`"\ud800"`) are rejected wherever they stand, even in a value that a later duplicate key
+    /// replaces, because a Rust `String` cannot hold them and Didit itself cannot encode them for
+    /// `X-Signature-V2` (the same goes for UTF-8-encoded surrogates, which `json.loads(bytes)` admits
+    /// through `surrogatepass`); UTF-16/32 input and nesting deeper than [`MAX_DEPTH`] are rejected. A leading
+    /// UTF-8 BOM is skipped, as `json.loads(bytes)` does.
     pub fn parse(input: &[u8]) -> Result<Value, CanonError> {
+        let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
         let text = std::str::from_utf8(input).map_err(|_| CanonError::InvalidUtf8)?;
         let mut p = Parser {
             s: text.as_bytes(),

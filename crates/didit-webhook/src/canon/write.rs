@@ -127,34 +127,41 @@ pub fn write_python_float_repr(f: f64, out: &mut Vec<u8>) {
         out.extend_from_slice(if f > 0.0 { b"Infinity" } else { b"-Infinity" });
         return;
     }
-    // Rust's `{:e}` prints the shortest digits that round-trip, the same digits CPython's
-    // `repr` chooses (both pick the closest shortest candidate); only the layout differs.
-    let mut buf = StackBuf::new();
-    {
-        use std::fmt::Write;
-        // Writing an f64 into a 40-byte buffer cannot fail: `{:e}` of a double is at most 24 bytes.
-        let _ = write!(buf, "{f:e}");
-    }
-    let sci = buf.as_bytes();
-    let (neg, sci) = match sci.split_first() {
+    // Ryu gives the shortest round-trip digits and, on an exact tie between two shortest
+    // candidates, the even one, as CPython's dtoa does (Rust's `{:e}` rounds such ties up:
+    // 29941060809111.5625 must print as ...111.562). Its layout differs from Python's, so only
+    // the digits and the decimal exponent are taken from it.
+    let mut ryu_buf = ryu::Buffer::new();
+    let text = ryu_buf.format_finite(f).as_bytes();
+    let (neg, text) = match text.split_first() {
         Some((b'-', rest)) => (true, rest),
-        _ => (false, sci),
+        _ => (false, text),
     };
-    let e_at = sci.iter().position(|&b| b == b'e').unwrap_or(sci.len());
-    let mut digits = [0u8; 20];
+    let e_at = text.iter().position(|&b| b == b'e' || b == b'E').unwrap_or(text.len());
+    let exp: i32 = std::str::from_utf8(&text[(e_at + 1).min(text.len())..])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mant = &text[..e_at];
+    let int_len = mant.iter().position(|&b| b == b'.').unwrap_or(mant.len()) as i32;
+    let mut digits = [0u8; 32];
     let mut nd = 0;
-    for &b in &sci[..e_at] {
-        if b.is_ascii_digit() {
+    // value = 0.d1d2... * 10^decpt; leading zeros move the point, trailing zeros are dropped.
+    let mut decpt = int_len + exp;
+    for &b in mant.iter().filter(|b| b.is_ascii_digit()) {
+        if nd == 0 && b == b'0' {
+            decpt -= 1;
+            continue;
+        }
+        if nd < digits.len() {
             digits[nd] = b;
             nd += 1;
         }
     }
-    let exp: i32 = std::str::from_utf8(&sci[(e_at + 1).min(sci.len())..])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    while nd > 1 && digits[nd - 1] == b'0' {
+        nd -= 1;
+    }
     let digits = &digits[..nd];
-    let decpt = exp + 1; // value = 0.d1d2... * 10^decpt
     if neg {
         out.push(b'-');
     }
@@ -238,37 +245,6 @@ pub fn write_exact_integer(f: f64, out: &mut Vec<u8>) {
     }
 }
 
-/// A fixed-size `fmt::Write` target so float formatting does not allocate.
-struct StackBuf {
-    buf: [u8; 40],
-    len: usize,
-}
-
-impl StackBuf {
-    fn new() -> Self {
-        StackBuf {
-            buf: [0; 40],
-            len: 0,
-        }
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-impl std::fmt::Write for StackBuf {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        if end > self.buf.len() {
-            return Err(std::fmt::Error);
-        }
-        self.buf[self.len..end].copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +266,10 @@ mod tests {
             (95.4, "95.4"),
             (0.1 + 0.2, "0.30000000000000004"),
             (-0.5, "-0.5"),
+            // An exact tie between two shortest candidates goes to the even digit.
+            (29941060809111.5625, "29941060809111.562"),
+            (0.5e-4, "5e-05"),
+            (1.25e-5, "1.25e-05"),
             (123456789012345.6, "123456789012345.6"),
             (100.0, "100"),
             (-0.0, "0"),
