@@ -132,9 +132,10 @@ pub fn vectors() -> Result<Vec<Case>, FixtureError> {
     let mut out = Vec::new();
     let mut push = |id: String, secret: &str, c: RawCase| -> Result<(), FixtureError> {
         let h = |k: &str| {
-            c.headers.get(k).cloned().ok_or_else(|| {
-                FixtureError::Oracle(format!("vector {id} lacks header {k}"))
-            })
+            c.headers
+                .get(k)
+                .cloned()
+                .ok_or_else(|| FixtureError::Oracle(format!("vector {id} lacks header {k}")))
         };
         let timestamp = h("X-Timestamp")?
             .parse()

@@ -140,9 +140,9 @@ impl std::str::FromStr for JsonKind {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let all = || JsonKind::REAL.iter().copied().chain([JsonKind::Null]);
-        all()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| crate::UnknownBackend::new("JSON", s, all().map(JsonKind::name).collect()))
+        all().find(|k| k.name() == s).ok_or_else(|| {
+            crate::UnknownBackend::new("JSON", s, all().map(JsonKind::name).collect())
+        })
     }
 }
 

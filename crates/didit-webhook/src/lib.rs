@@ -30,18 +30,18 @@ mod verify;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use hex::{HexTag, Tag, parse_tag};
-pub use json::{JsonBackend, JsonError, JsonKind, NullJson, SerdeJson};
 #[cfg(feature = "simd-json")]
 pub use json::SimdJson;
 #[cfg(feature = "sonic")]
 pub use json::SonicJson;
-pub use mac::{Mac, MacKind, NullMac};
+pub use json::{JsonBackend, JsonError, JsonKind, NullJson, SerdeJson};
 #[cfg(feature = "aws-lc")]
 pub use mac::AwsLcMac;
 #[cfg(feature = "ring")]
 pub use mac::RingMac;
 #[cfg(feature = "rustcrypto")]
 pub use mac::RustCryptoMac;
+pub use mac::{Mac, MacKind, NullMac};
 pub use payload::{Envelope, Environment, Event, Nullable, Status, Text, Timestamp, WebhookType};
 pub use secret::Secret;
 pub use sign::{CONTENT_TYPE, SignError, SignedDelivery, Signer, USER_AGENT, simple_message_of};

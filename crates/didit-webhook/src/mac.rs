@@ -33,7 +33,10 @@ impl Mac for RingMac {
     const NAME: &'static str = "ring";
 
     fn new(secret: &Secret) -> Self {
-        RingMac(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.expose()))
+        RingMac(ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            secret.expose(),
+        ))
     }
 
     fn sign(&self, msg: &[u8]) -> Tag {
@@ -174,9 +177,9 @@ impl std::str::FromStr for MacKind {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let all = || MacKind::REAL.iter().copied().chain([MacKind::Null]);
-        all()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| crate::UnknownBackend::new("HMAC backend", s, all().map(MacKind::name).collect()))
+        all().find(|k| k.name() == s).ok_or_else(|| {
+            crate::UnknownBackend::new("HMAC backend", s, all().map(MacKind::name).collect())
+        })
     }
 }
 

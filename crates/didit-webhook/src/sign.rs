@@ -17,7 +17,9 @@ pub enum SignError {
     NotAnObject,
     #[error("payload has no integer `timestamp`, which X-Timestamp must equal")]
     NoTimestamp,
-    #[error("field `{0}` is an array or object, whose Python str() the Simple signature cannot reproduce")]
+    #[error(
+        "field `{0}` is an array or object, whose Python str() the Simple signature cannot reproduce"
+    )]
     UnsupportedSimpleField(&'static str),
 }
 

@@ -115,8 +115,11 @@ pub enum SignaturePolicy {
 }
 
 impl SignaturePolicy {
-    pub const ALL: &'static [SignaturePolicy] =
-        &[SignaturePolicy::Any, SignaturePolicy::Raw, SignaturePolicy::V2];
+    pub const ALL: &'static [SignaturePolicy] = &[
+        SignaturePolicy::Any,
+        SignaturePolicy::Raw,
+        SignaturePolicy::V2,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -408,10 +411,7 @@ impl<M: Mac, J: JsonBackend, C: Clock> Verifier<M, J, C> {
                     .parse_envelope(body, json)
                     .map_err(|_| Rejection::InvalidSignature)?;
                 simple.clear();
-                if !J::PARSES
-                    || !simple_message(&env, simple)
-                    || !self.mac.verify(simple, &tag)
-                {
+                if !J::PARSES || !simple_message(&env, simple) || !self.mac.verify(simple, &tag) {
                     return Err(Rejection::InvalidSignature);
                 }
                 (Scheme::Simple, tag, only_simple_fields(env))

@@ -26,12 +26,21 @@ fn check_against_python(docs: &[Vec<u8>]) -> Result<(), String> {
             // lone surrogates there; they are not UTF-8 to us. Neither side can make a V2 message.
             (Oracle::Dumps { unicode: None, .. }, Err(CanonError::InvalidUtf8)) => {}
             (Oracle::Dumps { unicode: None, .. }, other) => {
-                return Err(format!("Python finds a lone surrogate, we say {other:?}: {}", show()));
+                return Err(format!(
+                    "Python finds a lone surrogate, we say {other:?}: {}",
+                    show()
+                ));
             }
             (Oracle::Dumps { .. }, Err(e)) => {
                 return Err(format!("Python accepts, we reject ({e}): {}", show()));
             }
-            (Oracle::Dumps { ascii, unicode: Some(unicode) }, Ok(v)) => {
+            (
+                Oracle::Dumps {
+                    ascii,
+                    unicode: Some(unicode),
+                },
+                Ok(v),
+            ) => {
                 let mut ours_ascii = Vec::new();
                 canon::write_value(&v, Escaping::Ascii, &mut ours_ascii);
                 if ours_ascii != ascii {
@@ -85,7 +94,8 @@ fn check_against_python(docs: &[Vec<u8>]) -> Result<(), String> {
 #[test]
 fn fixtures_match_cpython() {
     let mut docs = vec![
-        didit_fixtures::read_fixture(didit_fixtures::SAMPLE_PRETTY).unwrap_or_else(|e| panic!("{e}")),
+        didit_fixtures::read_fixture(didit_fixtures::SAMPLE_PRETTY)
+            .unwrap_or_else(|e| panic!("{e}")),
         didit_fixtures::read_fixture(didit_fixtures::SAMPLE_WIRE).unwrap_or_else(|e| panic!("{e}")),
     ];
     for c in didit_fixtures::vectors().unwrap_or_else(|e| panic!("{e}")) {
@@ -95,7 +105,11 @@ fn fixtures_match_cpython() {
     }
     let sample = didit_fixtures::sample_value().unwrap_or_else(|e| panic!("{e}"));
     for size in PayloadSize::ALL {
-        docs.push(didit_fixtures::payload(size, &sample, 1_780_000_000, 7).to_string().into_bytes());
+        docs.push(
+            didit_fixtures::payload(size, &sample, 1_780_000_000, 7)
+                .to_string()
+                .into_bytes(),
+        );
     }
     assert!(docs.len() > 40);
     if let Err(e) = check_against_python(&docs) {
@@ -116,16 +130,43 @@ fn edge_documents_match_cpython() {
         r#"["\udc00\ud800"]"#,
         r#"["\ud83dx"]"#,
         " \t\n\r{ \"a\" : [ ] , \"b\" : { } } \n",
-        "[01]", "[1.]", "[.5]", "[-]", "[+1]", "[1,]", "{\"a\":1,}", "[\"\t\"]", "[\"\\x\"]", "[NaN1]",
-        "[-Infinity]", "[-Inf]", "nul", "", " ", "[1]x", "[\"\\u12G4\"]", "[1e]", "[1e+]", "{\"a\" 1}",
-        "{1:2}", "[true false]", "\u{feff}[1]",
+        "[01]",
+        "[1.]",
+        "[.5]",
+        "[-]",
+        "[+1]",
+        "[1,]",
+        "{\"a\":1,}",
+        "[\"\t\"]",
+        "[\"\\x\"]",
+        "[NaN1]",
+        "[-Infinity]",
+        "[-Inf]",
+        "nul",
+        "",
+        " ",
+        "[1]x",
+        "[\"\\u12G4\"]",
+        "[1e]",
+        "[1e+]",
+        "{\"a\" 1}",
+        "{1:2}",
+        "[true false]",
+        "\u{feff}[1]",
     ];
     let mut docs: Vec<Vec<u8>> = texts.iter().map(|t| t.as_bytes().to_vec()).collect();
     docs.push(format!("[{}]", "9".repeat(4300)).into_bytes());
     docs.push(format!("[{}]", "9".repeat(4301)).into_bytes());
     docs.push(format!("[-{}]", "9".repeat(4301)).into_bytes());
     docs.push(format!("[{}.5]", "9".repeat(5000)).into_bytes());
-    docs.push(format!("{}{}", "[".repeat(canon::MAX_DEPTH), "]".repeat(canon::MAX_DEPTH)).into_bytes());
+    docs.push(
+        format!(
+            "{}{}",
+            "[".repeat(canon::MAX_DEPTH),
+            "]".repeat(canon::MAX_DEPTH)
+        )
+        .into_bytes(),
+    );
     docs.push(b"[\"\xff\"]".to_vec());
     docs.push(b"[\"\xed\xa0\x80\"]".to_vec());
     if let Err(e) = check_against_python(&docs) {
@@ -147,9 +188,38 @@ fn depth_beyond_the_limit_is_refused() {
 /// Characters that exercise every escaping rule: ASCII specials, C0 controls, DEL, Latin-1,
 /// line separators, CJK, the fullwidth tilde, the end of the BMP, and astral emoji.
 const PALETTE: &[char] = &[
-    'a', 'Z', ' ', '~', '/', '"', '\\', '\u{0}', '\u{1f}', '\n', '\t', '\u{8}', '\u{c}', '\r',
-    '\u{7f}', '\u{80}', 'é', 'ñ', 'ó', '\u{2028}', '日', '本', '～', '\u{fffd}', '\u{ffff}', '😀',
-    '\u{1f1ea}', '\u{10ffff}', '0', '9', '{', ']',
+    'a',
+    'Z',
+    ' ',
+    '~',
+    '/',
+    '"',
+    '\\',
+    '\u{0}',
+    '\u{1f}',
+    '\n',
+    '\t',
+    '\u{8}',
+    '\u{c}',
+    '\r',
+    '\u{7f}',
+    '\u{80}',
+    'é',
+    'ñ',
+    'ó',
+    '\u{2028}',
+    '日',
+    '本',
+    '～',
+    '\u{fffd}',
+    '\u{ffff}',
+    '😀',
+    '\u{1f1ea}',
+    '\u{10ffff}',
+    '0',
+    '9',
+    '{',
+    ']',
 ];
 
 /// One character of a JSON string in any of the spellings `json.loads` accepts.
@@ -161,11 +231,19 @@ fn string_char() -> impl Strategy<Value = String> {
             0 | 1 if raw_ok => c.to_string(),
             2 | 3 if cp < 0x10000 => {
                 let h = format!("\\u{cp:04x}");
-                if how == 3 { h.to_uppercase().replace("\\U", "\\u") } else { h }
+                if how == 3 {
+                    h.to_uppercase().replace("\\U", "\\u")
+                } else {
+                    h
+                }
             }
             2 | 3 => {
                 let v = cp - 0x10000;
-                format!("\\u{:04x}\\u{:04X}", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF))
+                format!(
+                    "\\u{:04x}\\u{:04X}",
+                    0xD800 + (v >> 10),
+                    0xDC00 + (v & 0x3FF)
+                )
             }
             _ => match c {
                 '"' => "\\\"".into(),
@@ -213,19 +291,50 @@ fn number_text() -> impl Strategy<Value = String> {
                 _ => format!("{f:?}"),
             })
         }),
-        (sign.clone(), digits(1..6), digits(1..22), prop::option::of((prop::sample::select(&["e", "E", "e+", "e-", "E-"][..]), digits(1..4))))
+        (
+            sign.clone(),
+            digits(1..6),
+            digits(1..22),
+            prop::option::of((
+                prop::sample::select(&["e", "E", "e+", "e-", "E-"][..]),
+                digits(1..4)
+            ))
+        )
             .prop_map(|(s, int, frac, exp)| {
                 let int = int.trim_start_matches('0');
                 let int = if int.is_empty() { "0" } else { int };
                 let exp = exp.map(|(e, d)| format!("{e}{d}")).unwrap_or_default();
                 format!("{s}{int}.{frac}{exp}")
             }),
-        (sign, 1u16..999, prop::sample::select(&["e", "E+", "e-"][..]), 0u16..330)
+        (
+            sign,
+            1u16..999,
+            prop::sample::select(&["e", "E+", "e-"][..]),
+            0u16..330
+        )
             .prop_map(|(s, m, e, x)| format!("{s}{m}{e}{x}")),
-        prop::sample::select(&[
-            "0", "-0", "0.0", "-0.0", "100.0", "1e16", "1e15", "1e-5", "0.0001", "5e-324", "1e400",
-            "2.5", "9007199254740993", "1.7976931348623157e308", "NaN", "Infinity", "-Infinity",
-        ][..]).prop_map(str::to_owned),
+        prop::sample::select(
+            &[
+                "0",
+                "-0",
+                "0.0",
+                "-0.0",
+                "100.0",
+                "1e16",
+                "1e15",
+                "1e-5",
+                "0.0001",
+                "5e-324",
+                "1e400",
+                "2.5",
+                "9007199254740993",
+                "1.7976931348623157e308",
+                "NaN",
+                "Infinity",
+                "-Infinity",
+            ][..]
+        )
+        .prop_map(str::to_owned),
     ]
 }
 
@@ -242,7 +351,10 @@ fn json_text() -> impl Strategy<Value = String> {
     leaf.prop_recursive(6, 80, 6, |inner| {
         prop_oneof![
             vec((ws(), inner.clone(), ws()), 0..6).prop_map(|items| {
-                let parts: Vec<String> = items.into_iter().map(|(a, v, b)| format!("{a}{v}{b}")).collect();
+                let parts: Vec<String> = items
+                    .into_iter()
+                    .map(|(a, v, b)| format!("{a}{v}{b}"))
+                    .collect();
                 format!("[{}]", parts.join(","))
             }),
             vec((ws(), key_text(), ws(), ws(), inner, ws()), 0..6).prop_map(|kvs| {
@@ -258,7 +370,16 @@ fn json_text() -> impl Strategy<Value = String> {
 
 /// A document and a mutation of it (a byte dropped or inserted), so invalid JSON is compared too.
 fn doc_and_mutant() -> impl Strategy<Value = (String, Vec<u8>)> {
-    (json_text(), any::<prop::sample::Index>(), prop::sample::select(&[b'"', b',', b'}', b']', b'1', b'\\', b' ', 0xff, b'e', b'.', b'-', b'u'][..]), any::<bool>())
+    (
+        json_text(),
+        any::<prop::sample::Index>(),
+        prop::sample::select(
+            &[
+                b'"', b',', b'}', b']', b'1', b'\\', b' ', 0xff, b'e', b'.', b'-', b'u',
+            ][..],
+        ),
+        any::<bool>(),
+    )
         .prop_map(|(doc, at, byte, insert)| {
             let mut m = doc.clone().into_bytes();
             let i = at.index(m.len() + 1);
@@ -273,7 +394,10 @@ fn doc_and_mutant() -> impl Strategy<Value = (String, Vec<u8>)> {
 
 #[test]
 fn random_documents_match_cpython() {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(48);
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(48);
     let config = Config {
         cases,
         // Each case is one CPython run over a batch; shrinking narrows a failure to one document.

@@ -11,7 +11,11 @@ use didit_webhook::{
 
 fn cases() -> Vec<didit_fixtures::Case> {
     let cases = didit_fixtures::vectors().unwrap_or_else(|e| panic!("{e}"));
-    assert!(cases.len() >= 17, "expected every vector set, got {}", cases.len());
+    assert!(
+        cases.len() >= 17,
+        "expected every vector set, got {}",
+        cases.len()
+    );
     cases
 }
 
@@ -41,16 +45,36 @@ fn known_answers<M: Mac, J: JsonBackend + Default>() {
         let mut h = headers(&c);
         h.timestamp = Some(ts.as_bytes());
         let body = c.body.as_bytes();
-        assert_eq!(outcome(&with(SignaturePolicy::Any, false), &h, body), Ok(Scheme::Raw), "{}", c.id);
-        assert_eq!(outcome(&with(SignaturePolicy::Raw, false), &h, body), Ok(Scheme::Raw), "{}", c.id);
-        assert_eq!(outcome(&with(SignaturePolicy::V2, false), &h, body), Ok(Scheme::V2), "{}", c.id);
+        assert_eq!(
+            outcome(&with(SignaturePolicy::Any, false), &h, body),
+            Ok(Scheme::Raw),
+            "{}",
+            c.id
+        );
+        assert_eq!(
+            outcome(&with(SignaturePolicy::Raw, false), &h, body),
+            Ok(Scheme::Raw),
+            "{}",
+            c.id
+        );
+        assert_eq!(
+            outcome(&with(SignaturePolicy::V2, false), &h, body),
+            Ok(Scheme::V2),
+            "{}",
+            c.id
+        );
 
         // Simple alone verifies only when opted in.
         let simple_only = SignatureHeaders {
             signature_simple: Some(c.signature_simple.as_bytes()),
             ..SignatureHeaders::default()
         };
-        assert_eq!(outcome(&with(SignaturePolicy::Any, true), &simple_only, body), Ok(Scheme::Simple), "{}", c.id);
+        assert_eq!(
+            outcome(&with(SignaturePolicy::Any, true), &simple_only, body),
+            Ok(Scheme::Simple),
+            "{}",
+            c.id
+        );
         assert_eq!(
             outcome(&with(SignaturePolicy::Any, false), &simple_only, body),
             Err(Rejection::MissingSignature),
@@ -61,13 +85,25 @@ fn known_answers<M: Mac, J: JsonBackend + Default>() {
         // The verified envelope carries the signed timestamp.
         let v = with(SignaturePolicy::Any, false);
         let mut scratch = Scratch::new();
-        let ok = v.verify(&h, body, &mut scratch).unwrap_or_else(|r| panic!("{}: {r}", c.id));
+        let ok = v
+            .verify(&h, body, &mut scratch)
+            .unwrap_or_else(|r| panic!("{}: {r}", c.id));
         assert_eq!(ok.timestamp_secs(), Some(c.timestamp), "{}", c.id);
 
         // Middleware re-encoding breaks X-Signature but not V2.
         if let Some(re) = &c.reencoded_body {
-            assert_eq!(outcome(&with(SignaturePolicy::Any, false), &h, re.as_bytes()), Ok(Scheme::V2), "{}", c.id);
-            assert_eq!(outcome(&with(SignaturePolicy::V2, false), &h, re.as_bytes()), Ok(Scheme::V2), "{}", c.id);
+            assert_eq!(
+                outcome(&with(SignaturePolicy::Any, false), &h, re.as_bytes()),
+                Ok(Scheme::V2),
+                "{}",
+                c.id
+            );
+            assert_eq!(
+                outcome(&with(SignaturePolicy::V2, false), &h, re.as_bytes()),
+                Ok(Scheme::V2),
+                "{}",
+                c.id
+            );
             assert_eq!(
                 outcome(&with(SignaturePolicy::Raw, false), &h, re.as_bytes()),
                 Err(Rejection::InvalidSignature),
@@ -89,7 +125,7 @@ fn known_answers<M: Mac, J: JsonBackend + Default>() {
 }
 for_every_backend!(known_answers);
 
-fn signer_reproduces_didit<M: Mac, J: JsonBackend + Default>() {
+fn signer_reproduces_didit<M: Mac>() {
     for c in cases() {
         let payload = Value::parse(c.body.as_bytes()).unwrap_or_else(|e| panic!("{}: {e}", c.id));
         let signed = Signer::<M>::new(&Secret::new(&c.secret))
@@ -98,12 +134,22 @@ fn signer_reproduces_didit<M: Mac, J: JsonBackend + Default>() {
         assert_eq!(String::from_utf8_lossy(&signed.body), c.body, "{}", c.id);
         assert_eq!(signed.signature.as_str(), c.signature, "{}", c.id);
         assert_eq!(signed.signature_v2.as_str(), c.signature_v2, "{}", c.id);
-        assert_eq!(signed.signature_simple.as_str(), c.signature_simple, "{}", c.id);
+        assert_eq!(
+            signed.signature_simple.as_str(),
+            c.signature_simple,
+            "{}",
+            c.id
+        );
         assert_eq!(signed.timestamp, c.timestamp.to_string(), "{}", c.id);
 
         let mut simple = Vec::new();
         simple_message_of(&payload, &mut simple).unwrap_or_else(|e| panic!("{}: {e}", c.id));
-        assert_eq!(String::from_utf8_lossy(&simple), c.simple_message, "{}", c.id);
+        assert_eq!(
+            String::from_utf8_lossy(&simple),
+            c.simple_message,
+            "{}",
+            c.id
+        );
 
         // Both V2 paths produce the published canonical text.
         let mut scratch = Vec::new();
@@ -115,30 +161,48 @@ fn signer_reproduces_didit<M: Mac, J: JsonBackend + Default>() {
         if let Some(re) = &c.reencoded_body {
             let mut scratch = Vec::new();
             let v2 = canon::v2_message(re.as_bytes(), &mut scratch).map(<[u8]>::to_vec);
-            assert_eq!(v2.as_deref(), Ok(c.v2_canonical.as_bytes()), "{} re-encoded", c.id);
+            assert_eq!(
+                v2.as_deref(),
+                Ok(c.v2_canonical.as_bytes()),
+                "{} re-encoded",
+                c.id
+            );
         }
     }
 }
-for_every_backend!(signer_reproduces_didit);
+for_every_mac!(signer_reproduces_didit);
 
 #[test]
 fn body_digests_match_the_published_sha256() {
     for c in cases() {
         let d = ring::digest::digest(&ring::digest::SHA256, c.body.as_bytes());
-        assert_eq!(didit_webhook::HexTag::new(&d.as_ref().try_into().expect("32 bytes")).as_str(), c.body_sha256, "{}", c.id);
+        assert_eq!(
+            didit_webhook::HexTag::new(&d.as_ref().try_into().expect("32 bytes")).as_str(),
+            c.body_sha256,
+            "{}",
+            c.id
+        );
     }
 }
 
 #[test]
 fn sample_fixture_canonicalises_to_the_wire_fixture() {
-    let pretty = didit_fixtures::read_fixture(didit_fixtures::SAMPLE_PRETTY).unwrap_or_else(|e| panic!("{e}"));
-    let wire = didit_fixtures::read_fixture(didit_fixtures::SAMPLE_WIRE).unwrap_or_else(|e| panic!("{e}"));
+    let pretty = didit_fixtures::read_fixture(didit_fixtures::SAMPLE_PRETTY)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let wire =
+        didit_fixtures::read_fixture(didit_fixtures::SAMPLE_WIRE).unwrap_or_else(|e| panic!("{e}"));
     let mut out = Vec::new();
     canon::canonicalize(&pretty, Escaping::Ascii, &mut out).expect("the sample is valid JSON");
     // The wire fixture may end with a newline added by the tool that saved it.
     assert_eq!(out, wire.trim_ascii_end());
     // The 39-digit integer that shorten_floats makes of 1.1812083616449413e+38.
-    assert!(String::from_utf8_lossy(&out).contains("\"serial_number\":118120836164494129544568202238038638592"));
-    let sample = cases().into_iter().find(|c| c.id == "sample_full").expect("sample_full vector");
+    assert!(
+        String::from_utf8_lossy(&out)
+            .contains("\"serial_number\":118120836164494129544568202238038638592")
+    );
+    let sample = cases()
+        .into_iter()
+        .find(|c| c.id == "sample_full")
+        .expect("sample_full vector");
     assert_eq!(out, sample.body.as_bytes());
 }

@@ -448,7 +448,12 @@ mod tests {
             br#"[1,]"#,
             br#"{"a":1"#,
         ] {
-            assert_eq!(run(s).0, V2Message::NotCanonical, "accepted {}", String::from_utf8_lossy(s));
+            assert_eq!(
+                run(s).0,
+                V2Message::NotCanonical,
+                "accepted {}",
+                String::from_utf8_lossy(s)
+            );
         }
     }
 
@@ -459,7 +464,13 @@ mod tests {
         assert_eq!(run(br#"{"a#":1,"a\"":2}"#).0, V2Message::NotCanonical);
         assert_eq!(run(br#"{"a\"":1,"a\"":2}"#).0, V2Message::NotCanonical);
         assert_eq!(run(br#"{"a!":1,"a\"":2}"#).0, V2Message::SameAsBody);
-        assert_eq!(run(br#"{"\uff5e":1,"\ud83d\ude00":2}"#).0, V2Message::Rewritten);
-        assert_eq!(run(br#"{"\ud83d\ude00":1,"\uff5e":2}"#).0, V2Message::NotCanonical);
+        assert_eq!(
+            run(br#"{"\uff5e":1,"\ud83d\ude00":2}"#).0,
+            V2Message::Rewritten
+        );
+        assert_eq!(
+            run(br#"{"\ud83d\ude00":1,"\uff5e":2}"#).0,
+            V2Message::NotCanonical
+        );
     }
 }

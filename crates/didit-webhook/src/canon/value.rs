@@ -320,7 +320,10 @@ impl Parser<'_> {
     }
 
     fn hex4(&mut self) -> Result<u32, CanonError> {
-        let h = self.s.get(self.pos..self.pos + 4).ok_or_else(|| self.err())?;
+        let h = self
+            .s
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.err())?;
         let mut v = 0u32;
         for &c in h {
             let d = (c as char).to_digit(16).ok_or_else(|| self.err())?;

@@ -56,12 +56,39 @@ macro_rules! for_every_backend {
     };
 }
 
+/// Repeats a generic test `fn name<M: Mac>()` for every real MAC backend.
+#[macro_export]
+macro_rules! for_every_mac {
+    ($name:ident) => {
+        mod $name {
+            use didit_webhook::*;
+            #[test]
+            fn ring() {
+                super::$name::<RingMac>()
+            }
+            #[test]
+            fn rustcrypto() {
+                super::$name::<RustCryptoMac>()
+            }
+            #[test]
+            fn awslc() {
+                super::$name::<AwsLcMac>()
+            }
+        }
+    };
+}
+
 pub fn verifier<M: Mac, J: JsonBackend + Default>(
     secret: &str,
     now: i64,
     cfg: VerifyConfig,
 ) -> Verifier<M, J, FixedClock> {
-    Verifier::with_parts(M::new(&Secret::new(secret)), J::default(), FixedClock(now), cfg)
+    Verifier::with_parts(
+        M::new(&Secret::new(secret)),
+        J::default(),
+        FixedClock(now),
+        cfg,
+    )
 }
 
 /// A small valid session event at `ts`.
