@@ -1,0 +1,375 @@
+//! The HTTP contract, independent of any server: routing, verification, processing, replies.
+//!
+//! Every server variant translates its request into these calls and writes the [`Reply`] back, so
+//! statuses, bodies and metrics are the same whichever server runs them.
+
+use std::sync::LazyLock;
+use std::time::Instant;
+
+use didit_webhook::{
+    Clock, JsonBackend, Mac, Rejection, Scratch, Secret, SignatureHeaders, SystemClock, Verifier,
+    VerifyConfig,
+};
+
+use crate::metrics::{Metrics, Outcome};
+use crate::process::{MemoryProcessor, Processor, Submit};
+
+pub const WEBHOOK_PATH: &str = "/webhooks/didit";
+pub const NULL_PATH: &str = "/webhooks/null";
+pub const HEALTH_PATH: &str = "/healthz";
+pub const METRICS_PATH: &str = "/metrics";
+
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+pub const CONTENT_TYPE_METRICS: &str = "text/plain; version=0.0.4";
+
+/// Seconds a client is told to wait after a 503.
+pub const RETRY_AFTER_SECS: &str = "1";
+
+/// Where a request goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Webhook,
+    Null,
+    Health,
+    Metrics,
+    NotFound,
+    /// The path exists but not for this method; the value is the `Allow` header.
+    MethodNotAllowed(&'static str),
+}
+
+/// Routes by method and path (a query string is ignored).
+pub fn route(method: &str, path: &str, null_enabled: bool) -> Route {
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    match path {
+        WEBHOOK_PATH => post_only(method, Route::Webhook),
+        NULL_PATH if null_enabled => post_only(method, Route::Null),
+        HEALTH_PATH if method == "GET" || method == "HEAD" => Route::Health,
+        HEALTH_PATH => Route::MethodNotAllowed("GET, HEAD"),
+        METRICS_PATH if method == "GET" => Route::Metrics,
+        METRICS_PATH => Route::MethodNotAllowed("GET"),
+        _ => Route::NotFound,
+    }
+}
+
+fn post_only(method: &str, r: Route) -> Route {
+    if method == "POST" {
+        r
+    } else {
+        Route::MethodNotAllowed("POST")
+    }
+}
+
+/// A response body: a static JSON document on every hot path, owned text for `/metrics`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplyBody {
+    Json(&'static str),
+    Metrics(String),
+}
+
+/// A complete response, ready for any server to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: ReplyBody,
+    /// Send `Retry-After` (503 only).
+    pub retry_after: bool,
+    /// The `Allow` header of a 405.
+    pub allow: Option<&'static str>,
+    /// What to count this request as, if it is a webhook request.
+    pub outcome: Option<Outcome>,
+}
+
+impl Reply {
+    fn json(status: u16, body: &'static str) -> Self {
+        Reply {
+            status,
+            body: ReplyBody::Json(body),
+            retry_after: false,
+            allow: None,
+            outcome: None,
+        }
+    }
+
+    pub fn body_bytes(&self) -> &[u8] {
+        match &self.body {
+            ReplyBody::Json(s) => s.as_bytes(),
+            ReplyBody::Metrics(s) => s.as_bytes(),
+        }
+    }
+
+    pub fn content_type(&self) -> &'static str {
+        match self.body {
+            ReplyBody::Json(_) => CONTENT_TYPE_JSON,
+            ReplyBody::Metrics(_) => CONTENT_TYPE_METRICS,
+        }
+    }
+
+    /// The reason phrase for the status line.
+    pub fn reason(&self) -> &'static str {
+        reason_phrase(self.status)
+    }
+}
+
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Payload Too Large",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+pub const BODY_ACCEPTED: &str = r#"{"status":"accepted"}"#;
+pub const BODY_DUPLICATE: &str = r#"{"status":"duplicate"}"#;
+pub const BODY_OK: &str = r#"{"status":"ok"}"#;
+pub const BODY_SATURATED: &str = r#"{"error":"saturated"}"#;
+pub const BODY_NOT_FOUND: &str = r#"{"error":"not_found"}"#;
+pub const BODY_METHOD_NOT_ALLOWED: &str = r#"{"error":"method_not_allowed"}"#;
+pub const BODY_LENGTH_REQUIRED: &str = r#"{"error":"length_required"}"#;
+pub const BODY_BAD_CONTENT_LENGTH: &str = r#"{"error":"bad_content_length"}"#;
+pub const BODY_TIMEOUT: &str = r#"{"error":"body_timeout"}"#;
+
+/// `{"error":"<reason>"}` for every rejection, built once.
+static REJECTION_BODIES: LazyLock<Vec<String>> = LazyLock::new(|| {
+    Rejection::ALL
+        .iter()
+        .map(|r| format!(r#"{{"error":"{}"}}"#, r.reason()))
+        .collect()
+});
+
+/// The JSON body that answers `r`.
+pub fn rejection_body(r: Rejection) -> &'static str {
+    let i = Rejection::ALL.iter().position(|x| *x == r).unwrap_or(0);
+    REJECTION_BODIES[i].as_str()
+}
+
+/// The reply for a request refused before verification (framing, size, timeouts).
+pub fn early_reply(outcome: Outcome) -> Reply {
+    let (status, body) = match outcome {
+        Outcome::LengthRequired => (411, BODY_LENGTH_REQUIRED),
+        Outcome::BadContentLength => (400, BODY_BAD_CONTENT_LENGTH),
+        Outcome::BodyTimeout => (408, BODY_TIMEOUT),
+        Outcome::Rejected(r) => (r.status(), rejection_body(r)),
+        Outcome::Saturated => (503, BODY_SATURATED),
+        Outcome::Accepted => (200, BODY_ACCEPTED),
+        Outcome::Duplicate => (200, BODY_DUPLICATE),
+        Outcome::Null => (200, BODY_OK),
+    };
+    Reply {
+        retry_after: status == 503,
+        outcome: Some(outcome),
+        ..Reply::json(status, body)
+    }
+}
+
+/// Settings every server shares.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_body: usize,
+    pub header_timeout: std::time::Duration,
+    pub body_timeout: std::time::Duration,
+    pub max_connections: usize,
+}
+
+/// One receiver: the verifier for one secret, the processing stage and the metrics.
+#[derive(Debug)]
+pub struct App<M, J, P = MemoryProcessor> {
+    verifier: Verifier<M, J>,
+    processor: P,
+    metrics: Metrics,
+    null_enabled: bool,
+    limits: Limits,
+}
+
+impl<M: Mac, J: JsonBackend + Default> App<M, J, MemoryProcessor> {
+    pub fn new(
+        secret: &Secret,
+        cfg: VerifyConfig,
+        limits: Limits,
+        null_enabled: bool,
+        queue: usize,
+    ) -> Self {
+        let window = i64::try_from(cfg.tolerance_secs).unwrap_or(i64::MAX / 4) * 2;
+        App {
+            verifier: Verifier::new(secret, cfg),
+            processor: MemoryProcessor::new(queue, window),
+            metrics: Metrics::default(),
+            null_enabled,
+            limits,
+        }
+    }
+}
+
+impl<M: Mac, J: JsonBackend, P: Processor> App<M, J, P> {
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn processor(&self) -> &P {
+        &self.processor
+    }
+
+    pub fn verifier(&self) -> &Verifier<M, J> {
+        &self.verifier
+    }
+
+    pub fn route(&self, method: &str, path: &str) -> Route {
+        route(method, path, self.null_enabled)
+    }
+
+    /// Verifies and processes one delivery.
+    pub fn webhook(
+        &self,
+        headers: &SignatureHeaders<'_>,
+        body: &[u8],
+        scratch: &mut Scratch,
+    ) -> Reply {
+        let outcome = match self.verifier.verify(headers, body, scratch) {
+            Ok(event) => match self.processor.submit(&event, SystemClock.now_unix()) {
+                Submit::Accepted => Outcome::Accepted,
+                Submit::Duplicate => Outcome::Duplicate,
+                Submit::Saturated => Outcome::Saturated,
+            },
+            Err(r) => {
+                tracing::debug!(
+                    reason = r.reason(),
+                    status = r.status(),
+                    "rejected delivery"
+                );
+                Outcome::Rejected(r)
+            }
+        };
+        early_reply(outcome)
+    }
+
+    /// Answers a non-webhook route (and the null endpoint, whose body the server has read).
+    pub fn simple_route(&self, route: Route) -> Reply {
+        simple_reply(route, &self.metrics, self.processor.queue_depth())
+    }
+
+    /// Counts a finished request.
+    pub fn finish(&self, reply: &Reply, started: Instant) {
+        if let Some(o) = reply.outcome {
+            self.metrics.record(o, started.elapsed());
+        }
+    }
+
+    /// Stops processing after the servers have stopped: applies what is queued.
+    pub fn shutdown(&self) {
+        self.processor.drain();
+    }
+}
+
+/// The reply for every route but the webhook itself.
+pub fn simple_reply(route: Route, metrics: &Metrics, queue_depth: usize) -> Reply {
+    match route {
+        Route::Null => early_reply(Outcome::Null),
+        Route::Health => Reply::json(200, BODY_OK),
+        Route::Metrics => Reply {
+            body: ReplyBody::Metrics(metrics.render(queue_depth)),
+            ..Reply::json(200, "")
+        },
+        Route::NotFound => Reply::json(404, BODY_NOT_FOUND),
+        Route::MethodNotAllowed(allow) => Reply {
+            allow: Some(allow),
+            ..Reply::json(405, BODY_METHOD_NOT_ALLOWED)
+        },
+        // The server handles the webhook route itself (it has the body).
+        Route::Webhook => Reply::json(404, BODY_NOT_FOUND),
+    }
+}
+
+/// How a `Content-Length` header reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContentLength {
+    Missing,
+    Valid(usize),
+    /// Not a plain decimal, or several different values: a framing attack or a broken client.
+    Malformed,
+}
+
+/// Parses every `Content-Length` value of a request (RFC 9110: one decimal number; repeated
+/// headers must agree).
+pub fn content_length<'a>(values: impl Iterator<Item = &'a [u8]>) -> ContentLength {
+    let mut found: Option<usize> = None;
+    for v in values {
+        if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+            return ContentLength::Malformed;
+        }
+        let n = v.iter().fold(0usize, |acc, d| {
+            acc.saturating_mul(10).saturating_add(usize::from(d - b'0'))
+        });
+        match found {
+            Some(prev) if prev != n => return ContentLength::Malformed,
+            _ => found = Some(n),
+        }
+    }
+    found.map_or(ContentLength::Missing, ContentLength::Valid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route("POST", "/webhooks/didit", false), Route::Webhook);
+        assert_eq!(route("POST", "/webhooks/didit?x=1", false), Route::Webhook);
+        assert_eq!(
+            route("GET", "/webhooks/didit", false),
+            Route::MethodNotAllowed("POST")
+        );
+        assert_eq!(route("POST", "/webhooks/null", false), Route::NotFound);
+        assert_eq!(route("POST", "/webhooks/null", true), Route::Null);
+        assert_eq!(route("GET", "/healthz", false), Route::Health);
+        assert_eq!(
+            route("POST", "/healthz", false),
+            Route::MethodNotAllowed("GET, HEAD")
+        );
+        assert_eq!(route("GET", "/metrics", false), Route::Metrics);
+        assert_eq!(route("GET", "/", false), Route::NotFound);
+        assert_eq!(route("POST", "/webhooks/didit/", false), Route::NotFound);
+    }
+
+    #[test]
+    fn content_lengths() {
+        let cl = |vals: &[&str]| content_length(vals.iter().map(|v| v.as_bytes()));
+        assert_eq!(cl(&[]), ContentLength::Missing);
+        assert_eq!(cl(&["42"]), ContentLength::Valid(42));
+        assert_eq!(cl(&["42", "42"]), ContentLength::Valid(42));
+        for bad in [
+            &["42", "43"][..],
+            &["-1"],
+            &["4 2"],
+            &[""],
+            &["0x10"],
+            &["+5"],
+            &["99999999999999999999"],
+        ] {
+            assert_eq!(cl(bad), ContentLength::Malformed, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_rejection_has_its_body() {
+        for r in Rejection::ALL {
+            let reply = early_reply(Outcome::Rejected(*r));
+            assert_eq!(reply.status, r.status());
+            assert_eq!(
+                reply.body_bytes(),
+                format!(r#"{{"error":"{}"}}"#, r.reason()).as_bytes()
+            );
+        }
+        assert!(early_reply(Outcome::Saturated).retry_after);
+    }
+}

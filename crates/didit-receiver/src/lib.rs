@@ -1,0 +1,124 @@
+//! Reference Didit webhook receivers: one HTTP contract on hyper, may_minihttp and axum, plus the
+//! naive axum peer that stands for what tutorials produce.
+//!
+//! The contract (routes, statuses, bodies, metrics) lives in [`app`], independent of any server;
+//! each variant in [`server`] only translates requests and replies. The MAC and JSON backends are
+//! chosen once in [`run`] and reach the request path monomorphised: `App<M, J>` is generic over
+//! both. [`axum_ext`] is the reusable piece: an extractor a team can drop into its own axum app.
+
+pub mod app;
+pub mod axum_ext;
+pub mod metrics;
+pub mod options;
+pub mod process;
+pub mod server;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::Context;
+use didit_webhook::{
+    AwsLcMac, JsonBackend, JsonKind, Mac, MacKind, NullJson, NullMac, RingMac, RustCryptoMac,
+    SerdeJson, SimdJson, SonicJson, VerifyConfig,
+};
+
+pub use options::{Options, ServerKind};
+
+use crate::app::{App, Limits};
+
+/// Prints the one line that tells scripts and tests the receiver is ready.
+pub(crate) fn announce(addr: std::net::SocketAddr) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on {addr}");
+    let _ = out.flush();
+}
+
+/// Runs a receiver until SIGTERM or SIGINT.
+pub fn run(opts: Options) -> anyhow::Result<()> {
+    let secret = options::load_secret(&opts)?;
+    let cfg = VerifyConfig {
+        tolerance_secs: opts.tolerance.as_secs(),
+        policy: opts.signature,
+        accept_simple: opts.accept_simple,
+        max_body: opts.max_body,
+    };
+    let limits = Limits {
+        max_body: opts.max_body,
+        header_timeout: opts.header_timeout,
+        body_timeout: opts.body_timeout,
+        max_connections: opts.max_connections,
+    };
+    if matches!(opts.hmac, MacKind::Null) || matches!(opts.json, JsonKind::Null) {
+        tracing::warn!("a null backend is selected: this receiver is for measurement only");
+    }
+    if opts.server == ServerKind::AxumNaive {
+        // The naive peer is fixed to hmac+sha2 and serde_json::Value by definition.
+        let st = Arc::new(server::naive::Naive::new(
+            &secret,
+            cfg,
+            limits,
+            opts.enable_null_endpoint,
+        ));
+        return server::naive::run(st, opts.listen, opts.workers()).context("axum-naive server");
+    }
+    match opts.hmac {
+        MacKind::Ring => with_json::<RingMac>(&opts, &secret, cfg, limits),
+        MacKind::RustCrypto => with_json::<RustCryptoMac>(&opts, &secret, cfg, limits),
+        MacKind::AwsLc => with_json::<AwsLcMac>(&opts, &secret, cfg, limits),
+        MacKind::Null => with_json::<NullMac>(&opts, &secret, cfg, limits),
+    }
+}
+
+fn with_json<M: Mac>(
+    opts: &Options,
+    secret: &didit_webhook::Secret,
+    cfg: VerifyConfig,
+    limits: Limits,
+) -> anyhow::Result<()> {
+    match opts.json {
+        JsonKind::Serde => serve::<M, SerdeJson>(opts, secret, cfg, limits),
+        JsonKind::Simd => serve::<M, SimdJson>(opts, secret, cfg, limits),
+        JsonKind::Sonic => serve::<M, SonicJson>(opts, secret, cfg, limits),
+        JsonKind::Null => serve::<M, NullJson>(opts, secret, cfg, limits),
+    }
+}
+
+/// The monomorphised receiver for one MAC × JSON pair.
+fn serve<M: Mac, J: JsonBackend + Default>(
+    opts: &Options,
+    secret: &didit_webhook::Secret,
+    cfg: VerifyConfig,
+    limits: Limits,
+) -> anyhow::Result<()> {
+    let app = Arc::new(App::<M, J>::new(
+        secret,
+        cfg,
+        limits,
+        opts.enable_null_endpoint,
+        opts.queue_capacity,
+    ));
+    let workers = opts.workers();
+    tracing::info!(
+        server = opts.server.name(),
+        hmac = M::NAME,
+        json = J::NAME,
+        workers,
+        "starting"
+    );
+    match opts.server {
+        ServerKind::Hyper => server::hyper::run(app, opts.listen, workers).context("hyper server"),
+        ServerKind::Axum => server::axum::run(app, opts.listen, workers).context("axum server"),
+        ServerKind::May => server::may::run(app, opts.listen, workers).context("may server"),
+        ServerKind::AxumNaive => unreachable!("handled in run"),
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` sets the level (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,217 @@
+//! Command-line options of `didit-receiver`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use didit_webhook::{JsonKind, MacKind, Secret, SignaturePolicy};
+
+/// Which HTTP server runs the contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+pub enum ServerKind {
+    /// hyper 1.x on a multi-threaded tokio runtime.
+    Hyper,
+    /// may_minihttp on stackful coroutines.
+    May,
+    /// axum with the reusable `DiditWebhook` extractor (what a team adopting the results runs).
+    Axum,
+    /// The tutorial-style peer: axum, `serde_json::Value`, `hmac`+`sha2`, hex compare after parsing.
+    AxumNaive,
+}
+
+impl ServerKind {
+    pub const ALL: [ServerKind; 4] = [
+        ServerKind::Hyper,
+        ServerKind::May,
+        ServerKind::Axum,
+        ServerKind::AxumNaive,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Hyper => "hyper",
+            ServerKind::May => "may",
+            ServerKind::Axum => "axum",
+            ServerKind::AxumNaive => "axum-naive",
+        }
+    }
+}
+
+/// Receives Didit v3 webhooks: verifies them, de-duplicates retries and hands them to processing.
+///
+/// The shared secret is read from DIDIT_WEBHOOK_SECRET, or from --secret-file; never from a flag,
+/// and it is never logged. Once the socket accepts connections the receiver prints one line,
+/// `listening on <addr>`, to stdout (with the real port when --listen asks for port 0).
+#[derive(Clone, Debug, Parser)]
+#[command(name = "didit-receiver", version, max_term_width = 100)]
+pub struct Options {
+    /// HTTP server implementation.
+    #[arg(long, value_enum, default_value = "hyper")]
+    pub server: ServerKind,
+
+    /// HMAC-SHA256 backend: ring, rustcrypto, aws-lc (null: measurement only, verifies nothing).
+    #[arg(long, default_value = "ring")]
+    pub hmac: MacKind,
+
+    /// JSON backend for the envelope: serde, simd, sonic (null: measurement only).
+    #[arg(long, default_value = "serde")]
+    pub json: JsonKind,
+
+    /// Signatures that authenticate a delivery: any (X-Signature or X-Signature-V2), raw, v2.
+    #[arg(long, default_value = "any")]
+    pub signature: SignaturePolicy,
+
+    /// Also accept X-Signature-Simple, which authenticates only four body fields.
+    #[arg(long)]
+    pub accept_simple: bool,
+
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Worker threads (default: the number of CPUs).
+    #[arg(long)]
+    pub workers: Option<usize>,
+
+    /// Largest accepted body, e.g. 1MiB, 256KiB, 65536.
+    #[arg(long, default_value = "1MiB", value_parser = parse_size)]
+    pub max_body: usize,
+
+    /// Largest accepted clock difference with the signed timestamp, in either direction.
+    #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
+    pub tolerance: Duration,
+
+    /// Serve POST /webhooks/null: reads the body and answers 200 without verifying (baseline).
+    #[arg(long)]
+    pub enable_null_endpoint: bool,
+
+    /// Read the secret from this file (one trailing newline is removed) instead of the environment.
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
+
+    /// Capacity of the queue in front of processing; a full queue answers 503 with Retry-After.
+    #[arg(long, default_value_t = 8192)]
+    pub queue_capacity: usize,
+
+    /// Time a client has to send a request's headers, and the longest a kept-alive connection may idle.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+
+    /// Time a client has to send a request's body.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub body_timeout: Duration,
+
+    /// Most simultaneous connections; more wait in the kernel's backlog.
+    #[arg(long, default_value_t = 4096)]
+    pub max_connections: usize,
+}
+
+impl Options {
+    pub fn workers(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1)
+    }
+}
+
+/// Parses `1MiB`, `512KiB`, `64kB`, `1048576` into bytes.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size; use e.g. 1MiB, 256KiB or 65536"))?;
+    let mult = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        "GiB" | "G" => 1 << 30,
+        "kB" => 1000,
+        "MB" => 1_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}`; use B, KiB, MiB, GiB, kB or MB"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("`{s}` must be between 1 byte and {} bytes", usize::MAX))
+}
+
+/// Where the secret comes from, and why it is missing when it is.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("no webhook secret: set DIDIT_WEBHOOK_SECRET or pass --secret-file")]
+    Missing,
+    #[error("cannot read the secret file {0}: {1}")]
+    File(PathBuf, std::io::Error),
+    #[error("the webhook secret is empty")]
+    Empty,
+}
+
+/// Reads the secret: `--secret-file` if given, else `DIDIT_WEBHOOK_SECRET`. Used verbatim (Didit
+/// keys the HMAC with the UTF-8 bytes of the string), except one trailing newline from a file.
+pub fn load_secret(opts: &Options) -> Result<Secret, SecretError> {
+    let raw = match &opts.secret_file {
+        Some(path) => {
+            let mut s =
+                std::fs::read_to_string(path).map_err(|e| SecretError::File(path.clone(), e))?;
+            if s.ends_with('\n') {
+                s.pop();
+                if s.ends_with('\r') {
+                    s.pop();
+                }
+            }
+            s
+        }
+        None => std::env::var("DIDIT_WEBHOOK_SECRET").map_err(|_| SecretError::Missing)?,
+    };
+    if raw.is_empty() {
+        return Err(SecretError::Empty);
+    }
+    Ok(Secret::new(raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("256KiB"), Ok(256 << 10));
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("2kB"), Ok(2000));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("1TB").is_err());
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("-1").is_err());
+    }
+
+    #[test]
+    fn defaults_parse() {
+        let o = Options::parse_from(["didit-receiver"]);
+        assert_eq!(o.server, ServerKind::Hyper);
+        assert_eq!(o.max_body, 1 << 20);
+        assert_eq!(o.tolerance, Duration::from_secs(300));
+        let o = Options::parse_from([
+            "didit-receiver",
+            "--server",
+            "axum-naive",
+            "--hmac",
+            "aws-lc",
+            "--json",
+            "simd",
+            "--signature",
+            "v2",
+        ]);
+        assert_eq!(o.server, ServerKind::AxumNaive);
+        assert_eq!(o.hmac, MacKind::AwsLc);
+        assert_eq!(o.json, JsonKind::Simd);
+        assert_eq!(o.signature, SignaturePolicy::V2);
+        assert!(Options::try_parse_from(["didit-receiver", "--hmac", "md5"]).is_err());
+    }
+}

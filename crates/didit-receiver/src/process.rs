@@ -1,0 +1,335 @@
+//! The processing stage behind the receivers: de-duplication and the latest status per session.
+//!
+//! A verified event is first checked against the recent-deliveries set (Didit retries, and every
+//! retry of an event carries the same `event_id`), then queued for the worker that applies it.
+//! The queue is bounded: when it is full the delivery is answered 503 with `Retry-After`, is *not*
+//! remembered as seen, and Didit's retry brings it back.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use didit_webhook::{Envelope, Tag, Verified};
+
+/// What became of a submitted event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Submit {
+    /// New: queued for processing.
+    Accepted,
+    /// Already accepted within the de-duplication window: nothing to do, answer 200.
+    Duplicate,
+    /// The queue is full: nothing was recorded; answer 503 so that Didit retries.
+    Saturated,
+}
+
+/// The stage that takes verified events. Implementations decide durability; the contract is:
+/// `Accepted` means the event will be processed (or, for durable stores, is stored), `Duplicate`
+/// that an identical delivery was accepted before, `Saturated` that nothing was kept.
+pub trait Processor: Send + Sync + 'static {
+    fn submit(&self, event: &Verified<Envelope<'_>>, now_unix: i64) -> Submit;
+
+    /// Events waiting to be applied.
+    fn queue_depth(&self) -> usize;
+
+    /// Stops taking events and applies everything queued; called once at shutdown.
+    fn drain(&self);
+}
+
+/// A delivery's identity: its `event_id`, or the matched signature when there is none.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum DedupKey {
+    Event(Box<str>),
+    Signature(Tag),
+}
+
+const SHARDS: usize = 16;
+
+/// Recently accepted deliveries, sharded to keep lock contention low.
+#[derive(Debug)]
+struct RecentSet {
+    shards: Vec<Mutex<Shard>>,
+    hasher: RandomState,
+    window_secs: i64,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    seen: HashMap<DedupKey, i64>,
+    inserts_since_sweep: usize,
+}
+
+impl RecentSet {
+    fn shard(&self, key: &DedupKey) -> &Mutex<Shard> {
+        let mut h = self.hasher.build_hasher();
+        key.hash(&mut h);
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    /// Inserts `key`; `false` if it is already there and not expired.
+    fn insert(&self, key: DedupKey, now: i64) -> bool {
+        let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
+        let window = self.window_secs;
+        if let Some(&at) = shard.seen.get(&key)
+            && now - at <= window
+        {
+            return false;
+        }
+        shard.seen.insert(key, now);
+        shard.inserts_since_sweep += 1;
+        // Amortised expiry: a sweep every few thousand inserts keeps memory proportional to the
+        // deliveries of one window.
+        if shard.inserts_since_sweep >= 4096 {
+            shard.inserts_since_sweep = 0;
+            shard.seen.retain(|_, at| now - *at <= window);
+        }
+        true
+    }
+
+    fn remove(&self, key: &DedupKey) {
+        let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
+        shard.seen.remove(key);
+    }
+}
+
+/// The latest known state of one session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionState {
+    pub timestamp: i64,
+    pub status: String,
+    pub webhook_type: String,
+}
+
+#[derive(Debug)]
+struct Update {
+    session_id: String,
+    state: SessionState,
+}
+
+/// In-memory processing: a de-duplication window and a worker thread that keeps the latest status
+/// per `session_id`, ignoring deliveries older than what it already has (Didit does not promise
+/// ordering). Nothing survives a restart; the durable store is issue #6.
+#[derive(Debug)]
+pub struct MemoryProcessor {
+    recent: RecentSet,
+    tx: RwLock<Option<SyncSender<Update>>>,
+    depth: Arc<AtomicUsize>,
+    sessions: Arc<RwLock<HashMap<String, SessionState>>>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl MemoryProcessor {
+    /// `capacity` bounds the queue; `window_secs` is how long a delivery is remembered (twice
+    /// the freshness tolerance covers every retry that can still pass the freshness check).
+    pub fn new(capacity: usize, window_secs: i64) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel(capacity.max(1));
+        let sessions = Arc::new(RwLock::new(HashMap::new()));
+        let depth = Arc::new(AtomicUsize::new(0));
+        let worker = {
+            let sessions = Arc::clone(&sessions);
+            let depth = Arc::clone(&depth);
+            std::thread::Builder::new()
+                .name("didit-processor".into())
+                .spawn(move || apply_loop(rx, &sessions, &depth))
+                .ok()
+        };
+        MemoryProcessor {
+            recent: RecentSet {
+                shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+                hasher: RandomState::new(),
+                window_secs,
+            },
+            tx: RwLock::new(Some(tx)),
+            depth,
+            sessions,
+            worker: Mutex::new(worker),
+        }
+    }
+
+    /// The latest state recorded for a session.
+    pub fn session(&self, session_id: &str) -> Option<SessionState> {
+        self.sessions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(session_id)
+            .cloned()
+    }
+}
+
+fn apply_loop(
+    rx: Receiver<Update>,
+    sessions: &RwLock<HashMap<String, SessionState>>,
+    depth: &AtomicUsize,
+) {
+    for u in rx {
+        depth.fetch_sub(1, Relaxed);
+        let mut map = sessions.write().unwrap_or_else(|p| p.into_inner());
+        match map.get(&u.session_id) {
+            // An older delivery arriving late must not roll the session back.
+            Some(cur) if cur.timestamp > u.state.timestamp => {}
+            _ => {
+                map.insert(u.session_id, u.state);
+            }
+        }
+    }
+}
+
+impl Processor for MemoryProcessor {
+    fn submit(&self, event: &Verified<Envelope<'_>>, now_unix: i64) -> Submit {
+        let key = match &event.event_id {
+            Some(id) => DedupKey::Event(id.as_str().into()),
+            None => DedupKey::Signature(*event.signature()),
+        };
+        if !self.recent.insert(key.clone(), now_unix) {
+            return Submit::Duplicate;
+        }
+        let update = match (event.session_id(), event.status(), event.timestamp_secs()) {
+            (Some(sid), Some(status), Some(ts)) => Some(Update {
+                session_id: sid.to_owned(),
+                state: SessionState {
+                    timestamp: ts,
+                    status: status.as_str().to_owned(),
+                    webhook_type: event
+                        .webhook_type()
+                        .map(|w| w.as_str().to_owned())
+                        .unwrap_or_default(),
+                },
+            }),
+            // Entity and transaction events carry no session: de-duplicated and counted only.
+            _ => None,
+        };
+        let Some(update) = update else {
+            return Submit::Accepted;
+        };
+        let tx = self.tx.read().unwrap_or_else(|p| p.into_inner());
+        let sent = match tx.as_ref() {
+            Some(tx) => {
+                self.depth.fetch_add(1, Relaxed);
+                match tx.try_send(update) {
+                    Ok(()) => true,
+                    Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                        self.depth.fetch_sub(1, Relaxed);
+                        false
+                    }
+                }
+            }
+            None => false,
+        };
+        if sent {
+            Submit::Accepted
+        } else {
+            // Forget it, so that Didit's retry is not mistaken for a duplicate.
+            self.recent.remove(&key);
+            Submit::Saturated
+        }
+    }
+
+    fn queue_depth(&self) -> usize {
+        self.depth.load(Relaxed)
+    }
+
+    fn drain(&self) {
+        // Closing the channel lets the worker finish what is queued, then stop.
+        self.tx.write().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(worker) = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use didit_webhook::canon::Value;
+    use didit_webhook::{
+        FixedClock, RingMac, Scratch, Secret, SerdeJson, SignatureHeaders, Signer, Verifier,
+        VerifyConfig,
+    };
+
+    const NOW: i64 = 1_780_000_000;
+
+    /// Signs and verifies an event so the processor gets a real `Verified` value.
+    fn with_event<R>(
+        event_id: Option<&str>,
+        session: &str,
+        status: &str,
+        ts: i64,
+        f: impl FnOnce(&Verified<Envelope<'_>>) -> R,
+    ) -> R {
+        let secret = Secret::new("k");
+        let mut text = format!(
+            r#"{{"webhook_type":"status.updated","timestamp":{ts},"session_id":"{session}","status":"{status}""#
+        );
+        if let Some(id) = event_id {
+            text.push_str(&format!(r#","event_id":"{id}""#));
+        }
+        text.push('}');
+        let v = Value::parse(text.as_bytes()).expect("valid");
+        let d = Signer::<RingMac>::new(&secret).sign(&v).expect("signable");
+        let verifier = Verifier::with_parts(
+            RingMac::new(&secret),
+            SerdeJson,
+            FixedClock(NOW),
+            VerifyConfig::default(),
+        );
+        let h = SignatureHeaders {
+            signature: Some(d.signature.as_bytes()),
+            ..SignatureHeaders::default()
+        };
+        let mut scratch = Scratch::new();
+        let ok = verifier
+            .verify(&h, &d.body, &mut scratch)
+            .expect("verifies");
+        f(&ok)
+    }
+
+    #[test]
+    fn duplicates_by_event_id_or_signature() {
+        let p = MemoryProcessor::new(16, 600);
+        let submit = |id, status| with_event(id, "s-1", status, NOW, |e| p.submit(e, NOW));
+        assert_eq!(submit(Some("e-1"), "Approved"), Submit::Accepted);
+        assert_eq!(submit(Some("e-1"), "Approved"), Submit::Duplicate);
+        assert_eq!(submit(Some("e-2"), "Approved"), Submit::Accepted);
+        // No event_id: the same body (same signature) is a duplicate, a different one is not.
+        assert_eq!(submit(None, "Declined"), Submit::Accepted);
+        assert_eq!(submit(None, "Declined"), Submit::Duplicate);
+        assert_eq!(submit(None, "In Review"), Submit::Accepted);
+        // Past the window the key may come again.
+        let later = with_event(Some("e-1"), "s-1", "Approved", NOW, |e| {
+            p.submit(e, NOW + 601)
+        });
+        assert_eq!(later, Submit::Accepted);
+    }
+
+    #[test]
+    fn latest_status_wins_and_late_deliveries_do_not_roll_back() {
+        let p = MemoryProcessor::new(16, 600);
+        with_event(Some("a"), "s-9", "In Progress", NOW - 10, |e| {
+            p.submit(e, NOW)
+        });
+        with_event(Some("b"), "s-9", "Approved", NOW, |e| p.submit(e, NOW));
+        with_event(Some("c"), "s-9", "Not Started", NOW - 20, |e| {
+            p.submit(e, NOW)
+        });
+        p.drain();
+        let s = p.session("s-9").expect("recorded");
+        assert_eq!((s.timestamp, s.status.as_str()), (NOW, "Approved"));
+    }
+
+    #[test]
+    fn a_full_queue_refuses_and_forgets() {
+        let p = MemoryProcessor::new(1, 600);
+        // Stop the worker so the queue stays full.
+        p.tx.write().unwrap_or_else(|e| e.into_inner()).take();
+        let r = with_event(Some("x"), "s-1", "Approved", NOW, |e| p.submit(e, NOW));
+        assert_eq!(r, Submit::Saturated);
+        // Not remembered: a retry is not reported as a duplicate.
+        let mut shard_has = false;
+        for s in &p.recent.shards {
+            shard_has |= !s.lock().unwrap_or_else(|e| e.into_inner()).seen.is_empty();
+        }
+        assert!(!shard_has);
+    }
+}

@@ -1,0 +1,108 @@
+//! The axum variant: a Router whose webhook route uses the reusable [`DiditWebhook`] extractor,
+//! served by the shared HTTP/1.1 connection layer.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{Method, Uri};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::Response;
+use axum::routing::post;
+use didit_webhook::{Clock, JsonBackend, Mac, SystemClock, Verifier};
+
+use crate::app::{App, NULL_PATH, Route, WEBHOOK_PATH, early_reply};
+use crate::axum_ext::{DiditWebhook, VerifierSource, reply_response};
+use crate::metrics::Outcome;
+use crate::process::{Processor, Submit};
+use crate::server::http1::read_body;
+
+impl<M: Mac, J: JsonBackend> VerifierSource<M, J> for App<M, J> {
+    fn verifier(&self) -> &Verifier<M, J> {
+        App::verifier(self)
+    }
+
+    fn body_timeout(&self) -> std::time::Duration {
+        self.limits().body_timeout
+    }
+}
+
+async fn webhook<M: Mac, J: JsonBackend>(
+    State(app): State<Arc<App<M, J>>>,
+    hook: DiditWebhook<M, J>,
+) -> Response {
+    let outcome = match app.processor().submit(&hook.event, SystemClock.now_unix()) {
+        Submit::Accepted => Outcome::Accepted,
+        Submit::Duplicate => Outcome::Duplicate,
+        Submit::Saturated => Outcome::Saturated,
+    };
+    reply_response(early_reply(outcome))
+}
+
+async fn null<M: Mac, J: JsonBackend>(State(app): State<Arc<App<M, J>>>, req: Request) -> Response {
+    if app.route("POST", NULL_PATH) != Route::Null {
+        return reply_response(app.simple_route(Route::NotFound));
+    }
+    let (parts, body) = req.into_parts();
+    let limits = app.limits();
+    match read_body(&parts.headers, body, limits.max_body, limits.body_timeout).await {
+        Ok(_) => reply_response(app.simple_route(Route::Null)),
+        Err(o) => reply_response(early_reply(o)),
+    }
+}
+
+/// Everything that is not a POST to a webhook path: health, metrics, 404 and 405.
+pub async fn other<M: Mac, J: JsonBackend>(
+    State(app): State<Arc<App<M, J>>>,
+    method: Method,
+    uri: Uri,
+) -> Response {
+    reply_response(app.simple_route(app.route(method.as_str(), uri.path())))
+}
+
+/// Counts webhook outcomes (attached by handlers and rejections) and requests in flight.
+pub async fn track<M: Mac, J: JsonBackend>(
+    State(app): State<Arc<App<M, J>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let _in_flight = app.metrics().start();
+    let resp = next.run(req).await;
+    if let Some(o) = resp.extensions().get::<Outcome>() {
+        app.metrics().record(*o, started.elapsed());
+    }
+    resp
+}
+
+pub fn router<M: Mac, J: JsonBackend>(app: Arc<App<M, J>>) -> Router {
+    Router::new()
+        .route(WEBHOOK_PATH, post(webhook::<M, J>).fallback(other::<M, J>))
+        .route(NULL_PATH, post(null::<M, J>).fallback(other::<M, J>))
+        .fallback(other::<M, J>)
+        .layer(from_fn_with_state(Arc::clone(&app), track::<M, J>))
+        .with_state(app)
+}
+
+/// Runs the axum variant until SIGTERM.
+pub fn run<M: Mac, J: JsonBackend>(
+    app: Arc<App<M, J>>,
+    listen: std::net::SocketAddr,
+    workers: usize,
+) -> anyhow::Result<()> {
+    let rt = super::http1::runtime(workers)?;
+    rt.block_on(async {
+        let listener = super::http1::bind(listen).await?;
+        let service = hyper_util::service::TowerToHyperService::new(router(Arc::clone(&app)));
+        super::http1::serve(
+            listener,
+            service,
+            *app.limits(),
+            super::http1::shutdown_signal(),
+        )
+        .await
+    })?;
+    app.shutdown();
+    Ok(())
+}

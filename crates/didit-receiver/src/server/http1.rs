@@ -1,0 +1,193 @@
+//! The HTTP/1.1 connection layer shared by the tokio-based variants (hyper, axum, axum-naive):
+//! accept loop, connection limit, header and body timeouts, graceful shutdown.
+//!
+//! Keeping this in one place means those variants differ only in how a request is handled, which
+//! is the part the benchmark compares.
+
+use std::cell::RefCell;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use hyper::server::conn::http1;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::app::{ContentLength, Limits, RETRY_AFTER_SECS, Reply, content_length};
+use crate::metrics::Outcome;
+use didit_webhook::{Rejection, Scratch, SignatureHeaders};
+
+/// Longest wait for in-flight requests after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+thread_local! {
+    /// One verification scratch per worker thread; never held across an `.await`.
+    pub static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
+}
+
+/// The four signature headers of a request, borrowed.
+pub fn signature_headers(h: &HeaderMap) -> SignatureHeaders<'_> {
+    SignatureHeaders::from_lookup(|name| h.get(name).map(HeaderValue::as_bytes))
+}
+
+/// Reads a request body within the size limit and the body timeout. A declared length over the
+/// limit is refused before a byte is read.
+pub async fn read_body<B>(
+    headers: &HeaderMap,
+    body: B,
+    max_body: usize,
+    body_timeout: Duration,
+) -> Result<Bytes, Outcome>
+where
+    B: hyper::body::Body,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    if let ContentLength::Valid(n) = content_length(
+        headers
+            .get_all(CONTENT_LENGTH)
+            .iter()
+            .map(HeaderValue::as_bytes),
+    ) && n > max_body
+    {
+        return Err(Outcome::Rejected(Rejection::PayloadTooLarge));
+    }
+    match tokio::time::timeout(body_timeout, Limited::new(body, max_body).collect()).await {
+        Err(_) => Err(Outcome::BodyTimeout),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(Outcome::Rejected(Rejection::PayloadTooLarge))
+        }
+        // The client broke the framing (a short body, a bad chunk): nothing to verify.
+        Ok(Err(_)) => Err(Outcome::BadContentLength),
+    }
+}
+
+/// Turns a [`Reply`] into a hyper response.
+pub fn to_response(reply: Reply) -> Response<Full<Bytes>> {
+    let content_type = reply.content_type();
+    let status = reply.status;
+    let retry_after = reply.retry_after;
+    let allow = reply.allow;
+    let body = match reply.body {
+        crate::app::ReplyBody::Json(s) => Bytes::from_static(s.as_bytes()),
+        crate::app::ReplyBody::Metrics(s) => Bytes::from(s),
+    };
+    let mut resp = Response::new(Full::new(body));
+    *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if retry_after {
+        h.insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+    }
+    if let Some(allow) = allow {
+        h.insert(ALLOW, HeaderValue::from_static(allow));
+    }
+    resp
+}
+
+/// Binds `addr` and prints `listening on <addr>` once it accepts connections.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    crate::announce(listener.local_addr()?);
+    Ok(listener)
+}
+
+/// Serves HTTP/1.1 on `listener` with `service` until `shutdown` resolves, then stops accepting
+/// and waits (up to 20 s) for in-flight requests.
+pub async fn serve<S, B>(
+    listener: TcpListener,
+    service: S,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true)
+        .max_buf_size(64 * 1024);
+    let builder = Arc::new(builder);
+    tokio::pin!(shutdown);
+    loop {
+        // Waiting for a permit first bounds connections (and their memory); extra clients queue in
+        // the kernel's backlog instead.
+        let permit = tokio::select! {
+            p = Arc::clone(&permits).acquire_owned() => p?,
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = builder.serve_connection(TokioIo::new(stream), service.clone());
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!("in-flight requests still running after {SHUTDOWN_GRACE:?}; exiting");
+        }
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutdown signal received: draining");
+}
+
+/// A multi-threaded tokio runtime with `workers` threads.
+pub fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?)
+}

@@ -1,0 +1,64 @@
+//! The hyper variant: a `service_fn` straight over the shared [`App`], no framework in between.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+
+use super::http1::{SCRATCH, read_body, signature_headers, to_response};
+use crate::app::{App, Route, early_reply};
+use didit_webhook::{JsonBackend, Mac};
+
+/// Handles one request.
+pub async fn handle<M: Mac, J: JsonBackend>(
+    app: Arc<App<M, J>>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let started = Instant::now();
+    let route = app.route(req.method().as_str(), req.uri().path());
+    let reply = match route {
+        Route::Webhook | Route::Null => {
+            let _in_flight = app.metrics().start();
+            let (parts, body) = req.into_parts();
+            let limits = app.limits();
+            match read_body(&parts.headers, body, limits.max_body, limits.body_timeout).await {
+                Ok(body) if route == Route::Webhook => {
+                    let headers = signature_headers(&parts.headers);
+                    SCRATCH.with(|s| app.webhook(&headers, &body, &mut s.borrow_mut()))
+                }
+                Ok(_) => app.simple_route(Route::Null),
+                Err(outcome) => early_reply(outcome),
+            }
+        }
+        other => app.simple_route(other),
+    };
+    app.finish(&reply, started);
+    Ok(to_response(reply))
+}
+
+/// Runs the hyper variant until SIGTERM.
+pub fn run<M: Mac, J: JsonBackend>(
+    app: Arc<App<M, J>>,
+    listen: std::net::SocketAddr,
+    workers: usize,
+) -> anyhow::Result<()> {
+    let rt = super::http1::runtime(workers)?;
+    rt.block_on(async {
+        let listener = super::http1::bind(listen).await?;
+        let svc_app = Arc::clone(&app);
+        let service = hyper::service::service_fn(move |req| handle(Arc::clone(&svc_app), req));
+        super::http1::serve(
+            listener,
+            service,
+            *app.limits(),
+            super::http1::shutdown_signal(),
+        )
+        .await
+    })?;
+    app.shutdown();
+    Ok(())
+}

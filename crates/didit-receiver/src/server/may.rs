@@ -1,0 +1,206 @@
+//! The may_minihttp variant: stackful coroutines, one per connection, with a per-connection
+//! verification scratch.
+//!
+//! may_minihttp is minimal: it has no chunked decoding, unwraps a malformed `Content-Length` (a
+//! panic), and exposes no socket, so it has no read timeouts and no way to close a connection
+//! from a handler. This variant therefore validates the framing itself before it asks for the
+//! body (411 for a missing length or a chunked body, 400 for a malformed one, 413 over the limit),
+//! and documents what it cannot do: cut off slow clients, or stop accepting before draining.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use didit_webhook::{JsonBackend, Mac, Rejection, Scratch, SignatureHeaders, Tag};
+use may_minihttp::{HttpServiceFactory, Request, Response};
+
+use crate::app::{App, ContentLength, Reply, ReplyBody, Route, content_length, early_reply};
+use crate::metrics::Outcome;
+
+/// Coroutine stack: verification recurses up to `canon::MAX_DEPTH` levels, far more than may's
+/// 32 KiB default allows. Only touched pages cost memory.
+const STACK_SIZE_WORDS: usize = 0x8000;
+
+/// The signature headers copied out of the request, so the body can be read afterwards.
+#[derive(Default)]
+struct OwnedHeaders {
+    signature: Option<Vec<u8>>,
+    signature_v2: Option<Vec<u8>>,
+    signature_simple: Option<Vec<u8>>,
+    timestamp: Option<Vec<u8>>,
+}
+
+impl OwnedHeaders {
+    fn collect(req: &Request<'_, '_, '_>) -> Self {
+        let mut h = OwnedHeaders::default();
+        for header in req.headers() {
+            // Anything longer than a tag cannot be valid; keep a prefix so it is still rejected.
+            let v = Some(
+                header.value[..header.value.len().min(2 * std::mem::size_of::<Tag>() + 1)].to_vec(),
+            );
+            let name = header.name;
+            if name.eq_ignore_ascii_case(didit_webhook::HEADER_SIGNATURE) {
+                h.signature = v;
+            } else if name.eq_ignore_ascii_case(didit_webhook::HEADER_SIGNATURE_V2) {
+                h.signature_v2 = v;
+            } else if name.eq_ignore_ascii_case(didit_webhook::HEADER_SIGNATURE_SIMPLE) {
+                h.signature_simple = v;
+            } else if name.eq_ignore_ascii_case(didit_webhook::HEADER_TIMESTAMP) {
+                h.timestamp = v;
+            }
+        }
+        h
+    }
+
+    fn borrow(&self) -> SignatureHeaders<'_> {
+        SignatureHeaders {
+            signature: self.signature.as_deref(),
+            signature_v2: self.signature_v2.as_deref(),
+            signature_simple: self.signature_simple.as_deref(),
+            timestamp: self.timestamp.as_deref(),
+        }
+    }
+}
+
+struct Service<M, J> {
+    app: Arc<App<M, J>>,
+    scratch: Scratch,
+    body: Vec<u8>,
+}
+
+struct Factory<M, J>(Arc<App<M, J>>);
+
+impl<M: Mac, J: JsonBackend> HttpServiceFactory for Factory<M, J> {
+    type Service = Service<M, J>;
+
+    fn new_service(&self, _id: usize) -> Self::Service {
+        Service {
+            app: Arc::clone(&self.0),
+            scratch: Scratch::new(),
+            body: Vec::new(),
+        }
+    }
+}
+
+impl<M: Mac, J: JsonBackend> Service<M, J> {
+    fn webhook(&mut self, route: Route, req: Request<'_, '_, '_>) -> io::Result<Reply> {
+        let chunked = req
+            .headers()
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case("transfer-encoding"));
+        let length = content_length(
+            req.headers()
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .map(|h| h.value),
+        );
+        // Never let may_minihttp see a length it would fail to parse.
+        let n = match (chunked, length) {
+            (true, _) | (false, ContentLength::Missing) => {
+                return Ok(early_reply(Outcome::LengthRequired));
+            }
+            (false, ContentLength::Malformed) => return Ok(early_reply(Outcome::BadContentLength)),
+            (false, ContentLength::Valid(n)) if n > self.app.limits().max_body => {
+                return Ok(early_reply(Outcome::Rejected(Rejection::PayloadTooLarge)));
+            }
+            (false, ContentLength::Valid(n)) => n,
+        };
+        let headers = OwnedHeaders::collect(&req);
+        self.body.clear();
+        self.body.reserve(n);
+        req.body().read_to_end(&mut self.body)?;
+        if self.body.len() != n {
+            return Ok(early_reply(Outcome::BadContentLength));
+        }
+        Ok(match route {
+            Route::Webhook => self
+                .app
+                .webhook(&headers.borrow(), &self.body, &mut self.scratch),
+            _ => self.app.simple_route(Route::Null),
+        })
+    }
+}
+
+impl<M: Mac, J: JsonBackend> may_minihttp::HttpService for Service<M, J> {
+    fn call(&mut self, req: Request<'_, '_, '_>, rsp: &mut Response<'_>) -> io::Result<()> {
+        let started = Instant::now();
+        let route = self.app.route(req.method(), req.path());
+        let reply = match route {
+            Route::Webhook | Route::Null => {
+                let app = Arc::clone(&self.app);
+                let _in_flight = app.metrics().start();
+                self.webhook(route, req)?
+            }
+            other => self.app.simple_route(other),
+        };
+        self.app.finish(&reply, started);
+        write_reply(reply, rsp);
+        Ok(())
+    }
+}
+
+fn write_reply(reply: Reply, rsp: &mut Response<'_>) {
+    rsp.status_code(usize::from(reply.status), reply.reason());
+    rsp.header(match reply.body {
+        ReplyBody::Json(_) => "Content-Type: application/json",
+        ReplyBody::Metrics(_) => "Content-Type: text/plain; version=0.0.4",
+    });
+    if reply.retry_after {
+        rsp.header("Retry-After: 1");
+    }
+    match reply.allow {
+        Some("POST") => {
+            rsp.header("Allow: POST");
+        }
+        Some("GET") => {
+            rsp.header("Allow: GET");
+        }
+        Some("GET, HEAD") => {
+            rsp.header("Allow: GET, HEAD");
+        }
+        _ => {}
+    }
+    match reply.body {
+        ReplyBody::Json(s) => rsp.body(s),
+        ReplyBody::Metrics(s) => rsp.body_vec(s.into_bytes()),
+    }
+}
+
+/// Runs the may variant until SIGTERM or SIGINT, then waits for in-flight requests.
+pub fn run<M: Mac, J: JsonBackend>(
+    app: Arc<App<M, J>>,
+    listen: std::net::SocketAddr,
+    workers: usize,
+) -> anyhow::Result<()> {
+    may::config()
+        .set_workers(workers)
+        .set_stack_size(STACK_SIZE_WORDS);
+    // may_minihttp binds inside `start` and does not report the address; resolve port 0 first.
+    let addr = if listen.port() == 0 {
+        std::net::TcpListener::bind(listen)
+            .and_then(|l| l.local_addr())
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?
+    } else {
+        listen
+    };
+    let _server = Factory(Arc::clone(&app))
+        .start(addr)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    crate::announce(addr);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tracing::info!("shutdown signal received: draining");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app.metrics().in_flight() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    app.shutdown();
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! The server variants. Each takes a shared [`App`](crate::app::App) and runs until SIGTERM.
+
+pub mod axum;
+pub mod http1;
+pub mod hyper;
+pub mod may;
+pub mod naive;
