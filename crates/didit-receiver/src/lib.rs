@@ -113,10 +113,11 @@ fn serve<M: Mac, J: JsonBackend + Default>(
     }
 }
 
-/// Logs to stderr; `RUST_LOG` sets the level (default `info`).
+/// Logs to stderr; `RUST_LOG` sets the level (default `info`, with may's per-socket notices and
+/// may_minihttp's "read closed" errors, logged for every client that hangs up, silenced).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,may=warn,may_minihttp=off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

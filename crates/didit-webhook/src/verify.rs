@@ -369,11 +369,13 @@ impl<M: Mac, J: JsonBackend, C: Clock> Verifier<M, J, C> {
         }
 
         let Scratch { v2, json, simple } = scratch;
-        let mut matched = None;
+        // What was signed is what gets parsed: the body for X-Signature, the canonical message
+        // for V2 (a re-encoded body may spell `95` as `95.0`; the signed text says `95`).
+        let mut matched: Option<(Scheme, Tag, &'a [u8])> = None;
         if let Some(tag) = &tags.raw
             && self.mac.verify(body, tag)
         {
-            matched = Some((Scheme::Raw, *tag));
+            matched = Some((Scheme::Raw, *tag, body));
         }
         if matched.is_none()
             && let Some(tag) = &tags.v2
@@ -382,26 +384,26 @@ impl<M: Mac, J: JsonBackend, C: Clock> Verifier<M, J, C> {
             if let Ok(msg) = canon::v2_message(body, v2)
                 && self.mac.verify(msg, tag)
             {
-                matched = Some((Scheme::V2, *tag));
+                matched = Some((Scheme::V2, *tag, msg));
             }
         }
         // Python's limits on depth and integer length, before any backend reads the body
         // (see `canon::exceeds_limits`).
-        let exceeds_limits = || J::PARSES && canon::exceeds_limits(body);
+        let exceeds_limits = |bytes: &[u8]| J::PARSES && canon::exceeds_limits(bytes);
         let (scheme, tag, envelope) = match matched {
-            Some((scheme, tag)) => {
-                if exceeds_limits() {
+            Some((scheme, tag, signed)) => {
+                if exceeds_limits(signed) {
                     return Err(Rejection::MalformedPayload);
                 }
                 let env = self
                     .json
-                    .parse_envelope(body, json)
+                    .parse_envelope(signed, json)
                     .map_err(|_| Rejection::MalformedPayload)?;
                 (scheme, tag, env)
             }
             None => {
                 let tag = tags.simple.ok_or(Rejection::InvalidSignature)?;
-                if exceeds_limits() {
+                if exceeds_limits(body) {
                     return Err(Rejection::InvalidSignature);
                 }
                 // Simple signs four body fields, so the body must be read before it is trusted;

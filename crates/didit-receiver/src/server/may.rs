@@ -5,7 +5,9 @@
 //! panic), and exposes no socket, so it has no read timeouts and no way to close a connection
 //! from a handler. This variant therefore validates the framing itself before it asks for the
 //! body (411 for a missing length or a chunked body, 400 for a malformed one, 413 over the limit),
-//! and documents what it cannot do: cut off slow clients, or stop accepting before draining.
+//! and documents what it cannot do: cut off slow clients, stop accepting before draining, or
+//! answer a chunked or malformed-length request (the bytes after the head are parsed as the next
+//! request, fail, and may_minihttp drops the connection before writing the queued answer).
 
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -18,9 +20,15 @@ use may_minihttp::{HttpServiceFactory, Request, Response};
 use crate::app::{App, ContentLength, Reply, ReplyBody, Route, content_length, early_reply};
 use crate::metrics::Outcome;
 
-/// Coroutine stack: verification recurses up to `canon::MAX_DEPTH` levels, far more than may's
-/// 32 KiB default allows. Only touched pages cost memory.
-const STACK_SIZE_WORDS: usize = 0x8000;
+/// Coroutine stack (in words: 1 MiB). may's 32 KiB default is far too small: verification
+/// recurses up to `canon::MAX_DEPTH` levels, and sonic-rs un-escapes strings in large on-stack
+/// buffers (256 KiB overflowed, which wedges may's scheduler). Only touched pages cost memory.
+const STACK_SIZE_WORDS: usize = 0x20000;
+
+/// The largest body drained (read and dropped) so that a refused request still gets its answer:
+/// may_minihttp parses whatever follows the head as the next request, and on a parse error drops
+/// the connection before writing the answers it has queued.
+const DRAIN_CAP: usize = 16 << 20;
 
 /// The signature headers copied out of the request, so the body can be read afterwards.
 #[derive(Default)]
@@ -83,25 +91,53 @@ impl<M: Mac, J: JsonBackend> HttpServiceFactory for Factory<M, J> {
     }
 }
 
+/// How a request frames its body.
+#[derive(Clone, Copy)]
+struct Framing {
+    chunked: bool,
+    length: ContentLength,
+}
+
+impl Framing {
+    fn of(req: &Request<'_, '_, '_>) -> Self {
+        let headers = req.headers();
+        Framing {
+            chunked: headers
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case("transfer-encoding")),
+            length: content_length(
+                headers
+                    .iter()
+                    .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .map(|h| h.value),
+            ),
+        }
+    }
+
+    /// Reads and drops the body when that is possible and bounded, so the next request on the
+    /// connection parses. Never called with a malformed length: may_minihttp would panic on it.
+    fn drain(self, req: Request<'_, '_, '_>) {
+        if let (false, ContentLength::Valid(n)) = (self.chunked, self.length)
+            && n > 0
+            && n <= DRAIN_CAP
+        {
+            // BodyReader reads the rest of the declared body when dropped.
+            drop(req.body());
+        }
+    }
+}
+
 impl<M: Mac, J: JsonBackend> Service<M, J> {
     fn webhook(&mut self, route: Route, req: Request<'_, '_, '_>) -> io::Result<Reply> {
-        let chunked = req
-            .headers()
-            .iter()
-            .any(|h| h.name.eq_ignore_ascii_case("transfer-encoding"));
-        let length = content_length(
-            req.headers()
-                .iter()
-                .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
-                .map(|h| h.value),
-        );
+        let framing = Framing::of(&req);
         // Never let may_minihttp see a length it would fail to parse.
-        let n = match (chunked, length) {
+        let n = match (framing.chunked, framing.length) {
             (true, _) | (false, ContentLength::Missing) => {
                 return Ok(early_reply(Outcome::LengthRequired));
             }
             (false, ContentLength::Malformed) => return Ok(early_reply(Outcome::BadContentLength)),
             (false, ContentLength::Valid(n)) if n > self.app.limits().max_body => {
+                framing.drain(req);
                 return Ok(early_reply(Outcome::Rejected(Rejection::PayloadTooLarge)));
             }
             (false, ContentLength::Valid(n)) => n,
@@ -132,7 +168,10 @@ impl<M: Mac, J: JsonBackend> may_minihttp::HttpService for Service<M, J> {
                 let _in_flight = app.metrics().start();
                 self.webhook(route, req)?
             }
-            other => self.app.simple_route(other),
+            other => {
+                Framing::of(&req).drain(req);
+                self.app.simple_route(other)
+            }
         };
         self.app.finish(&reply, started);
         write_reply(reply, rsp);

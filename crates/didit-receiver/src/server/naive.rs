@@ -2,15 +2,14 @@
 //!
 //! It answers exactly like the other variants for every delivery Didit can send (the conformance
 //! suite checks this), but does the work the common way: `hmac` + `sha2` with the digest
-//! hex-encoded into a `String` and compared (in constant time) with the header, the whole body
-//! parsed into a `serde_json::Value` tree, V2 by re-serialising that tree (borrowing this
-//! project's canonicaliser, since no tutorial gets Python's float and escaping rules right), and
+//! hex-encoded into a `String` and compared (in constant time) with the header, the fields it
+//! reads parsed into `serde_json::Value`s, V2 by a full parse and re-serialisation (borrowing this
+//! project's tree canonicaliser, since no tutorial gets Python's float and escaping rules right), and
 //! de-duplication and session state in `Mutex<HashMap>`s updated inline. It is the "what a user
 //! writes today" baseline of the published results.
 //!
-//! Known differences on input Didit never sends: a repeated envelope key is taken last-wins
-//! (serde_json's `Value`) instead of refused, and a number beyond f64 range anywhere in the body
-//! is refused.
+//! The fields it reads are declared as a struct of `serde_json::Value`s, as tutorials do; a
+//! `Value` of the whole body would refuse the 309-digit integers Didit can send.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,6 +31,48 @@ use crate::app::{Limits, NULL_PATH, Route, WEBHOOK_PATH, early_reply, route};
 use crate::axum_ext::reply_response;
 use crate::metrics::{Metrics, Outcome};
 use crate::server::http1::read_body;
+
+/// The fields the handler reads, declared the way tutorials do: a struct of JSON values. The rest
+/// of the body, decision included, is skipped unread.
+#[derive(serde::Deserialize)]
+struct Fields {
+    #[serde(default, deserialize_with = "present")]
+    timestamp: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    webhook_type: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    event_id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    session_id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    status: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    vendor_data: Option<Value>,
+}
+
+/// `Some` for a key that is there, even with `null` (Simple's `str()` tells them apart).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    <Value as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+impl Fields {
+    fn into_map(self) -> serde_json::Map<String, Value> {
+        let mut m = serde_json::Map::new();
+        for (k, v) in [
+            ("timestamp", self.timestamp),
+            ("webhook_type", self.webhook_type),
+            ("event_id", self.event_id),
+            ("session_id", self.session_id),
+            ("status", self.status),
+            ("vendor_data", self.vendor_data),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.to_owned(), v);
+            }
+        }
+        m
+    }
+}
 
 #[derive(Debug)]
 pub struct Naive {
@@ -122,6 +163,8 @@ impl Naive {
         }
 
         let mut key = None;
+        let mut canonical = Vec::new();
+        let mut signed: &[u8] = body;
         if let Some(sig) = &raw
             && self.matches(body, sig)
         {
@@ -129,22 +172,20 @@ impl Naive {
         }
         if key.is_none()
             && let Some(sig) = &v2
+            && canon::canonicalize(body, Escaping::Unicode, &mut canonical).is_ok()
+            && self.matches(&canonical, sig)
         {
-            let mut canonical = Vec::new();
-            if canon::canonicalize(body, Escaping::Unicode, &mut canonical).is_ok()
-                && self.matches(&canonical, sig)
-            {
-                key = Some(sig.clone());
-            }
+            key = Some(sig.clone());
+            // Parse what was signed: the canonical text, not the re-encoded body.
+            signed = &canonical;
         }
-        let parsed: Option<Value> = serde_json::from_slice(body).ok();
+        let parsed = serde_json::from_slice::<Fields>(signed)
+            .ok()
+            .map(Fields::into_map);
         let mut only_simple = false;
         if key.is_none() {
             let sig = simple.ok_or(Rejection::InvalidSignature)?;
-            let v = parsed
-                .as_ref()
-                .filter(|v| v.is_object())
-                .ok_or(Rejection::InvalidSignature)?;
+            let v = parsed.as_ref().ok_or(Rejection::InvalidSignature)?;
             let part = |k: &str| match v.get(k) {
                 None => Some(String::new()),
                 Some(Value::Null) => Some("None".to_owned()),
@@ -164,9 +205,7 @@ impl Naive {
             only_simple = true;
         }
 
-        let v = parsed
-            .filter(Value::is_object)
-            .ok_or(Rejection::MalformedPayload)?;
+        let v = parsed.ok_or(Rejection::MalformedPayload)?;
         let ts = match v.get("timestamp") {
             None => return Err(Rejection::MissingTimestamp),
             Some(t) => t.as_i64().ok_or(Rejection::InvalidTimestamp)?,
