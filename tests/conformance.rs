@@ -6,19 +6,16 @@
 //! sent exactly as written. All traffic goes to 127.0.0.1, to ports the receivers opened, and every
 //! read has a timeout.
 
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+
+use support::{Receiver, Response, SECRET, send};
 
 use didit_webhook::canon::{Escaping, Map, Number, Value, write_string};
 use didit_webhook::{RingMac, Secret, Signer};
 use serde::Deserialize;
-
-const SECRET: &str = "conformance-secret-not-a-real-key";
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One request of the corpus and the answer every variant must give. Fields:
 /// - `payload`: `event` (default: a small session event), `vector:<set/name>` (a known-answer
@@ -394,165 +391,6 @@ fn build(
         t => panic!("{}: transport {t}", case.name),
     }
     Built { bytes: req }
-}
-
-// ---- talking to a receiver ----------------------------------------------------------------
-
-struct Response {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-fn send(addr: SocketAddr, bytes: &[u8]) -> Result<Response, String> {
-    let mut s =
-        TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| format!("connect: {e}"))?;
-    s.set_read_timeout(Some(IO_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(IO_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    // A server may answer before it has read everything (413); a failed write is not the answer.
-    let _ = s.write_all(bytes);
-    read_response(&mut BufReader::new(s))
-}
-
-fn read_response(r: &mut impl BufRead) -> Result<Response, String> {
-    let mut line = String::new();
-    r.read_line(&mut line)
-        .map_err(|e| format!("status line: {e}"))?;
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line {line:?}"))?;
-    let mut headers = HashMap::new();
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).map_err(|e| format!("header: {e}"))?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-        }
-    }
-    let len: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).map_err(|e| format!("body: {e}"))?;
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
-}
-
-struct Receiver {
-    child: Child,
-    addr: SocketAddr,
-    label: String,
-}
-
-impl Receiver {
-    fn start(server: &str, hmac: &str, json: &str, extra: &[&str]) -> Receiver {
-        let label = format!("{server}/{hmac}/{json} {}", extra.join(" "));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_didit-receiver"))
-            .args([
-                "--server",
-                server,
-                "--hmac",
-                hmac,
-                "--json",
-                json,
-                "--listen",
-                "127.0.0.1:0",
-                "--workers",
-                "1",
-            ])
-            .args([
-                "--enable-null-endpoint",
-                "--max-body",
-                "64KiB",
-                "--header-timeout",
-                "1s",
-                "--body-timeout",
-                "1s",
-            ])
-            .args(extra)
-            .env("DIDIT_WEBHOOK_SECRET", SECRET)
-            .env("RUST_LOG", "warn,may_minihttp=off")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{label}: cannot start: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| {
-                let _ = child.kill();
-                panic!("{label}: no `listening on` line within 20 s")
-            });
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("{label}: unexpected first line {line:?}"));
-        Receiver { child, addr, label }
-    }
-
-    /// SIGTERM, then the process must exit 0 on its own (graceful shutdown).
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(25);
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => {
-                    assert!(
-                        status.success(),
-                        "{}: exited with {status} after SIGTERM",
-                        self.label
-                    );
-                    return;
-                }
-                _ if Instant::now() > deadline => {
-                    let metrics = send(self.addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-                        .map(|r| {
-                            String::from_utf8_lossy(&r.body)
-                                .lines()
-                                .filter(|l| {
-                                    l.starts_with("didit_requests_in_flight")
-                                        || l.contains("_total")
-                                })
-                                .collect::<Vec<_>>()
-                                .join("\n")
-                        })
-                        .unwrap_or_else(|e| e);
-                    let _ = self.child.kill();
-                    panic!(
-                        "{}: did not exit within 25 s of SIGTERM; metrics:\n{metrics}",
-                        self.label
-                    );
-                }
-                _ => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
 }
 
 fn expectation<'c>(case: &'c Case, server: &str) -> &'c Expect {

@@ -44,7 +44,12 @@ impl ServerKind {
 /// and it is never logged. Once the socket accepts connections the receiver prints one line,
 /// `listening on <addr>`, to stdout (with the real port when --listen asks for port 0).
 #[derive(Clone, Debug, Parser)]
-#[command(name = "didit-receiver", version, max_term_width = 100)]
+#[command(
+    name = "didit-receiver",
+    version,
+    max_term_width = 100,
+    args_override_self = true
+)]
 pub struct Options {
     /// HTTP server implementation.
     #[arg(long, value_enum, default_value = "hyper")]

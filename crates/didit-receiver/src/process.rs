@@ -6,7 +6,7 @@
 //! remembered as seen, and Didit's retry brings it back.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
@@ -63,9 +63,7 @@ struct Shard {
 
 impl RecentSet {
     fn shard(&self, key: &DedupKey) -> &Mutex<Shard> {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
 
     /// Inserts `key`; `false` if it is already there and not expired.
@@ -244,7 +242,7 @@ mod tests {
     use super::*;
     use didit_webhook::canon::Value;
     use didit_webhook::{
-        FixedClock, RingMac, Scratch, Secret, SerdeJson, SignatureHeaders, Signer, Verifier,
+        FixedClock, Mac, RingMac, Scratch, Secret, SerdeJson, SignatureHeaders, Signer, Verifier,
         VerifyConfig,
     };
 

@@ -242,7 +242,10 @@ impl Naive {
             if seen.get(&dedup_key).is_some_and(|at| now - at <= window) {
                 return Ok(Outcome::Duplicate);
             }
-            seen.retain(|_, at| now - *at <= window);
+            // Expire old entries now and then (every insert would make this quadratic).
+            if seen.len() % 1024 == 1023 {
+                seen.retain(|_, at| now - *at <= window);
+            }
             seen.insert(dedup_key, now);
         }
         if let (Some(sid), Some(status)) = (
