@@ -68,14 +68,18 @@ impl RecentSet {
 
     /// Inserts `key`; `false` if it is already there and not expired.
     fn insert(&self, key: DedupKey, now: i64) -> bool {
+        use std::collections::hash_map::Entry;
         let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
         let window = self.window_secs;
-        if let Some(&at) = shard.seen.get(&key)
-            && now - at <= window
-        {
-            return false;
+        match shard.seen.entry(key) {
+            Entry::Occupied(e) if now - *e.get() <= window => return false,
+            Entry::Occupied(mut e) => {
+                e.insert(now);
+            }
+            Entry::Vacant(e) => {
+                e.insert(now);
+            }
         }
-        shard.seen.insert(key, now);
         shard.inserts_since_sweep += 1;
         // Amortised expiry: a sweep every few thousand inserts keeps memory proportional to the
         // deliveries of one window.
@@ -176,11 +180,11 @@ fn apply_loop(
 
 impl Processor for MemoryProcessor {
     fn submit(&self, event: &Verified<Envelope<'_>>, now_unix: i64) -> Submit {
-        let key = match &event.event_id {
+        let key = || match &event.event_id {
             Some(id) => DedupKey::Event(id.as_str().into()),
             None => DedupKey::Signature(*event.signature()),
         };
-        if !self.recent.insert(key.clone(), now_unix) {
+        if !self.recent.insert(key(), now_unix) {
             return Submit::Duplicate;
         }
         let update = match (event.session_id(), event.status(), event.timestamp_secs()) {
@@ -219,7 +223,7 @@ impl Processor for MemoryProcessor {
             Submit::Accepted
         } else {
             // Forget it, so that Didit's retry is not mistaken for a duplicate.
-            self.recent.remove(&key);
+            self.recent.remove(&key());
             Submit::Saturated
         }
     }

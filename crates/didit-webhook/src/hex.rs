@@ -10,19 +10,32 @@ pub fn parse_tag(s: &[u8]) -> Option<Tag> {
         return None;
     }
     let mut tag = [0u8; 32];
+    // Branch-free over the 64 characters; any invalid one sets the high bit of `bad`.
+    let mut bad = 0u8;
     for (i, pair) in s.chunks_exact(2).enumerate() {
-        tag[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        let hi = NIBBLE[pair[0] as usize];
+        let lo = NIBBLE[pair[1] as usize];
+        bad |= hi | lo;
+        tag[i] = (hi << 4) | (lo & 0x0f);
     }
-    Some(tag)
+    (bad & 0x80 == 0).then_some(tag)
 }
 
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+/// Lowercase hex digit values; 0x80 marks every other byte.
+const NIBBLE: [u8; 256] = {
+    let mut t = [0x80u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// A tag as 64 lowercase hex characters, ready to be a header value.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

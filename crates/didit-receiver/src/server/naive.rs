@@ -2,14 +2,16 @@
 //!
 //! It answers exactly like the other variants for every delivery Didit can send (the conformance
 //! suite checks this), but does the work the common way: `hmac` + `sha2` with the digest
-//! hex-encoded into a `String` and compared (in constant time) with the header, the fields it
-//! reads parsed into `serde_json::Value`s, V2 by a full parse and re-serialisation (borrowing this
+//! hex-encoded into a `String` and compared (in constant time) with the header, the whole body
+//! parsed into a `serde_json::Value` tree first, V2 by a full parse and re-serialisation (borrowing this
 //! project's tree canonicaliser, since no tutorial gets Python's float and escaping rules right), and
 //! de-duplication and session state in `Mutex<HashMap>`s updated inline. It is the "what a user
 //! writes today" baseline of the published results.
 //!
-//! The fields it reads are declared as a struct of `serde_json::Value`s, as tutorials do; a
-//! `Value` of the whole body would refuse the 309-digit integers Didit can send.
+//! One known difference, on purpose: `serde_json::Value` cannot hold an integer beyond f64 range,
+//! so the naive peer answers 400 to a delivery carrying `f64::MAX` written out as its 309-digit
+//! integer (Didit's `shorten_floats` produces exactly that); the conformance data records it. It
+//! also takes a repeated key last-wins where the others refuse it (Didit never repeats keys).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,48 +33,6 @@ use crate::app::{Limits, NULL_PATH, Route, WEBHOOK_PATH, early_reply, route};
 use crate::axum_ext::reply_response;
 use crate::metrics::{Metrics, Outcome};
 use crate::server::http1::read_body;
-
-/// The fields the handler reads, declared the way tutorials do: a struct of JSON values. The rest
-/// of the body, decision included, is skipped unread.
-#[derive(serde::Deserialize)]
-struct Fields {
-    #[serde(default, deserialize_with = "present")]
-    timestamp: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    webhook_type: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    event_id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    session_id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    status: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    vendor_data: Option<Value>,
-}
-
-/// `Some` for a key that is there, even with `null` (Simple's `str()` tells them apart).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    <Value as serde::Deserialize>::deserialize(d).map(Some)
-}
-
-impl Fields {
-    fn into_map(self) -> serde_json::Map<String, Value> {
-        let mut m = serde_json::Map::new();
-        for (k, v) in [
-            ("timestamp", self.timestamp),
-            ("webhook_type", self.webhook_type),
-            ("event_id", self.event_id),
-            ("session_id", self.session_id),
-            ("status", self.status),
-            ("vendor_data", self.vendor_data),
-        ] {
-            if let Some(v) = v {
-                m.insert(k.to_owned(), v);
-            }
-        }
-        m
-    }
-}
 
 #[derive(Debug)]
 pub struct Naive {
@@ -162,6 +122,10 @@ impl Naive {
             return Err(Rejection::MissingSignature);
         }
 
+        // The tutorial order: the whole body into a `Value` first, then the signature. (The
+        // answer still depends on the signature first: an unparsable body with a bad signature
+        // is a 401, as everywhere else.)
+        let parsed_body: Option<serde_json::Map<String, Value>> = serde_json::from_slice(body).ok();
         let mut key = None;
         let mut canonical = Vec::new();
         let mut signed: &[u8] = body;
@@ -176,12 +140,14 @@ impl Naive {
             && self.matches(&canonical, sig)
         {
             key = Some(sig.clone());
-            // Parse what was signed: the canonical text, not the re-encoded body.
             signed = &canonical;
         }
-        let parsed = serde_json::from_slice::<Fields>(signed)
-            .ok()
-            .map(Fields::into_map);
+        // Parse what was signed: the body, or the canonical text when only V2 matched.
+        let parsed: Option<serde_json::Map<String, Value>> = if std::ptr::eq(signed, body) {
+            parsed_body
+        } else {
+            serde_json::from_slice(signed).ok()
+        };
         let mut only_simple = false;
         if key.is_none() {
             let sig = simple.ok_or(Rejection::InvalidSignature)?;

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Receiver throughput on a 4 KB signed status.updated body, measured side by side in one run:
+# each variant's /webhooks/didit against its own /webhooks/null, and against the axum-naive peer.
+# The receiver runs on one core with one worker, wrk on the other core; loopback only.
+#
+# Usage: scripts/bench-receivers.sh [seconds per run, default 8] [variants...]
+#   variant = server:hmac:json, e.g. hyper:ring:serde (default: a representative set)
+# Env: REPEAT (default 3) rounds, interleaved (A B C A B C ...) so drift hits every variant alike;
+#   the table shows medians with min-max.
+# Needs wrk (Debian package `wrk`; installed here when missing and apt-get is available).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-8}"; shift || true
+variants=("$@")
+[ ${#variants[@]} -gt 0 ] || variants=(hyper:ring:serde hyper:aws-lc:serde may:ring:serde axum:ring:serde axum-naive:ring:serde)
+
+if ! command -v wrk >/dev/null; then
+  echo "wrk not found: installing the Debian package" >&2
+  (apt-get update -qq && apt-get install -y -qq wrk) >&2 || { echo "cannot install wrk; install it and retry" >&2; exit 2; }
+fi
+ncpu=$(nproc)
+[ "$ncpu" -ge 2 ] || { echo "needs 2 cores (receiver and wrk on separate cores); found $ncpu" >&2; exit 2; }
+
+cargo build --release --bin didit-receiver >&2
+bin=target/release/didit-receiver
+export DIDIT_WEBHOOK_SECRET="bench-secret-$(date +%s)"
+work=$(mktemp -d)
+trap 'rm -rf "$work"; kill $(jobs -p) 2>/dev/null || true' EXIT
+
+run_one() { # server hmac json path -> prints req/s
+  local server=$1 hmac=$2 json=$3 path=$4
+  taskset -c 0 "$bin" --server "$server" --hmac "$hmac" --json "$json" --listen 127.0.0.1:0 \
+    --workers 1 --enable-null-endpoint --queue-capacity 65536 >"$work/out" 2>"$work/err" &
+  local pid=$!
+  for _ in $(seq 100); do grep -q "listening on" "$work/out" 2>/dev/null && break; sleep 0.05; done
+  local addr; addr=$(sed -n 's/^listening on //p' "$work/out")
+  [ -n "$addr" ] || { echo "receiver $server did not start: $(cat "$work/err")" >&2; exit 1; }
+  # Fresh signatures for every run: the pool must be inside the 300 s freshness window.
+  python3 scripts/wrk_pool.py "$work/pool.lua" --count 1000 --path "$path" 2>/dev/null
+  taskset -c 1 wrk -t1 -c32 -d1s -s "$work/pool.lua" "http://$addr" >/dev/null   # warm-up
+  taskset -c 1 wrk -t1 -c32 -d"${secs}s" -s "$work/pool.lua" "http://$addr" >"$work/wrk"
+  kill -TERM $pid; wait $pid || true
+  if grep -q "Non-2xx" "$work/wrk"; then
+    echo "non-2xx answers for $server $path: measurement invalid" >&2; cat "$work/wrk" >&2; exit 1
+  fi
+  awk '/Requests\/sec/ {print $2}' "$work/wrk"
+}
+
+repeat="${REPEAT:-3}"
+: >"$work/raw.tsv"
+for round in $(seq "$repeat"); do
+  for v in "${variants[@]}"; do
+    IFS=: read -r server hmac json <<<"$v"
+    echo "== round $round/$repeat: $v" >&2
+    d=$(run_one "$server" "$hmac" "$json" /webhooks/didit)
+    n=$(run_one "$server" "$hmac" "$json" /webhooks/null)
+    printf "%s\tdidit\t%s\n%s\tnull\t%s\n" "$v" "$d" "$v" "$n" >>"$work/raw.tsv"
+  done
+done
+python3 - "$work/raw.tsv" "${variants[@]}" <<'PY'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+variants = sys.argv[2:]
+res = {}
+for v, path, rps in rows:
+    res.setdefault((v, path), []).append(float(rps))
+med = {k: statistics.median(x) for k, x in res.items()}
+def rng(k):
+    x = res[k]
+    return f"{med[k]:,.0f} ({min(x):,.0f}–{max(x):,.0f})"
+naive = next((v for v in variants if v.startswith("axum-naive")), None)
+print("| variant | /webhooks/didit req/s, median (min–max) | /webhooks/null req/s | didit / null | didit / naive |")
+print("|---|---|---|---|---|")
+for v in variants:
+    d, n = med[(v, "didit")], med[(v, "null")]
+    to_naive = f"{d / med[(naive, 'didit')]:.2f}" if naive else "–"
+    print(f"| {v} | {rng((v, 'didit'))} | {rng((v, 'null'))} | {d / n:.2f} | {to_naive} |")
+print(f"\n{len(rows) // 2 // max(len(variants), 1)} rounds; ratios are of medians.")
+PY
