@@ -91,18 +91,8 @@ pub fn run<M: Mac, J: JsonBackend>(
     listen: std::net::SocketAddr,
     workers: usize,
 ) -> anyhow::Result<()> {
-    let rt = super::http1::runtime(workers)?;
-    rt.block_on(async {
-        let listener = super::http1::bind(listen).await?;
-        let service = hyper_util::service::TowerToHyperService::new(router(Arc::clone(&app)));
-        super::http1::serve(
-            listener,
-            service,
-            *app.limits(),
-            super::http1::shutdown_signal(),
-        )
-        .await
-    })?;
+    let service = hyper_util::service::TowerToHyperService::new(router(Arc::clone(&app)));
+    super::http1::run(listen, workers, *app.limits(), service)?;
     app.shutdown();
     Ok(())
 }

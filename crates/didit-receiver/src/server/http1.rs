@@ -184,10 +184,30 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown signal received: draining");
 }
 
-/// A multi-threaded tokio runtime with `workers` threads.
-pub fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
+/// Runs `service` on a multi-threaded tokio runtime with `workers` threads: binds `listen`,
+/// announces it, and serves until SIGTERM or SIGINT.
+pub fn run<S, B>(
+    listen: SocketAddr,
+    workers: usize,
+    limits: Limits,
+    service: S,
+) -> anyhow::Result<()>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
-        .build()?)
+        .build()?;
+    rt.block_on(async {
+        let listener = bind(listen).await?;
+        serve(listener, service, limits, shutdown_signal()).await
+    })
 }

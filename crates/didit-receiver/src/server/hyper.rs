@@ -46,19 +46,9 @@ pub fn run<M: Mac, J: JsonBackend>(
     listen: std::net::SocketAddr,
     workers: usize,
 ) -> anyhow::Result<()> {
-    let rt = super::http1::runtime(workers)?;
-    rt.block_on(async {
-        let listener = super::http1::bind(listen).await?;
-        let svc_app = Arc::clone(&app);
-        let service = hyper::service::service_fn(move |req| handle(Arc::clone(&svc_app), req));
-        super::http1::serve(
-            listener,
-            service,
-            *app.limits(),
-            super::http1::shutdown_signal(),
-        )
-        .await
-    })?;
+    let svc_app = Arc::clone(&app);
+    let service = hyper::service::service_fn(move |req| handle(Arc::clone(&svc_app), req));
+    super::http1::run(listen, workers, *app.limits(), service)?;
     app.shutdown();
     Ok(())
 }

@@ -285,11 +285,7 @@ pub fn router(st: Arc<Naive>) -> Router {
 
 /// Runs the naive peer until SIGTERM.
 pub fn run(st: Arc<Naive>, listen: std::net::SocketAddr, workers: usize) -> anyhow::Result<()> {
-    let rt = super::http1::runtime(workers)?;
     let limits = st.limits;
-    rt.block_on(async {
-        let listener = super::http1::bind(listen).await?;
-        let service = hyper_util::service::TowerToHyperService::new(router(st));
-        super::http1::serve(listener, service, limits, super::http1::shutdown_signal()).await
-    })
+    let service = hyper_util::service::TowerToHyperService::new(router(st));
+    super::http1::run(listen, workers, limits, service)
 }
