@@ -16,7 +16,7 @@ pub enum ServerKind {
     May,
     /// axum with the reusable `DiditWebhook` extractor (what a team adopting the results runs).
     Axum,
-    /// The tutorial-style peer: axum, `serde_json::Value`, `hmac`+`sha2`, hex compare after parsing.
+    /// The tutorial-style peer: whole body into `serde_json::Value`, `hmac`+`sha2`, hex-string compare.
     AxumNaive,
 }
 
@@ -194,6 +194,29 @@ mod tests {
         assert!(parse_size("1TB").is_err());
         assert!(parse_size("MiB").is_err());
         assert!(parse_size("-1").is_err());
+    }
+
+    #[test]
+    fn secret_files() {
+        let dir = std::env::temp_dir().join(format!("didit-secret-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let with = |name: &str, content: Option<&str>| {
+            let path = dir.join(name);
+            if let Some(c) = content {
+                std::fs::write(&path, c).expect("write");
+            }
+            let mut o = Options::parse_from(["didit-receiver"]);
+            o.secret_file = Some(path);
+            load_secret(&o)
+        };
+        // One trailing newline goes; everything else is the key, verbatim.
+        let s = with("lf", Some(" a-b_c \n")).expect("loads");
+        assert_eq!(s.expose(), b" a-b_c ");
+        let s = with("crlf", Some("k\r\n")).expect("loads");
+        assert_eq!(s.expose(), b"k");
+        assert!(matches!(with("empty", Some("\n")), Err(SecretError::Empty)));
+        assert!(matches!(with("missing", None), Err(SecretError::File(..))));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
