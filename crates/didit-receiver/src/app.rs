@@ -7,8 +7,7 @@ use std::sync::LazyLock;
 use std::time::Instant;
 
 use didit_webhook::{
-    Clock, JsonBackend, Mac, Rejection, Scratch, Secret, SignatureHeaders, SystemClock, Verifier,
-    VerifyConfig,
+    JsonBackend, Mac, Rejection, Scratch, Secret, SignatureHeaders, Verifier, VerifyConfig,
 };
 
 use crate::metrics::{Metrics, Outcome};
@@ -235,7 +234,7 @@ impl<M: Mac, J: JsonBackend, P: Processor> App<M, J, P> {
         scratch: &mut Scratch,
     ) -> Reply {
         let outcome = match self.verifier.verify(headers, body, scratch) {
-            Ok(event) => match self.processor.submit(&event, SystemClock.now_unix()) {
+            Ok(event) => match self.processor.submit(&event, event.verified_at()) {
                 Submit::Accepted => Outcome::Accepted,
                 Submit::Duplicate => Outcome::Duplicate,
                 Submit::Saturated => Outcome::Saturated,

@@ -6,7 +6,6 @@
 //! remembered as seen, and Didit's retry brings it back.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
@@ -51,7 +50,6 @@ const SHARDS: usize = 16;
 #[derive(Debug)]
 struct RecentSet {
     shards: Vec<Mutex<Shard>>,
-    hasher: RandomState,
     window_secs: i64,
 }
 
@@ -63,7 +61,14 @@ struct Shard {
 
 impl RecentSet {
     fn shard(&self, key: &DedupKey) -> &Mutex<Shard> {
-        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
+        // The map hashes the key with SipHash anyway; the shard only needs a cheap spread. Event
+        // ids are UUIDs and tags are HMAC output, so their last bytes are already uniform; the
+        // map's own keyed hash still protects each shard against crafted collisions.
+        let spread = match key {
+            DedupKey::Event(id) => id.as_bytes().last().copied().unwrap_or(0),
+            DedupKey::Signature(tag) => tag[31],
+        };
+        &self.shards[usize::from(spread) % SHARDS]
     }
 
     /// Inserts `key`; `false` if it is already there and not expired.
@@ -140,7 +145,6 @@ impl MemoryProcessor {
         MemoryProcessor {
             recent: RecentSet {
                 shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-                hasher: RandomState::new(),
                 window_secs,
             },
             tx: RwLock::new(Some(tx)),

@@ -217,6 +217,7 @@ pub struct Verified<T> {
     value: T,
     scheme: Scheme,
     tag: Tag,
+    verified_at: i64,
 }
 
 impl<T> Verified<T> {
@@ -236,6 +237,12 @@ impl<T> Verified<T> {
     pub fn signature(&self) -> &Tag {
         &self.tag
     }
+
+    /// The clock reading (Unix seconds) the freshness check used: the receive time, without
+    /// reading the clock again.
+    pub fn verified_at(&self) -> i64 {
+        self.verified_at
+    }
 }
 
 impl Verified<Envelope<'_>> {
@@ -245,6 +252,7 @@ impl Verified<Envelope<'_>> {
             value: self.value.into_owned(),
             scheme: self.scheme,
             tag: self.tag,
+            verified_at: self.verified_at,
         }
     }
 }
@@ -440,6 +448,7 @@ impl<M: Mac, J: JsonBackend, C: Clock> Verifier<M, J, C> {
             value: envelope,
             scheme,
             tag,
+            verified_at: now,
         })
     }
 }

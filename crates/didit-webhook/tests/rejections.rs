@@ -416,6 +416,11 @@ fn unknown_values_are_kept<M: Mac, J: JsonBackend + Default>() {
         Some("session.future_event")
     );
     assert_eq!(ok.event_id.as_deref(), Some("e-1"));
+    assert_eq!(
+        ok.verified_at(),
+        NOW,
+        "the clock reading used for freshness"
+    );
     assert_eq!(ok.vendor_data.as_deref(), Some("user-1"));
     assert!(ok.has_decision && ok.has_metadata && !ok.has_resubmit_info);
 }

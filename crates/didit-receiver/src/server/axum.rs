@@ -10,7 +10,7 @@ use axum::http::{Method, Uri};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::post;
-use didit_webhook::{Clock, JsonBackend, Mac, SystemClock, Verifier};
+use didit_webhook::{JsonBackend, Mac, Verifier};
 
 use crate::app::{App, NULL_PATH, Route, WEBHOOK_PATH, early_reply};
 use crate::axum_ext::{DiditWebhook, VerifierSource, reply_response};
@@ -32,7 +32,10 @@ async fn webhook<M: Mac, J: JsonBackend>(
     State(app): State<Arc<App<M, J>>>,
     hook: DiditWebhook<M, J>,
 ) -> Response {
-    let outcome = match app.processor().submit(&hook.event, SystemClock.now_unix()) {
+    let outcome = match app
+        .processor()
+        .submit(&hook.event, hook.event.verified_at())
+    {
         Submit::Accepted => Outcome::Accepted,
         Submit::Duplicate => Outcome::Duplicate,
         Submit::Saturated => Outcome::Saturated,

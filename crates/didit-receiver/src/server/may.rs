@@ -30,43 +30,95 @@ const STACK_SIZE_WORDS: usize = 0x20000;
 /// the connection before writing the answers it has queued.
 const DRAIN_CAP: usize = 16 << 20;
 
-/// The signature headers copied out of the request, so the body can be read afterwards.
-#[derive(Default)]
-struct OwnedHeaders {
-    signature: Option<Vec<u8>>,
-    signature_v2: Option<Vec<u8>>,
-    signature_simple: Option<Vec<u8>>,
-    timestamp: Option<Vec<u8>>,
+/// Room for one header value we care about: a 64-character tag, one more so a longer value is
+/// still refused, or a timestamp.
+const VALUE_CAP: usize = 2 * std::mem::size_of::<Tag>() + 1;
+
+/// A header value copied out of the request (truncated to `VALUE_CAP`), without allocating.
+#[derive(Clone, Copy)]
+struct Copied {
+    bytes: [u8; VALUE_CAP],
+    len: usize,
 }
 
-impl OwnedHeaders {
-    fn collect(req: &Request<'_, '_, '_>) -> Self {
-        let mut h = OwnedHeaders::default();
+impl Copied {
+    fn new(v: &[u8]) -> Self {
+        let len = v.len().min(VALUE_CAP);
+        let mut bytes = [0u8; VALUE_CAP];
+        bytes[..len].copy_from_slice(&v[..len]);
+        Copied { bytes, len }
+    }
+
+    fn get(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// What one pass over the request headers finds: the framing and the signature headers, copied
+/// so that the body can be read afterwards.
+#[derive(Clone, Copy, Default)]
+struct Head {
+    chunked: bool,
+    length: Option<ContentLength>,
+    signature: Option<Copied>,
+    signature_v2: Option<Copied>,
+    signature_simple: Option<Copied>,
+    timestamp: Option<Copied>,
+}
+
+impl Head {
+    fn of(req: &Request<'_, '_, '_>) -> Self {
+        let mut h = Head::default();
         for header in req.headers() {
-            // Anything longer than a tag cannot be valid; keep a prefix so it is still rejected.
-            let v = Some(
-                header.value[..header.value.len().min(2 * std::mem::size_of::<Tag>() + 1)].to_vec(),
-            );
             let name = header.name;
-            if name.eq_ignore_ascii_case(didit_webhook::HEADER_SIGNATURE) {
-                h.signature = v;
+            let v = header.value;
+            if name.eq_ignore_ascii_case("content-length") {
+                // Repeated lengths must agree: fold them through the same parser.
+                h.length = Some(match h.length {
+                    None => content_length(std::iter::once(v)),
+                    Some(ContentLength::Valid(n)) => match content_length(std::iter::once(v)) {
+                        ContentLength::Valid(m) if m == n => ContentLength::Valid(n),
+                        _ => ContentLength::Malformed,
+                    },
+                    Some(other) => other,
+                });
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                h.chunked = true;
+            } else if name.eq_ignore_ascii_case(didit_webhook::HEADER_SIGNATURE) {
+                h.signature = Some(Copied::new(v));
             } else if name.eq_ignore_ascii_case(didit_webhook::HEADER_SIGNATURE_V2) {
-                h.signature_v2 = v;
+                h.signature_v2 = Some(Copied::new(v));
             } else if name.eq_ignore_ascii_case(didit_webhook::HEADER_SIGNATURE_SIMPLE) {
-                h.signature_simple = v;
+                h.signature_simple = Some(Copied::new(v));
             } else if name.eq_ignore_ascii_case(didit_webhook::HEADER_TIMESTAMP) {
-                h.timestamp = v;
+                h.timestamp = Some(Copied::new(v));
             }
         }
         h
     }
 
-    fn borrow(&self) -> SignatureHeaders<'_> {
+    fn length(&self) -> ContentLength {
+        self.length.unwrap_or(ContentLength::Missing)
+    }
+
+    fn signatures(&self) -> SignatureHeaders<'_> {
         SignatureHeaders {
-            signature: self.signature.as_deref(),
-            signature_v2: self.signature_v2.as_deref(),
-            signature_simple: self.signature_simple.as_deref(),
-            timestamp: self.timestamp.as_deref(),
+            signature: self.signature.as_ref().map(Copied::get),
+            signature_v2: self.signature_v2.as_ref().map(Copied::get),
+            signature_simple: self.signature_simple.as_ref().map(Copied::get),
+            timestamp: self.timestamp.as_ref().map(Copied::get),
+        }
+    }
+
+    /// Reads and drops the body when that is possible and bounded, so the next request on the
+    /// connection parses. Never called with a malformed length: may_minihttp would panic on it.
+    fn drain(&self, req: Request<'_, '_, '_>) {
+        if let (false, ContentLength::Valid(n)) = (self.chunked, self.length())
+            && n > 0
+            && n <= DRAIN_CAP
+        {
+            // BodyReader reads the rest of the declared body when dropped.
+            drop(req.body());
         }
     }
 }
@@ -91,86 +143,52 @@ impl<M: Mac, J: JsonBackend> HttpServiceFactory for Factory<M, J> {
     }
 }
 
-/// How a request frames its body.
-#[derive(Clone, Copy)]
-struct Framing {
-    chunked: bool,
-    length: ContentLength,
-}
-
-impl Framing {
-    fn of(req: &Request<'_, '_, '_>) -> Self {
-        let headers = req.headers();
-        Framing {
-            chunked: headers
-                .iter()
-                .any(|h| h.name.eq_ignore_ascii_case("transfer-encoding")),
-            length: content_length(
-                headers
-                    .iter()
-                    .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
-                    .map(|h| h.value),
-            ),
+/// Reads and handles a body-carrying request (the webhook or the null endpoint).
+fn with_body<M: Mac, J: JsonBackend>(
+    app: &App<M, J>,
+    scratch: &mut Scratch,
+    body: &mut Vec<u8>,
+    route: Route,
+    req: Request<'_, '_, '_>,
+) -> io::Result<Reply> {
+    let head = Head::of(&req);
+    // Never let may_minihttp see a length it would fail to parse.
+    let n = match (head.chunked, head.length()) {
+        (true, _) | (false, ContentLength::Missing) => {
+            return Ok(early_reply(Outcome::LengthRequired));
         }
-    }
-
-    /// Reads and drops the body when that is possible and bounded, so the next request on the
-    /// connection parses. Never called with a malformed length: may_minihttp would panic on it.
-    fn drain(self, req: Request<'_, '_, '_>) {
-        if let (false, ContentLength::Valid(n)) = (self.chunked, self.length)
-            && n > 0
-            && n <= DRAIN_CAP
-        {
-            // BodyReader reads the rest of the declared body when dropped.
-            drop(req.body());
+        (false, ContentLength::Malformed) => return Ok(early_reply(Outcome::BadContentLength)),
+        (false, ContentLength::Valid(n)) if n > app.limits().max_body => {
+            head.drain(req);
+            return Ok(early_reply(Outcome::Rejected(Rejection::PayloadTooLarge)));
         }
+        (false, ContentLength::Valid(n)) => n,
+    };
+    body.clear();
+    body.reserve(n);
+    req.body().read_to_end(body)?;
+    if body.len() != n {
+        return Ok(early_reply(Outcome::BadContentLength));
     }
-}
-
-impl<M: Mac, J: JsonBackend> Service<M, J> {
-    fn webhook(&mut self, route: Route, req: Request<'_, '_, '_>) -> io::Result<Reply> {
-        let framing = Framing::of(&req);
-        // Never let may_minihttp see a length it would fail to parse.
-        let n = match (framing.chunked, framing.length) {
-            (true, _) | (false, ContentLength::Missing) => {
-                return Ok(early_reply(Outcome::LengthRequired));
-            }
-            (false, ContentLength::Malformed) => return Ok(early_reply(Outcome::BadContentLength)),
-            (false, ContentLength::Valid(n)) if n > self.app.limits().max_body => {
-                framing.drain(req);
-                return Ok(early_reply(Outcome::Rejected(Rejection::PayloadTooLarge)));
-            }
-            (false, ContentLength::Valid(n)) => n,
-        };
-        let headers = OwnedHeaders::collect(&req);
-        self.body.clear();
-        self.body.reserve(n);
-        req.body().read_to_end(&mut self.body)?;
-        if self.body.len() != n {
-            return Ok(early_reply(Outcome::BadContentLength));
-        }
-        Ok(match route {
-            Route::Webhook => self
-                .app
-                .webhook(&headers.borrow(), &self.body, &mut self.scratch),
-            _ => self.app.simple_route(Route::Null),
-        })
-    }
+    Ok(match route {
+        Route::Webhook => app.webhook(&head.signatures(), body, scratch),
+        _ => app.simple_route(Route::Null),
+    })
 }
 
 impl<M: Mac, J: JsonBackend> may_minihttp::HttpService for Service<M, J> {
     fn call(&mut self, req: Request<'_, '_, '_>, rsp: &mut Response<'_>) -> io::Result<()> {
         let started = Instant::now();
         let route = self.app.route(req.method(), req.path());
+        let Service { app, scratch, body } = self;
         let reply = match route {
             Route::Webhook | Route::Null => {
-                let app = Arc::clone(&self.app);
                 let _in_flight = app.metrics().start();
-                self.webhook(route, req)?
+                with_body(app, scratch, body, route, req)?
             }
             other => {
-                Framing::of(&req).drain(req);
-                self.app.simple_route(other)
+                Head::of(&req).drain(req);
+                app.simple_route(other)
             }
         };
         self.app.finish(&reply, started);
