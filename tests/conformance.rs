@@ -13,8 +13,8 @@ use std::path::PathBuf;
 
 use support::{Receiver, Response, SECRET, send};
 
-use didit_webhook::canon::{Escaping, Map, Number, Value, write_string};
-use didit_webhook::{RingMac, Secret, Signer};
+use didit_webhook::canon::{Map, Value};
+use didit_webhook::{Reencoding, RingMac, Secret, Signer, reencode};
 use serde::Deserialize;
 
 /// One request of the corpus and the answer every variant must give. Fields:
@@ -126,63 +126,6 @@ fn now() -> i64 {
 }
 
 // ---- building requests -------------------------------------------------------------------
-
-/// A re-encoding of a payload, as a proxy or framework might write it.
-fn reencode(v: &Value, style: &str, out: &mut Vec<u8>, indent: usize) {
-    let nl = |out: &mut Vec<u8>, depth: usize| {
-        if style == "pretty" {
-            out.push(b'\n');
-            out.extend(std::iter::repeat_n(b' ', 2 * depth));
-        }
-    };
-    let esc = if style == "unsorted_unicode" {
-        Escaping::Unicode
-    } else {
-        Escaping::Ascii
-    };
-    match v {
-        Value::Object(m) => {
-            out.push(b'{');
-            let mut entries: Vec<(&str, &Value)> = m.iter().collect();
-            if style == "unsorted_unicode" {
-                entries.reverse();
-            }
-            for (i, (k, item)) in entries.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                nl(out, indent + 1);
-                write_string(k, esc, out);
-                out.extend_from_slice(if style == "pretty" { b": " } else { b":" });
-                reencode(item, style, out, indent + 1);
-            }
-            if !entries.is_empty() {
-                nl(out, indent);
-            }
-            out.push(b'}');
-        }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                nl(out, indent + 1);
-                reencode(item, style, out, indent + 1);
-            }
-            if !items.is_empty() {
-                nl(out, indent);
-            }
-            out.push(b']');
-        }
-        Value::String(s) => write_string(s, esc, out),
-        Value::Number(Number::Int(s)) if style == "whole_floats" && s.len() < 15 => {
-            out.extend_from_slice(s.as_bytes());
-            out.extend_from_slice(b".0");
-        }
-        other => didit_webhook::canon::write_value(other, esc, out),
-    }
-}
 
 /// The bytes of one request.
 #[derive(Clone, Debug)]
@@ -300,8 +243,14 @@ fn build(
         match case.encoding.as_str() {
             "wire" => {}
             style => {
+                let style = match style {
+                    "pretty" => Reencoding::Pretty,
+                    "unsorted_unicode" => Reencoding::UnsortedUnicode,
+                    "whole_floats" => Reencoding::WholeFloats,
+                    other => panic!("{}: unknown encoding {other}", case.name),
+                };
                 body.clear();
-                reencode(&payload, style, &mut body, 0);
+                reencode(&payload, style, &mut body);
             }
         }
         match case.tamper.as_deref() {

@@ -162,22 +162,11 @@ pub enum SecretError {
 pub fn load_secret(opts: &Options) -> Result<Secret, SecretError> {
     let raw = match &opts.secret_file {
         Some(path) => {
-            let mut s =
-                std::fs::read_to_string(path).map_err(|e| SecretError::File(path.clone(), e))?;
-            if s.ends_with('\n') {
-                s.pop();
-                if s.ends_with('\r') {
-                    s.pop();
-                }
-            }
-            s
+            std::fs::read_to_string(path).map_err(|e| SecretError::File(path.clone(), e))?
         }
         None => std::env::var("DIDIT_WEBHOOK_SECRET").map_err(|_| SecretError::Missing)?,
     };
-    if raw.is_empty() {
-        return Err(SecretError::Empty);
-    }
-    Ok(Secret::new(raw))
+    Secret::from_text(&raw).ok_or(SecretError::Empty)
 }
 
 #[cfg(test)]

@@ -44,7 +44,10 @@ pub use mac::RustCryptoMac;
 pub use mac::{Mac, MacKind, NullMac};
 pub use payload::{Envelope, Environment, Event, Nullable, Status, Text, Timestamp, WebhookType};
 pub use secret::Secret;
-pub use sign::{CONTENT_TYPE, SignError, SignedDelivery, Signer, USER_AGENT, simple_message_of};
+pub use sign::{
+    CONTENT_TYPE, Reencoding, SignError, SignedDelivery, Signer, USER_AGENT, reencode,
+    simple_message_of,
+};
 pub use verify::{
     HEADER_SIGNATURE, HEADER_SIGNATURE_SIMPLE, HEADER_SIGNATURE_V2, HEADER_TIMESTAMP, Rejection,
     Scheme, Scratch, SignatureHeaders, SignaturePolicy, Verified, Verifier, VerifyConfig,

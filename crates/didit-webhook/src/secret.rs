@@ -12,6 +12,15 @@ impl Secret {
         Secret(secret.as_ref().as_bytes().into())
     }
 
+    /// A secret as stored in a file or variable: one trailing newline (`\n` or `\r\n`) is not part
+    /// of it, everything else is. `None` when nothing is left.
+    pub fn from_text(text: &str) -> Option<Self> {
+        let t = text
+            .strip_suffix('\n')
+            .map_or(text, |t| t.strip_suffix('\r').unwrap_or(t));
+        (!t.is_empty()).then(|| Secret::new(t))
+    }
+
     /// The HMAC key bytes.
     pub fn expose(&self) -> &[u8] {
         &self.0
@@ -43,5 +52,15 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains("9f2c"), "{shown}");
         assert_eq!(shown, "Secret([REDACTED; 27 bytes])");
+    }
+
+    #[test]
+    fn text_loses_one_newline_only() {
+        let key = |t: &str| Secret::from_text(t).map(|s| s.expose().to_vec());
+        assert_eq!(key("a-b_c\n"), Some(b"a-b_c".to_vec()));
+        assert_eq!(key("a-b_c\r\n"), Some(b"a-b_c".to_vec()));
+        assert_eq!(key(" a \n\n"), Some(b" a \n".to_vec()));
+        assert_eq!(key("\n"), None);
+        assert_eq!(key(""), None);
     }
 }

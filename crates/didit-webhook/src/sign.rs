@@ -1,6 +1,6 @@
 //! Signing exactly as Didit's server does, for the load generator and for tests.
 
-use crate::canon::{Escaping, Number, Value, write_python_float_repr, write_value};
+use crate::canon::{Escaping, Number, Value, write_python_float_repr, write_string, write_value};
 use crate::hex::HexTag;
 use crate::mac::Mac;
 use crate::secret::Secret;
@@ -123,4 +123,78 @@ pub fn simple_message_of(payload: &Value, out: &mut Vec<u8>) -> Result<(), SignE
         }
     }
     Ok(())
+}
+
+/// How re-encoding middleware (a proxy, a framework's JSON layer) might rewrite a Didit body.
+/// X-Signature no longer matches the result; X-Signature-V2 still does (contract §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reencoding {
+    /// Two-space indentation and `": "`, ASCII-escaped, keys still sorted.
+    Pretty,
+    /// Raw UTF-8 instead of `\uXXXX`, keys in reverse order.
+    UnsortedUnicode,
+    /// Whole numbers below 10^14 written as `95.0`, as a float-typed field would be.
+    WholeFloats,
+}
+
+/// Writes `v` as `style` would; see [`Reencoding`].
+pub fn reencode(v: &Value, style: Reencoding, out: &mut Vec<u8>) {
+    reencode_at(v, style, out, 0);
+}
+
+fn reencode_at(v: &Value, style: Reencoding, out: &mut Vec<u8>, depth: usize) {
+    let pretty = style == Reencoding::Pretty;
+    let nl = |out: &mut Vec<u8>, depth: usize| {
+        if pretty {
+            out.push(b'\n');
+            out.extend(std::iter::repeat_n(b' ', 2 * depth));
+        }
+    };
+    let esc = if style == Reencoding::UnsortedUnicode {
+        Escaping::Unicode
+    } else {
+        Escaping::Ascii
+    };
+    match v {
+        Value::Object(m) => {
+            out.push(b'{');
+            let mut entries: Vec<(&str, &Value)> = m.iter().collect();
+            if style == Reencoding::UnsortedUnicode {
+                entries.reverse();
+            }
+            for (i, (k, item)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                nl(out, depth + 1);
+                write_string(k, esc, out);
+                out.extend_from_slice(if pretty { b": " } else { b":" });
+                reencode_at(item, style, out, depth + 1);
+            }
+            if !entries.is_empty() {
+                nl(out, depth);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                nl(out, depth + 1);
+                reencode_at(item, style, out, depth + 1);
+            }
+            if !items.is_empty() {
+                nl(out, depth);
+            }
+            out.push(b']');
+        }
+        Value::String(s) => write_string(s, esc, out),
+        Value::Number(Number::Int(s)) if style == Reencoding::WholeFloats && s.len() < 15 => {
+            out.extend_from_slice(s.as_bytes());
+            out.extend_from_slice(b".0");
+        }
+        other => write_value(other, esc, out),
+    }
 }

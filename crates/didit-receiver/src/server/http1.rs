@@ -14,7 +14,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use hyper::header::{
+    ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER,
+};
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -90,6 +92,11 @@ pub fn to_response(reply: Reply) -> Response<Full<Bytes>> {
     }
     if let Some(allow) = allow {
         h.insert(ALLOW, HeaderValue::from_static(allow));
+    }
+    // The body was refused or cut off unread: the connection's framing is lost, so say it closes
+    // (RFC 9112 §9.6) and the client opens a new one instead of failing on a dead one.
+    if matches!(status, 408 | 413) {
+        h.insert(CONNECTION, HeaderValue::from_static("close"));
     }
     resp
 }

@@ -1,0 +1,293 @@
+//! The `didit-loadgen` command line and its `run`.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use didit_webhook::Secret;
+
+use crate::cpu::CpuWatch;
+use crate::model::{Acked, Generator, Templates};
+use crate::open_loop::{EngineConfig, EngineOutput};
+use crate::progress::Live;
+use crate::report::{Cpu, Latency, Load, Percentiles, REPORT_SCHEMA, Report, Requests};
+use crate::scenario::{EngineKind, LoadShape, Scenario};
+use crate::target::Target;
+
+/// Sends validly signed Didit v3 webhook traffic, good and bad, and checks every answer.
+#[derive(Debug, Parser)]
+#[command(
+    name = "didit-loadgen",
+    version,
+    after_help = "The secret comes from DIDIT_WEBHOOK_SECRET (or --secret-file) and must be the \
+receiver's. Goose options go after `--`, e.g. `-- --report-file run.html`.\n\
+Exit status: 0 when every answer matched its label, 1 on any correctness mismatch, 2 on a usage \
+or setup error."
+)]
+pub struct Options {
+    /// Scenario file (TOML), e.g. scenarios/typical-mix.toml.
+    #[arg(long, short = 's')]
+    pub scenario: PathBuf,
+    /// The receiver's base URL, e.g. http://127.0.0.1:8080.
+    #[arg(long, short = 't')]
+    pub target: String,
+    /// Engine; overrides the scenario's.
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineKind>,
+    /// Constant arrival rate in requests/s; overrides the scenario's load shape.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Closed-loop maximum instead of the scenario's shape (find the ceiling).
+    #[arg(long, conflicts_with = "rate")]
+    pub max: bool,
+    /// Measured period, e.g. 20s; overrides the scenario's.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Warm-up before the measured period, e.g. 2s; overrides the scenario's.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub warmup: Option<Duration>,
+    /// Persistent connections (goose: users); overrides the scenario's.
+    #[arg(long, short = 'c')]
+    pub connections: Option<usize>,
+    /// Path to post deliveries to (e.g. /webhooks/null to calibrate); overrides the scenario's.
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Calibration: expect 200 {"status":"ok"} for everything, as the receiver's /webhooks/null
+    /// endpoint answers (on by default when --path ends in /webhooks/null).
+    #[arg(long)]
+    pub calibrate: bool,
+    /// Write the JSON report here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Write the event_id of every delivery answered 200 here, one per line.
+    #[arg(long)]
+    pub acked_log: Option<PathBuf>,
+    /// The receiver's process id, to report its CPU use and judge who was the limit.
+    #[arg(long)]
+    pub receiver_pid: Option<u32>,
+    /// Read the secret from this file instead of DIDIT_WEBHOOK_SECRET.
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
+    /// Seed for the traffic model's random choices (default: from the clock).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// No progress output.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Options passed to goose (after `--`).
+    #[arg(last = true)]
+    pub goose_args: Vec<String>,
+}
+
+fn load_secret(file: Option<&PathBuf>) -> anyhow::Result<Secret> {
+    let raw = match file {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read the secret file {}", p.display()))?,
+        None => std::env::var("DIDIT_WEBHOOK_SECRET").map_err(|_| {
+            anyhow::anyhow!(
+                "no webhook secret: set DIDIT_WEBHOOK_SECRET (the receiver's secret) or pass --secret-file"
+            )
+        })?,
+    };
+    Secret::from_text(&raw).context("the webhook secret is empty")
+}
+
+/// Applies the command line's overrides to the scenario and validates the result.
+pub fn effective_scenario(opts: &Options) -> anyhow::Result<Scenario> {
+    let mut s = Scenario::load(&opts.scenario)?;
+    if let Some(e) = opts.engine {
+        s.engine = e;
+    }
+    if let Some(rate) = opts.rate {
+        s.load = LoadShape::Constant { rate };
+    }
+    if opts.max {
+        s.load = LoadShape::Max;
+    }
+    if let Some(d) = opts.duration {
+        s.duration = d;
+    }
+    if let Some(w) = opts.warmup {
+        s.warmup = w;
+    }
+    if let Some(c) = opts.connections {
+        s.connections = c;
+    }
+    if let Some(p) = &opts.path {
+        s.path = p.clone();
+    }
+    s.validate()
+        .context("after applying the command-line overrides")?;
+    Ok(s)
+}
+
+/// Runs one load test as the options say; the exit code reflects correctness.
+pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
+    let scenario = effective_scenario(&opts)?;
+    if !opts.goose_args.is_empty() && scenario.engine != EngineKind::Goose {
+        bail!("options after `--` are goose's; add --engine goose or drop them");
+    }
+    let secret = load_secret(opts.secret_file.as_ref())?;
+    let target = Target::parse(&opts.target, &scenario.path)?;
+    target.preflight(Duration::from_secs(3))?;
+    let templates = Arc::new(Templates::load().context("building the payload templates")?);
+    let seed = opts.seed.unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
+    let calibrate = opts.calibrate || scenario.path.ends_with("/webhooks/null");
+    let generator =
+        Generator::new(templates, &scenario, &secret, Acked::shared(), seed).calibrate(calibrate);
+    let acked_log = opts
+        .acked_log
+        .as_ref()
+        .map(|p| File::create(p).with_context(|| format!("cannot create {}", p.display())))
+        .transpose()?;
+    let live = Arc::new(Live::default());
+    let cfg = EngineConfig {
+        scenario: &scenario,
+        target: &target,
+        acked_log,
+        quiet: opts.quiet,
+    };
+    let started_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let gen_cpu = CpuWatch::start(None);
+    let rx_cpu = opts.receiver_pid.map(|p| CpuWatch::start(Some(p)));
+    let out = match scenario.engine {
+        EngineKind::OpenLoop => crate::open_loop::run(cfg, generator, live)?,
+        EngineKind::Goose => crate::goose_engine::run(cfg, generator, live, &opts.goose_args)?,
+    };
+    let mut report = build_report(&scenario, &target, started_unix, out, gen_cpu, rx_cpu);
+    report.calibration = calibrate;
+    println!("{}", report.summary());
+    if let Some(path) = &opts.report {
+        let json = serde_json::to_vec_pretty(&report)?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(if report.requests.mismatches > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn cpu_of(w: &CpuWatch) -> Option<Cpu> {
+    w.read().map(|(cpu, wall)| Cpu {
+        cpu_seconds: (cpu * 100.0).round() / 100.0,
+        utilisation: (cpu / wall.as_secs_f64().max(1e-9) * 100.0).round() / 100.0,
+    })
+}
+
+/// Summarises an engine's output; decides whether the generator was the limit.
+pub fn build_report(
+    scenario: &Scenario,
+    target: &Target,
+    started_unix: i64,
+    out: EngineOutput,
+    gen_cpu: CpuWatch,
+    rx_cpu: Option<CpuWatch>,
+) -> Report {
+    let st = &out.stats;
+    let secs = out.measured.as_secs_f64();
+    let achieved = st.measured as f64 / secs;
+    let generator = cpu_of(&gen_cpu).unwrap_or(Cpu {
+        cpu_seconds: 0.0,
+        utilisation: 0.0,
+    });
+    let receiver = rx_cpu.as_ref().and_then(cpu_of);
+    let lag = Percentiles::of(&st.schedule_lag);
+    let mut reasons = Vec::new();
+    let open_loop = scenario.engine == EngineKind::OpenLoop;
+    if open_loop && scenario.load != LoadShape::Max && lag.p99 > 1_000 {
+        reasons.push(format!(
+            "the generator released requests late: p99 schedule lag {} µs (> 1 ms)",
+            lag.p99
+        ));
+    }
+    // A paced open-loop run spins between requests, so its CPU share says nothing there.
+    let cpu_meaningful = !open_loop || scenario.load == LoadShape::Max;
+    let threads = if open_loop { 1.0 } else { num_cpus_hint() };
+    if cpu_meaningful && generator.utilisation >= 0.95 * threads {
+        match &receiver {
+            Some(r) if r.utilisation >= 0.90 => {}
+            Some(r) => reasons.push(format!(
+                "the generator's CPU was saturated ({:.2} core) while the receiver's was not ({:.2} core)",
+                generator.utilisation, r.utilisation
+            )),
+            None => reasons.push(format!(
+                "the generator's CPU was saturated ({:.2} core); pass --receiver-pid to compare with the receiver's",
+                generator.utilisation
+            )),
+        }
+    }
+    let target_rate = scenario.load.mean_rate();
+    if let (Some(t), false) = (target_rate, open_loop)
+        && achieved < 0.9 * t
+    {
+        reasons.push(format!(
+            "goose reached {achieved:.0} of the {t:.0} req/s asked (closed-loop users cannot keep a schedule)"
+        ));
+    }
+    if !open_loop && !matches!(scenario.load, LoadShape::Constant { .. } | LoadShape::Max) {
+        reasons.push(format!(
+            "goose cannot vary its arrival rate: the {} shape ran at its mean rate",
+            scenario.load.name()
+        ));
+    }
+    Report {
+        schema: REPORT_SCHEMA,
+        scenario: scenario.name.clone(),
+        engine: scenario.engine.name(),
+        target: target.url.clone(),
+        calibration: false,
+        started_unix,
+        duration_secs: (secs * 1000.0).round() / 1000.0,
+        warmup_secs: scenario.warmup.as_secs_f64(),
+        load: Load {
+            shape: scenario.load.name(),
+            target_rate,
+            achieved_rate: (achieved * 10.0).round() / 10.0,
+            connections: scenario.connections,
+        },
+        requests: Requests {
+            total: st.total(),
+            measured: st.measured,
+            correct: st.by_label.values().map(|c| c.correct).sum(),
+            shed: st.by_label.values().map(|c| c.shed).sum(),
+            mismatches: st.mismatches(),
+            transport_errors: st.transport_errors,
+            unsent: st.unsent,
+            late: st.late,
+            reconnects: st.reconnects,
+        },
+        by_label: Report::lines(st),
+        latency_us: Latency {
+            resolution: if open_loop {
+                "microseconds"
+            } else {
+                "microseconds, goose time to first byte, closed loop (corrected = uncorrected)"
+            },
+            corrected: Percentiles::of(&st.corrected),
+            uncorrected: Percentiles::of(&st.uncorrected),
+            schedule_lag: lag,
+        },
+        generator,
+        receiver,
+        generator_limited: !reasons.is_empty(),
+        generator_limited_reasons: reasons,
+        mismatch_examples: st.mismatch_examples.clone(),
+        transport_error_examples: st.transport_examples.clone(),
+        goose_reports: out.goose_reports,
+    }
+}
+
+fn num_cpus_hint() -> f64 {
+    std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
+}

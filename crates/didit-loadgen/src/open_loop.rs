@@ -1,0 +1,376 @@
+//! The open-loop precision engine: hyper's HTTP/1.1 client on one thread, a constant-arrival-rate
+//! schedule, and latency measured from each request's *intended* send time (coordinated-omission
+//! corrected, as wrk2 does) into microsecond HdrHistograms, next to the uncorrected figures.
+//!
+//! One pacer task releases tickets on schedule; connection tasks take the next ticket whenever
+//! they are free. A ticket that waits because every connection is busy keeps its intended time,
+//! so that wait is part of the corrected latency. tokio's timers tick in milliseconds, so the
+//! pacer sleeps only until a millisecond before a ticket is due and then yields in a loop: the
+//! release is accurate to a few microseconds, at the price of a busy generator core.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::http::{Method, header};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::model::{Expect, Generator, Verdict, check};
+use crate::progress::{Live, Progress};
+use crate::report::Stats;
+use crate::scenario::{LoadShape, Scenario};
+use crate::target::Target;
+
+/// Why the engine could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot start the generator's runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot write the acknowledged-deliveries log: {0}")]
+    AckedLog(std::io::Error),
+    #[error("goose: {0}")]
+    Goose(String),
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct EngineOutput {
+    pub stats: Stats,
+    /// Wall time of the measured period, as run.
+    pub measured: Duration,
+    pub goose_reports: Vec<String>,
+}
+
+/// Everything an engine needs besides the traffic model.
+#[derive(Debug)]
+pub struct EngineConfig<'a> {
+    pub scenario: &'a Scenario,
+    pub target: &'a Target,
+    pub acked_log: Option<File>,
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Ticket {
+    intended: Instant,
+    measured: bool,
+}
+
+struct Shared {
+    generator: RefCell<Generator>,
+    stats: RefCell<Stats>,
+    acked_log: RefCell<Option<BufWriter<File>>>,
+    live: Arc<Live>,
+    target: Target,
+    timeout: Duration,
+    /// Start of the measured period.
+    measure_start: Instant,
+    /// No request is sent after this.
+    end: Instant,
+    unix_base: Duration,
+    instant_base: Instant,
+}
+
+impl Shared {
+    /// Unix seconds from the monotonic clock (one clock read per delivery, not two).
+    fn unix_now(&self) -> i64 {
+        (self.unix_base + self.instant_base.elapsed()).as_secs() as i64
+    }
+}
+
+/// Runs the scenario with the open-loop engine on the calling thread.
+pub fn run(
+    cfg: EngineConfig<'_>,
+    generator: Generator,
+    live: Arc<Live>,
+) -> Result<EngineOutput, EngineError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(EngineError::Runtime)?;
+    let local = tokio::task::LocalSet::new();
+    let s = cfg.scenario;
+    let start = Instant::now();
+    let measure_start = start + s.warmup;
+    let end = measure_start + s.duration;
+    let shared = Rc::new(Shared {
+        generator: RefCell::new(generator),
+        stats: RefCell::new(Stats::default()),
+        acked_log: RefCell::new(cfg.acked_log.map(BufWriter::new)),
+        live: live.clone(),
+        target: cfg.target.clone(),
+        timeout: s.request_timeout.unwrap_or(Duration::from_secs(10)),
+        measure_start,
+        end,
+        unix_base: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default(),
+        instant_base: Instant::now(),
+    });
+    let mut progress = Progress::new(
+        &format!("{} (open loop)", s.name),
+        s.warmup + s.duration,
+        live,
+        cfg.quiet,
+    );
+    let shape = s.load;
+    let connections = s.connections;
+    let max_requests = s.max_requests;
+    let duration = s.duration;
+    local.block_on(&rt, async {
+        let mut workers = Vec::with_capacity(connections);
+        let pacer = match shape {
+            LoadShape::Max => {
+                for _ in 0..connections {
+                    workers.push(tokio::task::spawn_local(closed_loop(
+                        shared.clone(),
+                        max_requests,
+                    )));
+                }
+                None
+            }
+            _ => {
+                let (tx, rx) = flume::unbounded::<Ticket>();
+                for _ in 0..connections {
+                    workers.push(tokio::task::spawn_local(connection(
+                        shared.clone(),
+                        rx.clone(),
+                    )));
+                }
+                drop(rx);
+                Some(tokio::task::spawn_local(pace(
+                    shared.clone(),
+                    tx,
+                    shape,
+                    duration,
+                    max_requests,
+                )))
+            }
+        };
+        let ticker = tokio::task::spawn_local(async move {
+            loop {
+                progress.tick();
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                if Instant::now() >= end {
+                    progress.tick();
+                    progress.finish();
+                    break;
+                }
+            }
+        });
+        if let Some(p) = pacer {
+            let _ = p.await;
+        }
+        for w in workers {
+            let _ = w.await;
+        }
+        ticker.abort();
+    });
+    let measured = Instant::now()
+        .min(shared.end.max(measure_start))
+        .saturating_duration_since(measure_start)
+        .max(Duration::from_millis(1));
+    if let Some(mut w) = shared.acked_log.borrow_mut().take() {
+        w.flush().map_err(EngineError::AckedLog)?;
+    }
+    let stats = shared.stats.replace(Stats::default());
+    Ok(EngineOutput {
+        stats,
+        measured,
+        goose_reports: Vec::new(),
+    })
+}
+
+/// Releases tickets on the shape's schedule until the end of the run.
+async fn pace(
+    shared: Rc<Shared>,
+    tx: flume::Sender<Ticket>,
+    shape: LoadShape,
+    duration: Duration,
+    max_requests: Option<u64>,
+) {
+    let mut t = Instant::now();
+    let mut released_measured = 0u64;
+    let mut burst = 0u32;
+    while t < shared.end {
+        let measured = t >= shared.measure_start;
+        let at = if measured {
+            t - shared.measure_start
+        } else {
+            Duration::ZERO
+        };
+        let rate = shape.rate_at(at, duration).unwrap_or(1.0).max(0.001);
+        let now = Instant::now();
+        if t > now {
+            burst = 0;
+            if t - now > Duration::from_millis(2) {
+                tokio::time::sleep_until((t - Duration::from_millis(1)).into()).await;
+            }
+            while Instant::now() < t {
+                tokio::task::yield_now().await;
+            }
+        } else {
+            // Behind schedule: release what is due, but let connections run now and then.
+            burst += 1;
+            if burst.is_multiple_of(64) {
+                tokio::task::yield_now().await;
+            }
+        }
+        let lag = Instant::now().saturating_duration_since(t);
+        if measured {
+            shared.stats.borrow_mut().record_lag(lag);
+            released_measured += 1;
+        }
+        if tx
+            .send(Ticket {
+                intended: t,
+                measured,
+            })
+            .is_err()
+        {
+            break;
+        }
+        if max_requests.is_some_and(|m| released_measured >= m) {
+            break;
+        }
+        t += Duration::from_secs_f64(1.0 / rate);
+    }
+}
+
+/// One HTTP/1.1 connection; its driver runs as its own task, so a close by the receiver is seen
+/// (`is_closed`) before the next request is put on it.
+struct Link {
+    sender: SendRequest<Full<Bytes>>,
+}
+
+async fn connect(shared: &Shared) -> Result<Link, String> {
+    let stream = TcpStream::connect(shared.target.addr)
+        .await
+        .map_err(|e| format!("connect {}: {e}", shared.target.addr))?;
+    let _ = stream.set_nodelay(true);
+    let (sender, driver) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::task::spawn_local(async move {
+        let _ = driver.await;
+    });
+    Ok(Link { sender })
+}
+
+/// Sends one delivery on `conn` (connecting first if needed) and records the answer.
+async fn exchange(shared: &Shared, conn: &mut Option<Link>, intended: Instant, measured: bool) {
+    let delivery = shared.generator.borrow_mut().next(shared.unix_now());
+    if conn.as_ref().is_none_or(|c| c.sender.is_closed()) {
+        if conn.is_some() {
+            shared.stats.borrow_mut().reconnects += 1;
+        }
+        *conn = None;
+        match connect(shared).await {
+            Ok(c) => *conn = Some(c),
+            Err(e) => {
+                shared
+                    .stats
+                    .borrow_mut()
+                    .transport_error(&delivery.label, &e);
+                shared.live.errors.fetch_add(1, Relaxed);
+                // Do not spin on a dead target.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                return;
+            }
+        }
+    }
+    let Some(Link { sender }) = conn.as_mut() else {
+        return;
+    };
+    let mut req = Request::new(Full::new(delivery.body.clone()));
+    *req.method_mut() = Method::POST;
+    *req.uri_mut() = shared.target.path_uri.clone();
+    let h = req.headers_mut();
+    h.reserve(delivery.headers.len() + 1);
+    h.insert(header::HOST, shared.target.host_header.clone());
+    for (name, value) in &delivery.headers {
+        h.insert(name.clone(), value.clone());
+    }
+    let t0 = Instant::now();
+    let send = async {
+        sender.ready().await.map_err(|e| e.to_string())?;
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok::<_, String>((status, body))
+    };
+    let result = tokio::time::timeout(shared.timeout, send)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {:?}", shared.timeout)));
+    let t1 = Instant::now();
+    match result {
+        Ok((status, body)) => {
+            let verdict = check(delivery.label.expect, status, &body);
+            let latency = measured.then(|| (t1 - intended, t1 - t0));
+            shared
+                .stats
+                .borrow_mut()
+                .answer(&delivery.label, status, &body, verdict, latency);
+            shared.live.answered.fetch_add(1, Relaxed);
+            if verdict == Verdict::Mismatch {
+                shared.live.mismatches.fetch_add(1, Relaxed);
+            }
+            if status == 200 {
+                if let (Some(log), Some(id)) =
+                    (shared.acked_log.borrow_mut().as_mut(), delivery.event_id())
+                {
+                    let _ = writeln!(log, "{id}");
+                }
+                if verdict == Verdict::Correct && delivery.label.expect == Expect::Accepted {
+                    shared.generator.borrow().remember(&delivery);
+                }
+            }
+        }
+        Err(e) => {
+            shared
+                .stats
+                .borrow_mut()
+                .transport_error(&delivery.label, &e);
+            shared.live.errors.fetch_add(1, Relaxed);
+            *conn = None;
+        }
+    }
+}
+
+/// One connection of a scheduled run: takes due tickets while it is free.
+async fn connection(shared: Rc<Shared>, rx: flume::Receiver<Ticket>) {
+    let mut conn = None;
+    while let Ok(ticket) = rx.recv_async().await {
+        if Instant::now() >= shared.end {
+            shared.stats.borrow_mut().unsent += 1;
+            continue;
+        }
+        exchange(&shared, &mut conn, ticket.intended, ticket.measured).await;
+    }
+}
+
+/// One connection of a closed-loop maximum run: next request as soon as the last is answered.
+async fn closed_loop(shared: Rc<Shared>, max_requests: Option<u64>) {
+    let mut conn = None;
+    loop {
+        let now = Instant::now();
+        if now >= shared.end || max_requests.is_some_and(|m| shared.stats.borrow().measured >= m) {
+            break;
+        }
+        exchange(&shared, &mut conn, now, now >= shared.measure_start).await;
+    }
+}

@@ -1,0 +1,454 @@
+//! Counters, latency histograms and the JSON report a run writes.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::model::{Label, Verdict};
+
+/// The report format's name and version; bump on incompatible change.
+pub const REPORT_SCHEMA: &str = "didit-loadgen-report/1";
+
+/// Everything one engine run counted. Engines fill it; [`Report`] summarises it.
+#[derive(Debug)]
+pub struct Stats {
+    /// Latency from the intended send time (coordinated-omission corrected), microseconds.
+    pub corrected: Histogram<u64>,
+    /// Latency from the actual send time, microseconds.
+    pub uncorrected: Histogram<u64>,
+    /// How late the generator released each request against its schedule, microseconds.
+    pub schedule_lag: Histogram<u64>,
+    /// Answered requests in the measured period.
+    pub measured: u64,
+    /// Requests whose schedule slot passed while no connection was free, never sent.
+    pub unsent: u64,
+    /// Requests sent more than 1 ms after their intended time.
+    pub late: u64,
+    pub transport_errors: u64,
+    pub reconnects: u64,
+    pub by_label: BTreeMap<LabelKey, LabelCount>,
+    pub mismatch_examples: Vec<MismatchExample>,
+    pub transport_examples: Vec<String>,
+}
+
+/// Requests of one label.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LabelCount {
+    pub count: u64,
+    pub correct: u64,
+    pub shed: u64,
+    pub mismatches: u64,
+    pub transport_errors: u64,
+    /// Answers by HTTP status.
+    pub statuses: BTreeMap<u16, u64>,
+}
+
+/// Label identity in the counts (class, kind, expected status and word).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LabelKey {
+    pub class: &'static str,
+    pub kind: &'static str,
+    pub expected_status: u16,
+    pub expected: &'static str,
+}
+
+impl From<&Label> for LabelKey {
+    fn from(l: &Label) -> Self {
+        LabelKey {
+            class: l.class.key(),
+            kind: l.kind.key(),
+            expected_status: l.expect.status(),
+            expected: l.expect.word(),
+        }
+    }
+}
+
+/// One wrong answer, for the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct MismatchExample {
+    pub class: &'static str,
+    pub kind: &'static str,
+    pub expected_status: u16,
+    pub expected: &'static str,
+    pub got_status: u16,
+    pub got_body: String,
+}
+
+const EXAMPLES_KEPT: usize = 20;
+
+fn histogram() -> Histogram<u64> {
+    // 1 µs to 100 s at 3 significant digits; values beyond are clamped by `record`.
+    Histogram::new_with_bounds(1, 100_000_000, 3).expect("constant, valid bounds")
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            corrected: histogram(),
+            uncorrected: histogram(),
+            schedule_lag: histogram(),
+            measured: 0,
+            unsent: 0,
+            late: 0,
+            transport_errors: 0,
+            reconnects: 0,
+            by_label: BTreeMap::new(),
+            mismatch_examples: Vec::new(),
+            transport_examples: Vec::new(),
+        }
+    }
+}
+
+fn us(d: Duration) -> u64 {
+    (d.as_micros() as u64).clamp(1, 100_000_000)
+}
+
+impl Stats {
+    /// Records an answer. `measured` is false during warm-up: correctness still counts, latency not.
+    pub fn answer(
+        &mut self,
+        label: &Label,
+        status: u16,
+        body: &[u8],
+        verdict: Verdict,
+        latency: Option<(Duration, Duration)>,
+    ) {
+        let c = self.by_label.entry(label.into()).or_default();
+        c.count += 1;
+        *c.statuses.entry(status).or_default() += 1;
+        match verdict {
+            Verdict::Correct => c.correct += 1,
+            Verdict::Shed => c.shed += 1,
+            Verdict::Mismatch => {
+                c.mismatches += 1;
+                if self.mismatch_examples.len() < EXAMPLES_KEPT {
+                    self.mismatch_examples.push(MismatchExample {
+                        class: label.class.key(),
+                        kind: label.kind.key(),
+                        expected_status: label.expect.status(),
+                        expected: label.expect.word(),
+                        got_status: status,
+                        got_body: String::from_utf8_lossy(&body[..body.len().min(200)])
+                            .into_owned(),
+                    });
+                }
+            }
+        }
+        if let Some((corrected, uncorrected)) = latency {
+            self.measured += 1;
+            let _ = self.corrected.record(us(corrected));
+            let _ = self.uncorrected.record(us(uncorrected));
+        }
+    }
+
+    /// Records a request that got no HTTP answer.
+    pub fn transport_error(&mut self, label: &Label, error: &str) {
+        self.transport_errors += 1;
+        let c = self.by_label.entry(label.into()).or_default();
+        c.count += 1;
+        c.transport_errors += 1;
+        if self.transport_examples.len() < EXAMPLES_KEPT {
+            self.transport_examples.push(format!(
+                "{} ({}): {error}",
+                label.class.key(),
+                label.kind.key()
+            ));
+        }
+    }
+
+    pub fn record_lag(&mut self, lag: Duration) {
+        let _ = self.schedule_lag.record(us(lag));
+        if lag > Duration::from_millis(1) {
+            self.late += 1;
+        }
+    }
+
+    pub fn mismatches(&self) -> u64 {
+        self.by_label.values().map(|c| c.mismatches).sum()
+    }
+
+    pub fn total(&self) -> u64 {
+        self.by_label.values().map(|c| c.count).sum()
+    }
+}
+
+/// Latency percentiles, microseconds.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Percentiles {
+    pub count: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+impl Percentiles {
+    pub fn of(h: &Histogram<u64>) -> Percentiles {
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        Percentiles {
+            count: h.len(),
+            mean: (h.mean() * 10.0).round() / 10.0,
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
+}
+
+/// The rate figures of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Load {
+    pub shape: &'static str,
+    /// Mean intended rate; `null` for closed-loop maximum runs.
+    pub target_rate: Option<f64>,
+    pub achieved_rate: f64,
+    pub connections: usize,
+}
+
+/// Request totals.
+#[derive(Clone, Debug, Serialize)]
+pub struct Requests {
+    /// All requests, warm-up included.
+    pub total: u64,
+    /// Answered in the measured period.
+    pub measured: u64,
+    pub correct: u64,
+    /// 503 answers to deliveries that expected 200 (load shedding; Didit retries them).
+    pub shed: u64,
+    /// Answers that differ from their label: correctness failures.
+    pub mismatches: u64,
+    pub transport_errors: u64,
+    /// Scheduled but never sent: no connection was free before the run ended.
+    pub unsent: u64,
+    /// Sent more than 1 ms after their intended time.
+    pub late: u64,
+    pub reconnects: u64,
+}
+
+/// One label's line in the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct LabelLine {
+    pub class: &'static str,
+    pub kind: &'static str,
+    pub expected_status: u16,
+    pub expected: &'static str,
+    #[serde(flatten)]
+    pub counts: LabelCount,
+}
+
+/// Latency section.
+#[derive(Clone, Debug, Serialize)]
+pub struct Latency {
+    /// `microseconds` for open-loop runs, `milliseconds` (goose's resolution) converted to µs.
+    pub resolution: &'static str,
+    /// From the intended send time (coordinated-omission corrected).
+    pub corrected: Percentiles,
+    /// From the actual send time.
+    pub uncorrected: Percentiles,
+    /// The generator's own lag behind its schedule.
+    pub schedule_lag: Percentiles,
+}
+
+/// CPU use of a process over the measured period.
+#[derive(Clone, Debug, Serialize)]
+pub struct Cpu {
+    pub cpu_seconds: f64,
+    /// CPU seconds per wall second (1.0 = one core busy).
+    pub utilisation: f64,
+}
+
+/// The JSON report (`--report`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub scenario: String,
+    pub engine: &'static str,
+    pub target: String,
+    /// Answers were checked against `/webhooks/null`'s 200 `ok`, not the labels' statuses.
+    pub calibration: bool,
+    pub started_unix: i64,
+    pub duration_secs: f64,
+    pub warmup_secs: f64,
+    pub load: Load,
+    pub requests: Requests,
+    pub by_label: Vec<LabelLine>,
+    pub latency_us: Latency,
+    pub generator: Cpu,
+    pub receiver: Option<Cpu>,
+    /// The generator, not the receiver, limited the result (see `generator_limited_reasons`).
+    pub generator_limited: bool,
+    pub generator_limited_reasons: Vec<String>,
+    pub mismatch_examples: Vec<MismatchExample>,
+    pub transport_error_examples: Vec<String>,
+    /// Files goose wrote (`--report-file`), for the goose engine.
+    pub goose_reports: Vec<String>,
+}
+
+impl Report {
+    pub fn lines(stats: &Stats) -> Vec<LabelLine> {
+        stats
+            .by_label
+            .iter()
+            .map(|(k, c)| LabelLine {
+                class: k.class,
+                kind: k.kind,
+                expected_status: k.expected_status,
+                expected: k.expected,
+                counts: c.clone(),
+            })
+            .collect()
+    }
+
+    /// A table for people, printed at the end of a run.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let r = &self.requests;
+        let _ = writeln!(
+            s,
+            "{} via {} against {}: {:.1} s measured, {} connections",
+            self.scenario, self.engine, self.target, self.duration_secs, self.load.connections
+        );
+        let target = self
+            .load
+            .target_rate
+            .map_or("max (closed loop)".to_owned(), |t| format!("{t:.0} req/s"));
+        let _ = writeln!(
+            s,
+            "  rate      achieved {:.0} req/s, target {target} ({})",
+            self.load.achieved_rate, self.load.shape
+        );
+        let _ = writeln!(
+            s,
+            "  requests  {} total, {} measured, {} correct, {} shed (503), {} MISMATCHES, {} transport errors, {} unsent, {} late",
+            r.total,
+            r.measured,
+            r.correct,
+            r.shed,
+            r.mismatches,
+            r.transport_errors,
+            r.unsent,
+            r.late
+        );
+        let l = &self.latency_us;
+        let row = |s: &mut String, name: &str, p: &Percentiles| {
+            let _ = writeln!(
+                s,
+                "  {name:<11} p50 {:>7}  p90 {:>7}  p99 {:>7}  p99.9 {:>7}  max {:>8}  (µs, {} samples)",
+                p.p50, p.p90, p.p99, p.p999, p.max, p.count
+            );
+        };
+        row(&mut s, "corrected", &l.corrected);
+        row(&mut s, "uncorrected", &l.uncorrected);
+        if l.schedule_lag.count > 0 {
+            row(&mut s, "sched. lag", &l.schedule_lag);
+        }
+        let _ = writeln!(
+            s,
+            "  cpu       generator {:.2} core{}",
+            self.generator.utilisation,
+            self.receiver.as_ref().map_or(String::new(), |c| format!(
+                ", receiver {:.2} core",
+                c.utilisation
+            ))
+        );
+        // People read one line per class; the JSON keeps class × payload kind.
+        let mut by_class: BTreeMap<(&str, u16, &str), LabelCount> = BTreeMap::new();
+        for line in &self.by_label {
+            let c = by_class
+                .entry((line.class, line.expected_status, line.expected))
+                .or_default();
+            c.count += line.counts.count;
+            c.correct += line.counts.correct;
+            c.shed += line.counts.shed;
+            c.mismatches += line.counts.mismatches;
+            c.transport_errors += line.counts.transport_errors;
+            for (st, n) in &line.counts.statuses {
+                *c.statuses.entry(*st).or_default() += n;
+            }
+        }
+        let _ = writeln!(
+            s,
+            "  {:<19} {:<27} {:>8} {:>8} {:>6} {:>10} {:>7}  answers",
+            "class", "expected", "count", "correct", "shed", "mismatches", "errors"
+        );
+        for ((class, status, word), c) in &by_class {
+            let statuses: Vec<String> = c
+                .statuses
+                .iter()
+                .map(|(st, n)| format!("{st}×{n}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  {:<19} {:<27} {:>8} {:>8} {:>6} {:>10} {:>7}  {}",
+                class,
+                format!("{status} {word}"),
+                c.count,
+                c.correct,
+                c.shed,
+                c.mismatches,
+                c.transport_errors,
+                statuses.join(" ")
+            );
+        }
+        for m in &self.mismatch_examples {
+            let _ = writeln!(
+                s,
+                "  mismatch: {} {} expected {} {}, got {} {}",
+                m.class, m.kind, m.expected_status, m.expected, m.got_status, m.got_body
+            );
+        }
+        for e in &self.transport_error_examples {
+            let _ = writeln!(s, "  transport error: {e}");
+        }
+        if self.generator_limited {
+            let _ = writeln!(
+                s,
+                "  GENERATOR-LIMITED: {}",
+                self.generator_limited_reasons.join("; ")
+            );
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Class, Expect, PayloadKind};
+
+    #[test]
+    fn percentiles_and_counts() {
+        let mut st = Stats::default();
+        let label = Label {
+            class: Class::Valid,
+            kind: PayloadKind::Approved,
+            expect: Expect::Accepted,
+        };
+        for i in 1..=100u64 {
+            st.answer(
+                &label,
+                200,
+                br#"{"status":"accepted"}"#,
+                Verdict::Correct,
+                Some((Duration::from_micros(i * 10), Duration::from_micros(i))),
+            );
+        }
+        st.answer(&label, 401, b"{}", Verdict::Mismatch, None);
+        let p = Percentiles::of(&st.corrected);
+        assert_eq!(p.count, 100);
+        assert_eq!(p.p50, 500);
+        assert_eq!(p.max, 1000);
+        assert_eq!(st.mismatches(), 1);
+        assert_eq!(st.total(), 101);
+        assert_eq!(st.mismatch_examples[0].got_status, 401);
+    }
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The open-loop engine's ceiling against wrk's, side by side in one run (issue #4's capacity goal):
+# both send 4 KB POSTs to a receiver's /webhooks/null endpoint over 32 persistent connections,
+# the generator pinned to core 1, the receiver (may, the fastest null endpoint) to core 0.
+# wrk runs twice: one static request (its fastest mode), and through scripts/wrk_pool.py's Lua pool
+# of 1,000 pre-signed deliveries (how this project drives wrk); didit-loadgen builds and signs a
+# fresh delivery for every request.
+# Loopback only; every run is bounded.
+#
+# Usage: scripts/bench-loadgen-capacity.sh [seconds per run, default 8]
+# Env: REPEAT (default 3) interleaved rounds; SERVER (default may).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-8}"
+repeat="${REPEAT:-3}"
+server="${SERVER:-may}"
+
+if ! command -v wrk >/dev/null; then
+  echo "wrk not found: installing the Debian package" >&2
+  (apt-get update -qq && apt-get install -y -qq wrk) >&2 || { echo "cannot install wrk; install it and retry" >&2; exit 2; }
+fi
+[ "$(nproc)" -ge 2 ] || { echo "needs 2 cores (receiver and generator on separate cores)" >&2; exit 2; }
+
+cargo build --release --bin didit-receiver --bin didit-loadgen >&2
+export DIDIT_WEBHOOK_SECRET="capacity-secret-$(date +%s)"
+work=$(mktemp -d)
+trap 'rm -rf "$work"; kill $(jobs -p) 2>/dev/null || true' EXIT
+
+taskset -c 0 target/release/didit-receiver --server "$server" --listen 127.0.0.1:0 --workers 1 \
+  --enable-null-endpoint >"$work/out" 2>"$work/err" &
+for _ in $(seq 100); do grep -q "listening on" "$work/out" 2>/dev/null && break; sleep 0.05; done
+addr=$(sed -n 's/^listening on //p' "$work/out")
+[ -n "$addr" ] || { echo "receiver did not start: $(cat "$work/err")" >&2; exit 1; }
+
+# wrk's fastest mode: one static request (a 4 KB body), no per-request Lua.
+python3 - "$work/static.lua" <<'PY'
+import sys
+body = '{"padding":"' + "x" * (4096 - 14) + '"}'
+open(sys.argv[1], "w").write(
+    'wrk.method = "POST"\nwrk.body = [[%s]]\nwrk.headers["Content-Type"] = "application/json"\n' % body)
+PY
+
+: >"$work/raw.tsv"
+for round in $(seq "$repeat"); do
+  echo "== round $round/$repeat: wrk" >&2
+  taskset -c 1 wrk -t1 -c32 -d1s -s "$work/static.lua" "http://$addr/webhooks/null" >/dev/null
+  taskset -c 1 wrk -t1 -c32 -d"${secs}s" -s "$work/static.lua" "http://$addr/webhooks/null" >"$work/wrk"
+  printf "wrk\t%s\n" "$(awk '/Requests\/sec/ {print $2}' "$work/wrk")" >>"$work/raw.tsv"
+  echo "== round $round/$repeat: wrk + Lua pool" >&2
+  python3 scripts/wrk_pool.py "$work/pool.lua" --count 1000 --path /webhooks/null 2>/dev/null
+  taskset -c 1 wrk -t1 -c32 -d1s -s "$work/pool.lua" "http://$addr" >/dev/null
+  taskset -c 1 wrk -t1 -c32 -d"${secs}s" -s "$work/pool.lua" "http://$addr" >"$work/wrk"
+  printf "wrk + Lua pool\t%s\n" "$(awk '/Requests\/sec/ {print $2}' "$work/wrk")" >>"$work/raw.tsv"
+  echo "== round $round/$repeat: didit-loadgen (open loop, closed-loop max)" >&2
+  taskset -c 1 target/release/didit-loadgen --scenario scenarios/max-throughput.toml \
+    --target "http://$addr" --path /webhooks/null --max --connections 32 --warmup 1s \
+    --duration "${secs}s" --quiet --report "$work/lg.json" >/dev/null
+  printf "didit-loadgen\t%s\n" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["load"]["achieved_rate"])' "$work/lg.json")" >>"$work/raw.tsv"
+done
+python3 - "$work/raw.tsv" "$repeat" <<'PY'
+import statistics, sys
+rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines() if l]
+res = {}
+for name, rps in rows:
+    res.setdefault(name, []).append(float(rps))
+med = {k: statistics.median(v) for k, v in res.items()}
+print("| generator (one core) | /webhooks/null req/s, median (min–max) |")
+print("|---|---|")
+for k in ("wrk", "wrk + Lua pool", "didit-loadgen"):
+    v = res[k]
+    print(f"| {k} | {med[k]:,.0f} ({min(v):,.0f}–{max(v):,.0f}) |")
+print(f"\ndidit-loadgen / wrk (static request) = {med['didit-loadgen'] / med['wrk']:.2f}; "
+      f"didit-loadgen / wrk + Lua pool of signed deliveries = {med['didit-loadgen'] / med['wrk + Lua pool']:.2f} "
+      f"({sys.argv[2]} interleaved rounds; ratios of medians)")
+PY

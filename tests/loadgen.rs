@@ -1,0 +1,328 @@
+//! The load generator against real receivers: every traffic class gets its labelled answer from
+//! every server; both engines run the smoke scenario; bad scenarios and dead targets fail before
+//! any load is sent; a wrong answer makes the run fail. All load is on loopback, to receivers
+//! these tests start, for a few seconds.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use support::{Receiver, SECRET, send};
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("loadgen-tests");
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    dir.join(format!("{}-{name}", std::process::id()))
+}
+
+fn scenario(name: &str) -> String {
+    format!("{}/scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn loadgen(args: &[&str], secret: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_didit-loadgen"))
+        .args(args)
+        .env("DIDIT_WEBHOOK_SECRET", secret)
+        .output()
+        .expect("didit-loadgen runs")
+}
+
+fn report(path: &PathBuf) -> serde_json::Value {
+    let text = std::fs::read(path).expect("the report was written");
+    serde_json::from_slice(&text).expect("the report is JSON")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The smoke scenario (every payload kind, every bad class) against one server.
+fn every_class_against(server: &str) {
+    let rx = Receiver::start(server, "ring", "serde", &["--max-body", "1MiB"]);
+    let target = format!("http://{}", rx.addr);
+    let rep = tmp(&format!("{server}.json"));
+    let acked = tmp(&format!("{server}-acked.txt"));
+    let out = loadgen(
+        &[
+            "--scenario",
+            &scenario("smoke"),
+            "--target",
+            &target,
+            "--duration",
+            "2s",
+            "--warmup",
+            "1s",
+            "--rate",
+            "150",
+            "--quiet",
+            "--report",
+            rep.to_str().expect("utf-8 path"),
+            "--acked-log",
+            acked.to_str().expect("utf-8 path"),
+        ],
+        SECRET,
+    );
+    rx.stop();
+    assert!(out.status.success(), "{server}: {}", text(&out));
+    let r = report(&rep);
+    assert_eq!(r["schema"], "didit-loadgen-report/1");
+    assert_eq!(r["requests"]["mismatches"], 0, "{server}: {}", text(&out));
+    assert_eq!(
+        r["requests"]["transport_errors"],
+        0,
+        "{server}: {}",
+        text(&out)
+    );
+    let lines = r["by_label"].as_array().expect("by_label");
+    let mut classes = std::collections::BTreeSet::new();
+    let mut ok_200 = 0;
+    for l in lines {
+        assert_eq!(l["correct"], l["count"], "{server}: {l}");
+        classes.insert(l["class"].as_str().expect("class").to_owned());
+        ok_200 += l["statuses"]["200"].as_u64().unwrap_or(0);
+    }
+    // 450 requests at these shares: every class appears (the rarest, oversize, is 1 %).
+    for class in [
+        "valid",
+        "bad_signature",
+        "stale",
+        "future",
+        "timestamp_mismatch",
+        "replay",
+        "reformatted",
+        "simple_only",
+        "malformed_json",
+        "retry",
+    ] {
+        assert!(
+            classes.contains(class),
+            "{server}: no {class} in {classes:?}"
+        );
+    }
+    let log = std::fs::read_to_string(&acked).expect("acked log");
+    assert_eq!(log.lines().count() as u64, ok_200, "one acked line per 200");
+    assert!(log.lines().all(|l| l.len() == 36), "event ids are UUIDs");
+}
+
+#[test]
+fn every_class_gets_its_label_from_hyper() {
+    every_class_against("hyper");
+}
+
+#[test]
+fn every_class_gets_its_label_from_may() {
+    every_class_against("may");
+}
+
+#[test]
+fn every_class_gets_its_label_from_axum() {
+    every_class_against("axum");
+}
+
+#[test]
+fn every_class_gets_its_label_from_axum_naive() {
+    every_class_against("axum-naive");
+}
+
+#[test]
+fn goose_engine_runs_the_smoke_scenario_and_writes_its_reports() {
+    let rx = Receiver::start("hyper", "ring", "serde", &["--max-body", "1MiB"]);
+    let target = format!("http://{}", rx.addr);
+    let rep = tmp("goose.json");
+    let html = tmp("goose.html");
+    let out = loadgen(
+        &[
+            "--scenario",
+            &scenario("smoke"),
+            "--target",
+            &target,
+            "--engine",
+            "goose",
+            "--duration",
+            "2s",
+            "--warmup",
+            "1s",
+            "--quiet",
+            "--report",
+            rep.to_str().expect("utf-8 path"),
+            "--",
+            "--report-file",
+            html.to_str().expect("utf-8 path"),
+        ],
+        SECRET,
+    );
+    rx.stop();
+    assert!(out.status.success(), "{}", text(&out));
+    let r = report(&rep);
+    assert_eq!(r["engine"], "goose");
+    assert_eq!(r["requests"]["mismatches"], 0, "{}", text(&out));
+    assert!(r["requests"]["measured"].as_u64().unwrap_or(0) > 50, "{r}");
+    let page = std::fs::read_to_string(&html).expect("goose wrote its HTML report");
+    assert!(page.contains("valid"), "goose's report names the classes");
+}
+
+#[test]
+fn wrong_answers_fail_the_run() {
+    // The receiver has another secret: valid deliveries get 401, which the labels call wrong.
+    let rx = Receiver::start("hyper", "ring", "serde", &[]);
+    let target = format!("http://{}", rx.addr);
+    let rep = tmp("wrong.json");
+    let out = loadgen(
+        &[
+            "--scenario",
+            &scenario("smoke"),
+            "--target",
+            &target,
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--rate",
+            "50",
+            "--quiet",
+            "--report",
+            rep.to_str().expect("utf-8 path"),
+        ],
+        "not-the-receivers-secret",
+    );
+    rx.stop();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = report(&rep);
+    assert!(
+        r["requests"]["mismatches"].as_u64().unwrap_or(0) > 10,
+        "{r}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("mismatch: valid"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn bad_scenarios_and_dead_targets_fail_before_any_load() {
+    let rx = Receiver::start("hyper", "ring", "serde", &[]);
+    let target = format!("http://{}", rx.addr);
+    let base = std::fs::read_to_string(scenario("smoke")).expect("smoke scenario");
+    let cases = [
+        ("unknown key", format!("colour = \"red\"\n{base}"), "colour"),
+        (
+            "negative rate",
+            base.replace("rate = 200", "rate = -3"),
+            "load.rate",
+        ),
+        (
+            "zero weights",
+            base.replace("approved = 4", "approved = 0")
+                .lines()
+                .map(|l| {
+                    // Zero every payload weight.
+                    match l.split_once(" = ") {
+                        Some((k, _))
+                            if [
+                                "not_started",
+                                "in_progress",
+                                "declined",
+                                "in_review",
+                                "abandoned",
+                                "resubmitted",
+                                "data_updated",
+                                "user_event",
+                                "business_event",
+                                "transaction_event",
+                                "full_sample",
+                                "aml_heavy",
+                            ]
+                            .contains(&k) =>
+                        {
+                            format!("{k} = 0")
+                        }
+                        _ => l.to_owned(),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            "sum to zero",
+        ),
+    ];
+    for (what, body, needle) in cases {
+        let file = tmp(&format!("{}.toml", what.replace(' ', "-")));
+        std::fs::write(&file, body).expect("write scenario");
+        let out = loadgen(
+            &[
+                "--scenario",
+                file.to_str().expect("utf-8"),
+                "--target",
+                &target,
+            ],
+            SECRET,
+        );
+        assert_eq!(out.status.code(), Some(2), "{what}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{what}: {err}");
+    }
+    // Nothing reached the webhook endpoint.
+    let m = send(rx.addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").expect("metrics");
+    let metrics = String::from_utf8_lossy(&m.body);
+    let webhooks: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("didit_webhooks_total{") && !l.ends_with(" 0"))
+        .collect();
+    assert!(webhooks.is_empty(), "load was sent: {webhooks:?}");
+    rx.stop();
+
+    // A target nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let out = loadgen(
+        &[
+            "--scenario",
+            &scenario("smoke"),
+            "--target",
+            &format!("http://127.0.0.1:{port}"),
+        ],
+        SECRET,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not answer"),
+        "{}",
+        text(&out)
+    );
+    // No secret: a clear error.
+    let out = Command::new(env!("CARGO_BIN_EXE_didit-loadgen"))
+        .args([
+            "--scenario",
+            &scenario("smoke"),
+            "--target",
+            "http://127.0.0.1:1",
+        ])
+        .env_remove("DIDIT_WEBHOOK_SECRET")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DIDIT_WEBHOOK_SECRET"));
+}
+
+#[test]
+fn every_shipped_scenario_parses() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("scenarios/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            didit_loadgen::Scenario::load(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            n += 1;
+        }
+    }
+    assert!(n >= 6, "the six named scenarios ship");
+}
