@@ -3,8 +3,9 @@
 # both send 4 KB POSTs to a receiver's /webhooks/null endpoint over 32 persistent connections,
 # the generator pinned to core 1, the receiver (may, the fastest null endpoint) to core 0.
 # wrk runs twice: one static request (its fastest mode), and through scripts/wrk_pool.py's Lua pool
-# of 1,000 pre-signed deliveries (how this project drives wrk); didit-loadgen builds and signs a
-# fresh delivery for every request.
+# of 1,000 pre-signed deliveries (how this project drives wrk); didit-loadgen runs twice: cycling
+# 1,000 deliveries built before the run (--pool 1000, like for like with the Lua pool), and
+# building and signing a fresh delivery for every request (what its /webhooks/didit runs do).
 # Loopback only; every run is bounded.
 #
 # Usage: scripts/bench-loadgen-capacity.sh [seconds per run, default 8]
@@ -51,11 +52,15 @@ for round in $(seq "$repeat"); do
   taskset -c 1 wrk -t1 -c32 -d1s -s "$work/pool.lua" "http://$addr" >/dev/null
   taskset -c 1 wrk -t1 -c32 -d"${secs}s" -s "$work/pool.lua" "http://$addr" >"$work/wrk"
   printf "wrk + Lua pool\t%s\n" "$(awk '/Requests\/sec/ {print $2}' "$work/wrk")" >>"$work/raw.tsv"
-  echo "== round $round/$repeat: didit-loadgen (open loop, closed-loop max)" >&2
-  taskset -c 1 target/release/didit-loadgen --scenario scenarios/max-throughput.toml \
-    --target "http://$addr" --path /webhooks/null --max --connections 32 --warmup 1s \
-    --duration "${secs}s" --quiet --report "$work/lg.json" >/dev/null
-  printf "didit-loadgen\t%s\n" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["load"]["achieved_rate"])' "$work/lg.json")" >>"$work/raw.tsv"
+  for mode in pool fresh raw-pool raw-fresh; do
+    echo "== round $round/$repeat: didit-loadgen, $mode" >&2
+    extra=()
+    case $mode in pool) extra=(--pool 1000);; raw-pool) extra=(--pool 1000 --http raw);; raw-fresh) extra=(--http raw);; esac
+    taskset -c 1 target/release/didit-loadgen --scenario scenarios/max-throughput.toml \
+      --target "http://$addr" --path /webhooks/null --max --connections 32 --warmup 1s \
+      --duration "${secs}s" --quiet --report "$work/lg.json" "${extra[@]}" >/dev/null
+    printf "didit-loadgen ($mode)\t%s\n" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["load"]["achieved_rate"])' "$work/lg.json")" >>"$work/raw.tsv"
+  done
 done
 python3 - "$work/raw.tsv" "$repeat" <<'PY'
 import statistics, sys
@@ -66,10 +71,17 @@ for name, rps in rows:
 med = {k: statistics.median(v) for k, v in res.items()}
 print("| generator (one core) | /webhooks/null req/s, median (min–max) |")
 print("|---|---|")
-for k in ("wrk", "wrk + Lua pool", "didit-loadgen"):
+names = {"wrk": "wrk, one static request", "wrk + Lua pool": "wrk, Lua pool of 1,000 signed deliveries",
+         "didit-loadgen (pool)": "didit-loadgen --pool 1000 (hyper client)",
+         "didit-loadgen (fresh)": "didit-loadgen, fresh signed delivery per request (hyper client)",
+         "didit-loadgen (raw-pool)": "didit-loadgen --pool 1000 --http raw",
+         "didit-loadgen (raw-fresh)": "didit-loadgen --http raw, fresh signed delivery per request"}
+for k in names:
     v = res[k]
-    print(f"| {k} | {med[k]:,.0f} ({min(v):,.0f}–{max(v):,.0f}) |")
-print(f"\ndidit-loadgen / wrk (static request) = {med['didit-loadgen'] / med['wrk']:.2f}; "
-      f"didit-loadgen / wrk + Lua pool of signed deliveries = {med['didit-loadgen'] / med['wrk + Lua pool']:.2f} "
-      f"({sys.argv[2]} interleaved rounds; ratios of medians)")
+    print(f"| {names[k]} | {med[k]:,.0f} ({min(v):,.0f}–{max(v):,.0f}) |")
+lua = med["wrk + Lua pool"]
+print(f"\nratios to wrk's Lua pool (like for like: 1,000 pre-signed deliveries), medians of {sys.argv[2]} interleaved rounds:")
+for k in names:
+    if k.startswith("didit-loadgen"):
+        print(f"  {names[k]}: {med[k] / lua:.2f} (to wrk's static request: {med[k] / med['wrk']:.2f})")
 PY

@@ -60,6 +60,14 @@ pub struct Options {
     /// endpoint answers (on by default when --path ends in /webhooks/null).
     #[arg(long)]
     pub calibrate: bool,
+    /// With --calibrate: cycle through N deliveries built before the run (as wrk's Lua pool
+    /// does) instead of building and signing one per request. Measures the HTTP path alone.
+    #[arg(long)]
+    pub pool: Option<usize>,
+    /// The open-loop engine's HTTP/1.1 client: hyper (default) or raw (a minimal writer and
+    /// httparse reader, for ceilings).
+    #[arg(long, value_enum, default_value = "hyper")]
+    pub http: crate::open_loop::HttpClient,
     /// Write the JSON report here.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -141,6 +149,15 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
             .map_or(1, |d| d.as_nanos() as u64)
     });
     let calibrate = opts.calibrate || scenario.path.ends_with("/webhooks/null");
+    if opts.pool.is_some() && scenario.engine == EngineKind::Goose {
+        bail!("--pool is an open-loop engine option");
+    }
+    if opts.pool.is_some() && !calibrate {
+        bail!(
+            "--pool repeats deliveries, which a real endpoint answers as duplicates: use it only \
+             with --calibrate or --path /webhooks/null"
+        );
+    }
     let generator =
         Generator::new(templates, &scenario, &secret, Acked::shared(), seed).calibrate(calibrate);
     let acked_log = opts
@@ -154,6 +171,8 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
         target: &target,
         acked_log,
         quiet: opts.quiet,
+        pool: opts.pool.filter(|n| *n > 0),
+        client: opts.http,
     };
     let started_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -166,6 +185,11 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
     };
     let mut report = build_report(&scenario, &target, started_unix, out, gen_cpu, rx_cpu);
     report.calibration = calibrate;
+    report.pool = opts.pool;
+    report.http_client = match scenario.engine {
+        EngineKind::OpenLoop => opts.http.name(),
+        EngineKind::Goose => "reqwest (goose)",
+    };
     println!("{}", report.summary());
     if let Some(path) = &opts.report {
         let json = serde_json::to_vec_pretty(&report)?;
@@ -247,6 +271,8 @@ pub fn build_report(
         engine: scenario.engine.name(),
         target: target.url.clone(),
         calibration: false,
+        pool: None,
+        http_client: "hyper",
         started_unix,
         duration_secs: (secs * 1000.0).round() / 1000.0,
         warmup_secs: scenario.warmup.as_secs_f64(),

@@ -57,6 +57,10 @@ pub struct EngineConfig<'a> {
     pub target: &'a Target,
     pub acked_log: Option<File>,
     pub quiet: bool,
+    /// Cycle through this many deliveries built before the run instead of building one per
+    /// request (calibration only: a repeat would be a duplicate to a real endpoint).
+    pub pool: Option<usize>,
+    pub client: HttpClient,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -66,7 +70,10 @@ struct Ticket {
 }
 
 struct Shared {
+    client: HttpClient,
     generator: RefCell<Generator>,
+    pool: Vec<crate::model::Delivery>,
+    pool_next: std::cell::Cell<usize>,
     stats: RefCell<Stats>,
     acked_log: RefCell<Option<BufWriter<File>>>,
     live: Arc<Live>,
@@ -102,8 +109,18 @@ pub fn run(
     let start = Instant::now();
     let measure_start = start + s.warmup;
     let end = measure_start + s.duration;
+    let mut generator = generator;
+    let now_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let pool = (0..cfg.pool.unwrap_or(0))
+        .map(|_| generator.next(now_unix))
+        .collect();
     let shared = Rc::new(Shared {
+        client: cfg.client,
         generator: RefCell::new(generator),
+        pool,
+        pool_next: std::cell::Cell::new(0),
         stats: RefCell::new(Stats::default()),
         acked_log: RefCell::new(cfg.acked_log.map(BufWriter::new)),
         live: live.clone(),
@@ -246,10 +263,48 @@ async fn pace(
     }
 }
 
-/// One HTTP/1.1 connection; its driver runs as its own task, so a close by the receiver is seen
-/// (`is_closed`) before the next request is put on it.
-struct Link {
-    sender: SendRequest<Full<Bytes>>,
+/// The HTTP/1.1 client the open-loop engine sends with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum HttpClient {
+    /// hyper's client (`hyper::client::conn::http1`): a full HTTP/1.1 implementation.
+    #[default]
+    Hyper,
+    /// A minimal writer and `httparse` reader: one vectored write and one read per exchange,
+    /// no per-request task hand-off. For ceilings; answers must carry `Content-Length`.
+    Raw,
+}
+
+impl HttpClient {
+    pub fn name(self) -> &'static str {
+        match self {
+            HttpClient::Hyper => "hyper",
+            HttpClient::Raw => "raw",
+        }
+    }
+}
+
+/// One persistent connection.
+enum Link {
+    /// hyper's connection driver runs as its own task, so a close by the receiver is seen
+    /// (`is_closed`) before the next request is put on it.
+    Hyper(SendRequest<Full<Bytes>>),
+    Raw(RawConn),
+}
+
+impl Link {
+    fn is_closed(&self) -> bool {
+        match self {
+            Link::Hyper(s) => s.is_closed(),
+            Link::Raw(r) => r.closed,
+        }
+    }
+}
+
+struct RawConn {
+    stream: TcpStream,
+    head: Vec<u8>,
+    buf: Vec<u8>,
+    closed: bool,
 }
 
 async fn connect(shared: &Shared) -> Result<Link, String> {
@@ -257,19 +312,142 @@ async fn connect(shared: &Shared) -> Result<Link, String> {
         .await
         .map_err(|e| format!("connect {}: {e}", shared.target.addr))?;
     let _ = stream.set_nodelay(true);
+    if shared.client == HttpClient::Raw {
+        return Ok(Link::Raw(RawConn {
+            stream,
+            head: Vec::with_capacity(512),
+            buf: Vec::with_capacity(4096),
+            closed: false,
+        }));
+    }
     let (sender, driver) = http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("handshake: {e}"))?;
     tokio::task::spawn_local(async move {
         let _ = driver.await;
     });
-    Ok(Link { sender })
+    Ok(Link::Hyper(sender))
+}
+
+/// One exchange with the raw client: the request in one vectored write, the answer parsed by
+/// `httparse` and framed by its `Content-Length`.
+async fn raw_exchange(
+    c: &mut RawConn,
+    shared: &Shared,
+    delivery: &crate::model::Delivery,
+) -> Result<(u16, Bytes), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head = &mut c.head;
+    head.clear();
+    head.extend_from_slice(b"POST ");
+    head.extend_from_slice(shared.target.path_uri.path().as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    head.extend_from_slice(shared.target.host_header.as_bytes());
+    for (name, value) in &delivery.headers {
+        head.extend_from_slice(b"\r\n");
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+    }
+    head.extend_from_slice(b"\r\ncontent-length: ");
+    crate::template::write_int(delivery.body.len() as i64, head);
+    head.extend_from_slice(b"\r\n\r\n");
+    let mut parts = [
+        std::io::IoSlice::new(head),
+        std::io::IoSlice::new(&delivery.body),
+    ];
+    let mut slices: &mut [std::io::IoSlice<'_>] = &mut parts;
+    while !slices.is_empty() {
+        let n = c
+            .stream
+            .write_vectored(slices)
+            .await
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("the receiver stopped reading".into());
+        }
+        std::io::IoSlice::advance_slices(&mut slices, n);
+    }
+    c.buf.clear();
+    loop {
+        c.buf.reserve(4096);
+        let n = c
+            .stream
+            .read_buf(&mut c.buf)
+            .await
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            c.closed = true;
+            return Err("the receiver closed the connection before answering".into());
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut resp = httparse::Response::new(&mut headers);
+        let head_len = match resp.parse(&c.buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => continue,
+            Err(e) => {
+                c.closed = true;
+                return Err(format!("malformed answer: {e}"));
+            }
+        };
+        let status = resp.code.unwrap_or(0);
+        let mut length = None;
+        for h in resp.headers.iter() {
+            if h.name.eq_ignore_ascii_case("content-length") {
+                length = std::str::from_utf8(h.value)
+                    .ok()
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+            } else if h.name.eq_ignore_ascii_case("connection")
+                && h.value.eq_ignore_ascii_case(b"close")
+            {
+                c.closed = true;
+            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                c.closed = true;
+                return Err(
+                    "a chunked answer: the raw client needs Content-Length (use --http hyper)"
+                        .into(),
+                );
+            }
+        }
+        let Some(length) = length else {
+            c.closed = true;
+            return Err("an answer without Content-Length: the raw client cannot frame it (use --http hyper)".into());
+        };
+        while c.buf.len() < head_len + length {
+            c.buf.reserve(head_len + length - c.buf.len());
+            if c.stream
+                .read_buf(&mut c.buf)
+                .await
+                .map_err(|e| e.to_string())?
+                == 0
+            {
+                c.closed = true;
+                return Err("the answer's body was cut short".into());
+            }
+        }
+        if c.buf.len() > head_len + length {
+            c.closed = true;
+            return Err("bytes after the answer to a request that was not pipelined".into());
+        }
+        return Ok((
+            status,
+            Bytes::copy_from_slice(&c.buf[head_len..head_len + length]),
+        ));
+    }
 }
 
 /// Sends one delivery on `conn` (connecting first if needed) and records the answer.
 async fn exchange(shared: &Shared, conn: &mut Option<Link>, intended: Instant, measured: bool) {
-    let delivery = shared.generator.borrow_mut().next(shared.unix_now());
-    if conn.as_ref().is_none_or(|c| c.sender.is_closed()) {
+    let owned;
+    let delivery = if shared.pool.is_empty() {
+        owned = shared.generator.borrow_mut().next(shared.unix_now());
+        &owned
+    } else {
+        let i = shared.pool_next.get();
+        shared.pool_next.set((i + 1) % shared.pool.len());
+        &shared.pool[i]
+    };
+    if conn.as_ref().is_none_or(Link::is_closed) {
         if conn.is_some() {
             shared.stats.borrow_mut().reconnects += 1;
         }
@@ -288,30 +466,35 @@ async fn exchange(shared: &Shared, conn: &mut Option<Link>, intended: Instant, m
             }
         }
     }
-    let Some(Link { sender }) = conn.as_mut() else {
+    let Some(link) = conn.as_mut() else {
         return;
     };
-    let mut req = Request::new(Full::new(delivery.body.clone()));
-    *req.method_mut() = Method::POST;
-    *req.uri_mut() = shared.target.path_uri.clone();
-    let h = req.headers_mut();
-    h.reserve(delivery.headers.len() + 1);
-    h.insert(header::HOST, shared.target.host_header.clone());
-    for (name, value) in &delivery.headers {
-        h.insert(name.clone(), value.clone());
-    }
     let t0 = Instant::now();
     let send = async {
-        sender.ready().await.map_err(|e| e.to_string())?;
-        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        Ok::<_, String>((status, body))
+        match link {
+            Link::Raw(c) => raw_exchange(c, shared, delivery).await,
+            Link::Hyper(sender) => {
+                let mut req = Request::new(Full::new(delivery.body.clone()));
+                *req.method_mut() = Method::POST;
+                *req.uri_mut() = shared.target.path_uri.clone();
+                let h = req.headers_mut();
+                h.reserve(delivery.headers.len() + 1);
+                h.insert(header::HOST, shared.target.host_header.clone());
+                for (name, value) in &delivery.headers {
+                    h.insert(name.clone(), value.clone());
+                }
+                sender.ready().await.map_err(|e| e.to_string())?;
+                let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+                let status = resp.status().as_u16();
+                let body = resp
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .to_bytes();
+                Ok::<_, String>((status, body))
+            }
+        }
     };
     let result = tokio::time::timeout(shared.timeout, send)
         .await
@@ -336,7 +519,7 @@ async fn exchange(shared: &Shared, conn: &mut Option<Link>, intended: Instant, m
                     let _ = writeln!(log, "{id}");
                 }
                 if verdict == Verdict::Correct && delivery.label.expect == Expect::Accepted {
-                    shared.generator.borrow().remember(&delivery);
+                    shared.generator.borrow().remember(delivery);
                 }
             }
         }

@@ -275,6 +275,10 @@ pub struct Report {
     pub target: String,
     /// Answers were checked against `/webhooks/null`'s 200 `ok`, not the labels' statuses.
     pub calibration: bool,
+    /// Deliveries were cycled from a pool of this many, built before the run (calibration).
+    pub pool: Option<usize>,
+    /// The HTTP client that sent the requests.
+    pub http_client: &'static str,
     pub started_unix: i64,
     pub duration_secs: f64,
     pub warmup_secs: f64,
