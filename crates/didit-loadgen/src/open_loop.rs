@@ -352,24 +352,50 @@ async fn raw_exchange(
     head.extend_from_slice(b"\r\ncontent-length: ");
     crate::template::write_int(delivery.body.len() as i64, head);
     head.extend_from_slice(b"\r\n\r\n");
+    c.buf.clear();
+    // Small bodies go out with the head in one vectored write. A large one goes in chunks, and
+    // between chunks an early answer is looked for: a receiver refuses an oversize body by its
+    // length (413) and closes, and writing on would only meet a reset.
+    const CHUNK: usize = 64 * 1024;
+    let body = &delivery.body[..];
+    let first = body.len().min(CHUNK);
     let mut parts = [
         std::io::IoSlice::new(head),
-        std::io::IoSlice::new(&delivery.body),
+        std::io::IoSlice::new(&body[..first]),
     ];
     let mut slices: &mut [std::io::IoSlice<'_>] = &mut parts;
+    let mut early = false;
     while !slices.is_empty() {
-        let n = c
-            .stream
-            .write_vectored(slices)
-            .await
-            .map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("the receiver stopped reading".into());
+        match c.stream.write_vectored(slices).await {
+            Ok(0) => return Err("the receiver stopped reading".into()),
+            Ok(n) => std::io::IoSlice::advance_slices(&mut slices, n),
+            Err(e) => return raw_early_answer(c, e).await,
         }
-        std::io::IoSlice::advance_slices(&mut slices, n);
     }
-    c.buf.clear();
+    let mut sent = first;
+    while sent < body.len() {
+        c.buf.reserve(4096);
+        match c.stream.try_read_buf(&mut c.buf) {
+            Ok(n) if n > 0 => {
+                early = true;
+                break;
+            }
+            _ => {}
+        }
+        let end = (sent + CHUNK).min(body.len());
+        match c.stream.write_all(&body[sent..end]).await {
+            Ok(()) => sent = end,
+            Err(e) => return raw_early_answer(c, e).await,
+        }
+    }
+    if early {
+        // The answer came before the body was sent: the connection cannot be reused.
+        c.closed = true;
+    }
     loop {
+        if let Some(answer) = parse_answer(c)? {
+            return Ok(answer);
+        }
         c.buf.reserve(4096);
         let n = c
             .stream
@@ -380,60 +406,79 @@ async fn raw_exchange(
             c.closed = true;
             return Err("the receiver closed the connection before answering".into());
         }
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut resp = httparse::Response::new(&mut headers);
-        let head_len = match resp.parse(&c.buf) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => continue,
-            Err(e) => {
-                c.closed = true;
-                return Err(format!("malformed answer: {e}"));
-            }
-        };
-        let status = resp.code.unwrap_or(0);
-        let mut length = None;
-        for h in resp.headers.iter() {
-            if h.name.eq_ignore_ascii_case("content-length") {
-                length = std::str::from_utf8(h.value)
-                    .ok()
-                    .and_then(|v| v.trim().parse::<usize>().ok());
-            } else if h.name.eq_ignore_ascii_case("connection")
-                && h.value.eq_ignore_ascii_case(b"close")
-            {
-                c.closed = true;
-            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                c.closed = true;
-                return Err(
-                    "a chunked answer: the raw client needs Content-Length (use --http hyper)"
-                        .into(),
-                );
-            }
-        }
-        let Some(length) = length else {
-            c.closed = true;
-            return Err("an answer without Content-Length: the raw client cannot frame it (use --http hyper)".into());
-        };
-        while c.buf.len() < head_len + length {
-            c.buf.reserve(head_len + length - c.buf.len());
-            if c.stream
-                .read_buf(&mut c.buf)
-                .await
-                .map_err(|e| e.to_string())?
-                == 0
-            {
-                c.closed = true;
-                return Err("the answer's body was cut short".into());
-            }
-        }
-        if c.buf.len() > head_len + length {
-            c.closed = true;
-            return Err("bytes after the answer to a request that was not pipelined".into());
-        }
-        return Ok((
-            status,
-            Bytes::copy_from_slice(&c.buf[head_len..head_len + length]),
-        ));
     }
+}
+
+/// After a failed write: the receiver may have answered (and closed) before reading it all.
+async fn raw_early_answer(c: &mut RawConn, e: std::io::Error) -> Result<(u16, Bytes), String> {
+    use tokio::io::AsyncReadExt;
+    c.closed = true;
+    let read = tokio::time::timeout(Duration::from_millis(200), async {
+        loop {
+            if let Ok(Some(answer)) = parse_answer(c) {
+                return Some(answer);
+            }
+            c.buf.reserve(4096);
+            match c.stream.read_buf(&mut c.buf).await {
+                Ok(n) if n > 0 => {}
+                _ => return parse_answer(c).ok().flatten(),
+            }
+        }
+    })
+    .await;
+    read.ok()
+        .flatten()
+        .ok_or_else(|| format!("writing the request: {e}"))
+}
+
+/// A complete answer in `c.buf`, if there is one yet.
+fn parse_answer(c: &mut RawConn) -> Result<Option<(u16, Bytes)>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut headers);
+    let head_len = match resp.parse(&c.buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => {
+            c.closed = true;
+            return Err(format!("malformed answer: {e}"));
+        }
+    };
+    let status = resp.code.unwrap_or(0);
+    let mut length = None;
+    for h in resp.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            length = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok());
+        } else if h.name.eq_ignore_ascii_case("connection")
+            && h.value.eq_ignore_ascii_case(b"close")
+        {
+            c.closed = true;
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            c.closed = true;
+            return Err(
+                "a chunked answer: the raw client needs Content-Length (use --http hyper)".into(),
+            );
+        }
+    }
+    let Some(length) = length else {
+        c.closed = true;
+        return Err(
+            "an answer without Content-Length: the raw client cannot frame it (use --http hyper)"
+                .into(),
+        );
+    };
+    if c.buf.len() < head_len + length {
+        return Ok(None);
+    }
+    if c.buf.len() > head_len + length {
+        c.closed = true;
+        return Err("bytes after the answer to a request that was not pipelined".into());
+    }
+    Ok(Some((
+        status,
+        Bytes::copy_from_slice(&c.buf[head_len..head_len + length]),
+    )))
 }
 
 /// Sends one delivery on `conn` (connecting first if needed) and records the answer.

@@ -174,6 +174,20 @@ pub struct Limits {
     pub header_timeout: std::time::Duration,
     pub body_timeout: std::time::Duration,
     pub max_connections: usize,
+    /// CPU time burnt per verified delivery (`--extra-work`): slows a variant on purpose so the
+    /// benchmark runner's regression gate can be shown to catch it. Zero in real use.
+    pub extra_work: std::time::Duration,
+}
+
+/// Spins for `d` (the `--extra-work` knob); returns at once for zero.
+pub fn burn(d: std::time::Duration) {
+    if d.is_zero() {
+        return;
+    }
+    let start = Instant::now();
+    while start.elapsed() < d {
+        std::hint::spin_loop();
+    }
 }
 
 /// One receiver: the verifier for one secret, the processing stage and the metrics.
@@ -234,11 +248,14 @@ impl<M: Mac, J: JsonBackend, P: Processor> App<M, J, P> {
         scratch: &mut Scratch,
     ) -> Reply {
         let outcome = match self.verifier.verify(headers, body, scratch) {
-            Ok(event) => match self.processor.submit(&event, event.verified_at()) {
-                Submit::Accepted => Outcome::Accepted,
-                Submit::Duplicate => Outcome::Duplicate,
-                Submit::Saturated => Outcome::Saturated,
-            },
+            Ok(event) => {
+                burn(self.limits.extra_work);
+                match self.processor.submit(&event, event.verified_at()) {
+                    Submit::Accepted => Outcome::Accepted,
+                    Submit::Duplicate => Outcome::Duplicate,
+                    Submit::Saturated => Outcome::Saturated,
+                }
+            }
             Err(r) => {
                 tracing::debug!(
                     reason = r.reason(),

@@ -47,6 +47,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         header_timeout: opts.header_timeout,
         body_timeout: opts.body_timeout,
         max_connections: opts.max_connections,
+        extra_work: opts.extra_work,
     };
     if matches!(opts.hmac, MacKind::Null) || matches!(opts.json, JsonKind::Null) {
         tracing::warn!("a null backend is selected: this receiver is for measurement only");

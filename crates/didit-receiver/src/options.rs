@@ -110,6 +110,11 @@ pub struct Options {
     /// Most simultaneous connections; more wait in the kernel's backlog.
     #[arg(long, default_value_t = 4096)]
     pub max_connections: usize,
+
+    /// Benchmark self-test only: burn this much CPU per verified delivery (e.g. 200us), so the
+    /// runner's regression gate can be shown to catch a slowed variant.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub extra_work: Duration,
 }
 
 impl Options {

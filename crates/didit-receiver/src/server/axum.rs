@@ -32,6 +32,7 @@ async fn webhook<M: Mac, J: JsonBackend>(
     State(app): State<Arc<App<M, J>>>,
     hook: DiditWebhook<M, J>,
 ) -> Response {
+    crate::app::burn(app.limits().extra_work);
     let outcome = match app
         .processor()
         .submit(&hook.event, hook.event.verified_at())

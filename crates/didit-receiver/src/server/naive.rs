@@ -240,9 +240,13 @@ async fn webhook(State(st): State<Arc<Naive>>, req: Request) -> Response {
     )
     .await
     {
-        Ok(bytes) => st
-            .check(&parts.headers, &bytes)
-            .unwrap_or_else(Outcome::Rejected),
+        Ok(bytes) => {
+            let checked = st.check(&parts.headers, &bytes);
+            if checked.is_ok() {
+                crate::app::burn(st.limits.extra_work);
+            }
+            checked.unwrap_or_else(Outcome::Rejected)
+        }
         Err(o) => o,
     };
     st.metrics.record(outcome, started.elapsed());

@@ -1,0 +1,298 @@
+//! The `webhook-bench` command line: `run`, `publish`, `compare`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::compare::{Verdict, compare, render};
+use crate::results::load;
+use crate::runner::{Plan, write_run};
+
+/// Fair benchmark runs of the Didit webhook receivers, published results, regression gating.
+#[derive(Debug, Parser)]
+#[command(name = "webhook-bench", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Verify, calibrate and measure every variant under every scenario; write a results folder.
+    Run(RunArgs),
+    /// Regenerate results/README.md from a run (default: the newest under results/runs/).
+    Publish {
+        /// A run folder holding results.json.
+        #[arg(long)]
+        run: Option<PathBuf>,
+        /// The results folder to write README.md into.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+    },
+    /// Compare two runs like for like; exit 0 (no regression), 1 (regression), 2 (cannot compare).
+    Compare {
+        #[arg(long)]
+        baseline: PathBuf,
+        #[arg(long)]
+        current: PathBuf,
+        /// How far the whole min–max range must move to count, e.g. 10%.
+        #[arg(long, default_value = "10%", value_parser = parse_percent)]
+        threshold: f64,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Scenario files (repeatable); default: scenarios/max-throughput.toml and
+    /// scenarios/typical-mix.toml.
+    #[arg(long = "scenario")]
+    pub scenarios: Vec<PathBuf>,
+    /// `default`, `all`, or a comma-separated list of server:hmac:json[:slowN].
+    #[arg(long, default_value = "default")]
+    pub receivers: String,
+    /// Interleaved rounds per scenario and variant.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Output folder (default: results/runs/<date>-<host>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seconds, not minutes: 2 s measured after 0.5 s warm-up per run (for CI).
+    #[arg(long)]
+    pub quick: bool,
+    /// Measured time per run (default: 5s; the scenario's own with --scenario-durations).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Warm-up per run (default: 1s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub warmup: Option<Duration>,
+    /// Use each scenario file's own duration and warm-up.
+    #[arg(long)]
+    pub scenario_durations: bool,
+    /// Where didit-receiver and didit-loadgen are (default: beside this binary).
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+    /// Core the receiver is pinned to.
+    #[arg(long, default_value_t = 0)]
+    pub receiver_cpu: usize,
+    /// Core the generator is pinned to.
+    #[arg(long, default_value_t = 1)]
+    pub generator_cpu: usize,
+    /// The open-loop engine's HTTP client (raw reaches higher ceilings; see didit-loadgen).
+    #[arg(long, default_value = "raw")]
+    pub http: String,
+    /// No progress output.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Also regenerate results/README.md from this run.
+    #[arg(long)]
+    pub publish: bool,
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let t = s.trim().trim_end_matches('%');
+    let v: f64 = t
+        .parse()
+        .map_err(|_| format!("`{s}` is not a percentage like 10%"))?;
+    if !(0.0..100.0).contains(&v) {
+        return Err(format!("`{s}` must be between 0% and 100%"));
+    }
+    Ok(v / 100.0)
+}
+
+/// Runs the command; the exit code is the command's verdict.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let cmd = cli.command.unwrap_or(Cmd::Run(RunArgs {
+        scenarios: Vec::new(),
+        receivers: "default".into(),
+        repeat: 3,
+        out: None,
+        quick: false,
+        duration: None,
+        warmup: None,
+        scenario_durations: false,
+        bin_dir: None,
+        receiver_cpu: 0,
+        generator_cpu: 1,
+        http: "raw".into(),
+        quiet: false,
+        publish: true,
+    }));
+    match cmd {
+        Cmd::Run(a) => run_cmd(a),
+        Cmd::Publish { run, results } => {
+            let dir = match run {
+                Some(d) => d,
+                None => newest_run(&results.join("runs"))?,
+            };
+            publish(&dir, &results)?;
+            println!("wrote {}", results.join("README.md").display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Compare {
+            baseline,
+            current,
+            threshold,
+        } => {
+            let (b, c) = match (load(&baseline), load(&current)) {
+                (Ok(b), Ok(c)) => (b, c),
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("webhook-bench compare: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            match compare(&b, &c, threshold) {
+                Err(e) => {
+                    eprintln!("webhook-bench compare: cannot compare: {e}");
+                    Ok(ExitCode::from(2))
+                }
+                Ok(rows) => {
+                    print!("{}", render(&rows, threshold));
+                    if rows.iter().any(|r| r.verdict == Verdict::Regression) {
+                        println!("regression: at least one variant slowed beyond the threshold");
+                        Ok(ExitCode::from(1))
+                    } else {
+                        println!("no regression");
+                        Ok(ExitCode::SUCCESS)
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn newest_run(runs: &Path) -> anyhow::Result<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(runs)
+        .with_context(|| {
+            format!(
+                "no runs in {}: run `webhook-bench run` first",
+                runs.display()
+            )
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("results.json").is_file())
+        .collect();
+    dirs.sort();
+    dirs.pop()
+        .with_context(|| format!("no run with a results.json under {}", runs.display()))
+}
+
+/// Writes `results/README.md` from the run in `dir`.
+pub fn publish(dir: &Path, results_dir: &Path) -> anyhow::Result<()> {
+    let r = load(&dir.join("results.json"))?;
+    let rel = dir
+        .strip_prefix(results_dir)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| dir.display().to_string());
+    let mut charts: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".svg"))
+        .collect();
+    charts.sort();
+    std::fs::write(
+        results_dir.join("README.md"),
+        crate::publish::results_readme(&r, &rel, &charts),
+    )?;
+    Ok(())
+}
+
+fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let scenarios = if a.scenarios.is_empty() {
+        vec![
+            PathBuf::from("scenarios/max-throughput.toml"),
+            PathBuf::from("scenarios/typical-mix.toml"),
+        ]
+    } else {
+        a.scenarios.clone()
+    };
+    if a.repeat == 0 {
+        bail!("--repeat must be at least 1");
+    }
+    let bin_dir = match &a.bin_dir {
+        Some(d) => d.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .map(Path::to_path_buf)
+            .context("cannot locate this binary's folder; pass --bin-dir")?,
+    };
+    let (duration, warmup) = if a.scenario_durations {
+        (None, None)
+    } else if a.quick {
+        (a.duration, a.warmup)
+    } else {
+        (
+            Some(a.duration.unwrap_or(Duration::from_secs(5))),
+            Some(a.warmup.unwrap_or(Duration::from_secs(1))),
+        )
+    };
+    let plan = Plan {
+        scenarios,
+        receivers: a.receivers.clone(),
+        repeat: a.repeat,
+        out: PathBuf::new(),
+        quick: a.quick,
+        bin_dir,
+        receiver_cpu: a.receiver_cpu,
+        generator_cpu: a.generator_cpu,
+        http: a.http.clone(),
+        command: std::iter::once("webhook-bench".to_owned())
+            .chain(std::env::args().skip(1))
+            .collect::<Vec<_>>()
+            .join(" "),
+        duration,
+        warmup,
+        quiet: a.quiet,
+    };
+    let started = std::time::Instant::now();
+    let results = crate::runner::run(&plan)?;
+    let default_out = a.out.is_none();
+    let out = match a.out {
+        Some(o) => o,
+        None => PathBuf::from("results/runs").join(&results.run.id),
+    };
+    write_run(&results, &out)?;
+    println!(
+        "wrote {} in {:.0} s",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    for sc in &results.scenarios {
+        println!("\n{} ({}):", sc.scenario, sc.shape);
+        for c in &sc.cells {
+            println!(
+                "  {:<24} {:>9} req/s  ÷null {:>5}  ÷naive {:>5}  p99 {:>7} µs{}",
+                c.variant,
+                c.rps.map_or("–".into(), |s| format!("{:.0}", s.median)),
+                c.ratio_to_null
+                    .map_or("–".into(), |s| format!("{:.2}", s.median)),
+                c.ratio_to_naive
+                    .map_or("–".into(), |s| format!("{:.2}", s.median)),
+                c.p99_us.map_or("–".into(), |s| format!("{:.0}", s.median)),
+                if c.generator_limited {
+                    "  (generator-limited)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    for v in results.variants.iter().filter(|v| v.status != "measured") {
+        println!(
+            "  {} not measured ({}): {}",
+            v.variant,
+            v.status,
+            v.reason.as_deref().unwrap_or("")
+        );
+    }
+    if a.publish || (default_out && !a.quick) {
+        let results_dir = PathBuf::from("results");
+        if out.starts_with(&results_dir) {
+            publish(&out, &results_dir)?;
+            println!("\nupdated results/README.md");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,16 @@
+//! The benchmark runner: fair matrix runs of the receivers under the load generator, published
+//! results with charts, and a regression gate for CI.
+//!
+//! [`runner`] orchestrates (verify, calibrate, measure interleaved), [`results`] is the data model
+//! of `results.json`, [`charts`] and [`publish`] turn it into SVG and Markdown, [`compare`] gates
+//! regressions, [`cli`] is the `webhook-bench` command line.
+
+pub mod charts;
+pub mod cli;
+pub mod compare;
+pub mod matrix;
+pub mod publish;
+pub mod results;
+pub mod runner;
+
+pub use cli::{Cli, run};

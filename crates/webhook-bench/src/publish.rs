@@ -1,0 +1,330 @@
+//! Markdown for people: a run's `README.md`, and `results/README.md` (`webhook-bench publish`).
+
+use std::fmt::Write as _;
+
+use crate::charts::Chart;
+use crate::results::{Cell, Results, ScenarioResult, Spread};
+
+fn rps(s: Option<Spread>) -> String {
+    s.map_or("–".into(), |s| {
+        format!("{:.0} ({:.0}–{:.0})", s.median, s.min, s.max)
+    })
+}
+
+fn ratio(s: Option<Spread>) -> String {
+    s.map_or("–".into(), |s| {
+        format!("{:.2} ({:.2}–{:.2})", s.median, s.min, s.max)
+    })
+}
+
+fn plain(s: Option<Spread>, digits: usize) -> String {
+    s.map_or("–".into(), |s| format!("{:.*}", digits, s.median))
+}
+
+fn table(sc: &ScenarioResult, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "| variant | req/s, median (min–max) | ÷ own null endpoint | ÷ naive peer | p99 µs | CPU ms / 1k req | notes |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let mut cells: Vec<&Cell> = sc.cells.iter().collect();
+    cells.sort_by(|a, b| {
+        let m = |c: &Cell| c.rps.map_or(0.0, |s| s.median);
+        m(b).total_cmp(&m(a))
+    });
+    for c in cells {
+        let mut notes = Vec::new();
+        if c.generator_limited {
+            notes.push("generator-limited".to_owned());
+        }
+        if let Some(f) = &c.failed {
+            notes.push(format!("failed: {f}"));
+        }
+        let mism: u64 = c.repeats.iter().map(|r| r.mismatches).sum();
+        if mism > 0 {
+            notes.push(format!("{mism} wrong answers"));
+        }
+        let errs = c.repeats.iter().filter(|r| r.error.is_some()).count();
+        if errs > 0 && c.failed.is_none() {
+            notes.push(format!("{errs} repeat(s) failed"));
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            c.variant,
+            rps(c.rps),
+            ratio(c.ratio_to_null),
+            ratio(c.ratio_to_naive),
+            plain(c.p99_us, 0),
+            plain(c.cpu_ms_per_1k, 3),
+            notes.join("; ")
+        );
+    }
+}
+
+/// The `README.md` of one run folder.
+pub fn run_readme(r: &Results, charts: &[Chart]) -> String {
+    let mut s = String::new();
+    let i = &r.run;
+    let _ = writeln!(s, "# Benchmark run {}\n", i.id);
+    let _ = writeln!(s, "Command: `{}`\n", i.command);
+    let _ = writeln!(s, "| | |\n|---|---|");
+    let _ = writeln!(s, "| started (UTC) | {} |", i.started);
+    let _ = writeln!(s, "| git commit | `{}` |", i.git_commit);
+    let _ = writeln!(s, "| rustc | {} |", i.rustc);
+    let _ = writeln!(s, "| CPU | {} ({} cores) |", i.cpu_model, i.cores);
+    let _ = writeln!(s, "| kernel | {} |", i.kernel);
+    let _ = writeln!(
+        s,
+        "| pinning | receiver on core {}, generator on core {} |",
+        i.receiver_cpu, i.generator_cpu
+    );
+    let _ = writeln!(
+        s,
+        "| repeats | {} interleaved rounds{} |",
+        i.repeat,
+        if i.quick { " (quick mode)" } else { "" }
+    );
+    let _ = writeln!(s, "| generator HTTP client | {} |", i.http_client);
+    let _ = writeln!(s, "| crates | {} |\n", i.crates.join(", "));
+    let _ = writeln!(s, "## Variants\n");
+    let _ = writeln!(
+        s,
+        "| variant | status | /webhooks/null req/s (calibration) | reason |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|");
+    for v in &r.variants {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            v.variant,
+            v.status,
+            v.null_rps.map_or("–".into(), |n| format!(
+                "{n:.0}{}",
+                if v.null_generator_limited == Some(true) {
+                    " (generator-limited)"
+                } else {
+                    ""
+                }
+            )),
+            if v.slowed_us > 0 {
+                format!(
+                    "deliberately slowed by {} µs per delivery (gate test) {}",
+                    v.slowed_us,
+                    v.reason.as_deref().unwrap_or("")
+                )
+            } else {
+                v.reason.clone().unwrap_or_default()
+            }
+        );
+    }
+    for sc in &r.scenarios {
+        let _ = writeln!(
+            s,
+            "\n## {} ({}, {} engine)\n\n{}\n",
+            sc.scenario, sc.shape, sc.engine, sc.description
+        );
+        table(sc, &mut s);
+    }
+    if !charts.is_empty() {
+        let _ = writeln!(s, "\n## Charts\n");
+        for c in charts {
+            let _ = writeln!(s, "![{}]({})\n", c.title, c.file);
+        }
+    }
+    let _ = writeln!(
+        s,
+        "Files: `results.json` (schema `results/schema.json`), `raw.csv` (one row per measured value)."
+    );
+    s
+}
+
+/// The headline scenario: the throughput one if present.
+fn headline(r: &Results) -> Option<&ScenarioResult> {
+    r.scenarios
+        .iter()
+        .find(|s| s.shape == "max")
+        .or(r.scenarios.first())
+}
+
+fn overlaps(a: Spread, b: Spread) -> bool {
+    a.min <= b.max && b.min <= a.max
+}
+
+/// "How to choose", derived from the numbers.
+fn how_to_choose(r: &Results) -> String {
+    let mut s = String::new();
+    let Some(sc) = headline(r) else {
+        return "No scenario was measured.".into();
+    };
+    let mut ranked: Vec<&Cell> = sc.cells.iter().filter(|c| c.rps.is_some()).collect();
+    ranked.sort_by(|a, b| {
+        let m = |c: &Cell| c.rps.map_or(0.0, |s| s.median);
+        m(b).total_cmp(&m(a))
+    });
+    let (Some(best), second) = (ranked.first(), ranked.get(1)) else {
+        return "No variant was measured.".into();
+    };
+    let b = best.rps.map_or(
+        Spread {
+            median: 0.0,
+            min: 0.0,
+            max: 0.0,
+        },
+        |x| x,
+    );
+    let _ = write!(
+        s,
+        "For raw throughput on one core, **{}** led the `{}` scenario at {:.0} req/s",
+        best.variant, sc.scenario, b.median
+    );
+    if let Some(n) = best.ratio_to_null {
+        let _ = write!(
+            s,
+            ", {:.0} % of what its HTTP stack does with no verification at all",
+            n.median * 100.0
+        );
+    }
+    let _ = write!(s, ". ");
+    if let Some(second) = second
+        && let Some(sr) = second.rps
+    {
+        if overlaps(b, sr) {
+            let _ = write!(
+                s,
+                "{} ({:.0} req/s) overlaps it across repeats, so on this machine the two are not told apart: choose between them on your stack, not on this number. ",
+                second.variant, sr.median
+            );
+        } else {
+            let _ = write!(
+                s,
+                "The next, {} at {:.0} req/s, is clearly behind (their min–max ranges do not overlap). ",
+                second.variant, sr.median
+            );
+        }
+    }
+    if let Some(axum) = sc.cells.iter().find(|c| c.variant.starts_with("axum:"))
+        && let Some(a) = axum.rps
+    {
+        let _ = write!(
+            s,
+            "The reusable axum extractor ({}) delivers {:.0} % of the leader's rate: what a team adopting these results in an axum app should expect. ",
+            axum.variant,
+            a.median / b.median.max(1.0) * 100.0
+        );
+    }
+    if let Some(naive) = sc
+        .cells
+        .iter()
+        .find(|c| c.variant.starts_with("axum-naive"))
+        && let Some(nv) = naive.rps
+    {
+        let _ = write!(
+            s,
+            "The tutorial-style peer reaches {:.0} req/s, {:.1} × slower than the leader, with the same answers: parsing before verifying, allocating the hex digest and locking shared maps is where that goes. ",
+            nv.median,
+            b.median / nv.median.max(1.0)
+        );
+    }
+    if let Some(lat) = r.scenarios.iter().find(|x| x.shape != "max")
+        && let Some(low) = lat
+            .cells
+            .iter()
+            .filter(|c| c.p99_us.is_some())
+            .min_by(|a, b| {
+                let p = |c: &Cell| c.p99_us.map_or(f64::MAX, |s| s.median);
+                p(a).total_cmp(&p(b))
+            })
+    {
+        let _ = write!(
+            s,
+            "Under a steady `{}` load the lowest p99 latency was {}'s ({:.0} µs). ",
+            lat.scenario,
+            low.variant,
+            low.p99_us.map_or(0.0, |p| p.median)
+        );
+    }
+    if let Some(cheap) = sc
+        .cells
+        .iter()
+        .filter(|c| c.cpu_ms_per_1k.is_some())
+        .min_by(|a, b| {
+            let c = |x: &Cell| x.cpu_ms_per_1k.map_or(f64::MAX, |s| s.median);
+            c(a).total_cmp(&c(b))
+        })
+    {
+        let _ = write!(
+            s,
+            "Per request, {} used the least CPU ({:.3} ms per 1,000 requests), which is what matters when the endpoint shares a machine.",
+            cheap.variant,
+            cheap.cpu_ms_per_1k.map_or(0.0, |c| c.median)
+        );
+    }
+    s
+}
+
+/// `results/README.md` for the run `r`, whose folder is `run_dir` relative to `results/`.
+pub fn results_readme(r: &Results, run_dir: &str, charts: &[String]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Published results\n");
+    let _ = writeln!(
+        s,
+        "Generated by `webhook-bench publish` from [`{run_dir}/results.json`]({run_dir}/results.json): run `{}` of commit `{}` on {} ({} cores, Linux {}), {} interleaved rounds, receiver pinned to core {} and generator to core {}. The exact command and crate versions are in [the run's README]({run_dir}/README.md).\n",
+        r.run.id,
+        &r.run.git_commit.chars().take(12).collect::<String>(),
+        r.run.cpu_model,
+        r.run.cores,
+        r.run.kernel,
+        r.run.repeat,
+        r.run.receiver_cpu,
+        r.run.generator_cpu
+    );
+    if let Some(sc) = headline(r) {
+        let _ = writeln!(
+            s,
+            "## Headline: `{}` ({})\n\n{}\n",
+            sc.scenario, sc.shape, sc.description
+        );
+        table(sc, &mut s);
+        let _ = writeln!(
+            s,
+            "\nRatios are taken against references measured in the same run (each receiver's own `/webhooks/null` endpoint; the naive peer), because absolute numbers drift between runs on shared machines. Medians with min–max over the repeats; a variant marked generator-limited came within 10 % of what the generator could send, so its figure is a floor."
+        );
+    }
+    for sc in r.scenarios.iter().filter(|x| Some(*x) != headline(r)) {
+        let _ = writeln!(
+            s,
+            "\n## `{}` ({})\n\n{}\n",
+            sc.scenario, sc.shape, sc.description
+        );
+        table(sc, &mut s);
+    }
+    let refused: Vec<String> = r
+        .variants
+        .iter()
+        .filter(|v| v.status != "measured")
+        .map(|v| {
+            format!(
+                "{} ({}: {})",
+                v.variant,
+                v.status,
+                v.reason.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    if !refused.is_empty() {
+        let _ = writeln!(s, "\nNot measured: {}.", refused.join("; "));
+    }
+    let _ = writeln!(s, "\n## How to choose\n\n{}\n", how_to_choose(r));
+    let _ = writeln!(
+        s,
+        "A single benchmark is never enough: these are two cores of a shared machine, loopback only, one payload mix per scenario. Rerun `webhook-bench run` on hardware like yours with your traffic before deciding, and compare ratios, not absolute numbers.\n"
+    );
+    if !charts.is_empty() {
+        let _ = writeln!(s, "## Charts\n");
+        for c in charts {
+            let _ = writeln!(s, "![{c}]({run_dir}/{c})\n");
+        }
+    }
+    s
+}

@@ -1,0 +1,697 @@
+//! `webhook-bench run`: for every variant, verify, calibrate, then measure every scenario
+//! `--repeat` times, interleaving variants so drift hits all of them alike.
+//!
+//! Receivers and the generator are subprocesses (the release binaries beside this one), each
+//! pinned to its own core with `taskset`; receivers listen on port 0 of 127.0.0.1 and every
+//! generator run is bounded, so nothing here can load anything but loopback.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+
+use crate::matrix::{NAIVE, Variant};
+use crate::results::{
+    Cell, Curve, RESULTS_SCHEMA, Repeat, Results, RunInfo, ScenarioResult, VariantOutcome,
+};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub scenarios: Vec<PathBuf>,
+    pub receivers: String,
+    pub repeat: usize,
+    pub out: PathBuf,
+    pub quick: bool,
+    pub bin_dir: PathBuf,
+    pub receiver_cpu: usize,
+    pub generator_cpu: usize,
+    pub http: String,
+    pub command: String,
+    /// Measured seconds per run (scenario's own when `None`).
+    pub duration: Option<Duration>,
+    pub warmup: Option<Duration>,
+    pub quiet: bool,
+}
+
+const SECRET: &str = "webhook-bench-secret-not-a-real-key";
+
+/// A started receiver.
+struct Receiver {
+    child: Child,
+    addr: String,
+}
+
+impl Receiver {
+    fn start(plan: &Plan, v: &Variant) -> Result<Receiver, String> {
+        let bin = plan.bin_dir.join("didit-receiver");
+        let mut child = Command::new("taskset")
+            .arg("-c")
+            .arg(plan.receiver_cpu.to_string())
+            .arg(&bin)
+            .args(v.args())
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--workers",
+                "1",
+                "--enable-null-endpoint",
+                "--queue-capacity",
+                "1048576",
+            ])
+            .env("DIDIT_WEBHOOK_SECRET", SECRET)
+            .env("RUST_LOG", "warn,may_minihttp=off")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {} under taskset: {e}", bin.display()))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+        match line.trim().strip_prefix("listening on ") {
+            Some(addr) => Ok(Receiver {
+                child,
+                addr: addr.to_owned(),
+            }),
+            None => {
+                let _ = child.kill();
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                let _ = child.wait();
+                Err(format!(
+                    "receiver {} did not start: {}",
+                    v.name,
+                    last_lines(&err, 3)
+                ))
+            }
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        // The pid of `taskset`, which execs the receiver: the same process.
+        self.child.id()
+    }
+
+    /// `Err` if the receiver is no longer running.
+    fn alive(&mut self) -> Result<(), String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Err(format!("the receiver exited during the run ({status})")),
+            _ => Ok(()),
+        }
+    }
+
+    fn peak_rss_kib(&self) -> Option<u64> {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn last_lines(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join(" | ")
+}
+
+/// One generator run: its JSON report, or why there is none.
+fn loadgen(plan: &Plan, rx: &Receiver, args: &[String], tag: &str) -> Result<Value, String> {
+    let report =
+        std::env::temp_dir().join(format!("webhook-bench-{}-{tag}.json", std::process::id()));
+    let _ = std::fs::remove_file(&report);
+    let out = Command::new("taskset")
+        .arg("-c")
+        .arg(plan.generator_cpu.to_string())
+        .arg(plan.bin_dir.join("didit-loadgen"))
+        .args(args)
+        .args(["--target", &format!("http://{}", rx.addr)])
+        .args(["--receiver-pid", &rx.pid().to_string()])
+        .args(["--http", &plan.http, "--quiet", "--report"])
+        .arg(&report)
+        .env("DIDIT_WEBHOOK_SECRET", SECRET)
+        .output()
+        .map_err(|e| format!("cannot run didit-loadgen: {e}"))?;
+    // Exit 1 (mismatches) still writes a report; 2 is a setup error.
+    let text = std::fs::read(&report).map_err(|_| {
+        format!(
+            "didit-loadgen wrote no report ({}): {}",
+            out.status,
+            last_lines(&String::from_utf8_lossy(&out.stderr), 3)
+        )
+    })?;
+    let _ = std::fs::remove_file(&report);
+    serde_json::from_slice(&text).map_err(|e| format!("unreadable loadgen report: {e}"))
+}
+
+fn u(v: &Value, path: &[&str]) -> u64 {
+    let mut cur = v;
+    for p in path {
+        cur = &cur[*p];
+    }
+    cur.as_u64().unwrap_or(0)
+}
+
+fn f(v: &Value, path: &[&str]) -> f64 {
+    let mut cur = v;
+    for p in path {
+        cur = &cur[*p];
+    }
+    cur.as_f64().unwrap_or(0.0)
+}
+
+fn repeat_from(report: &Value, round: usize, rss: Option<u64>) -> Repeat {
+    let total = u(report, &["requests", "total"]);
+    let cpu = report["receiver"]["cpu_seconds"].as_f64();
+    let lat = &report["latency_us"];
+    Repeat {
+        round,
+        rps: f(report, &["load", "achieved_rate"]),
+        p50_us: u(lat, &["corrected", "p50"]),
+        p90_us: u(lat, &["corrected", "p90"]),
+        p99_us: u(lat, &["corrected", "p99"]),
+        p999_us: u(lat, &["corrected", "p999"]),
+        max_us: u(lat, &["corrected", "max"]),
+        uncorrected_p99_us: u(lat, &["uncorrected", "p99"]),
+        requests: total,
+        mismatches: u(report, &["requests", "mismatches"]),
+        transport_errors: u(report, &["requests", "transport_errors"]),
+        shed: u(report, &["requests", "shed"]),
+        cpu_ms_per_1k: cpu
+            .filter(|_| total > 0)
+            .map(|c| (c * 1000.0 / total as f64 * 1000.0 * 1000.0).round() / 1000.0),
+        peak_rss_kib: rss,
+        generator_limited: report["generator_limited"].as_bool().unwrap_or(false),
+        error: None,
+    }
+}
+
+fn failed_repeat(round: usize, error: String) -> Repeat {
+    Repeat {
+        round,
+        rps: 0.0,
+        p50_us: 0,
+        p90_us: 0,
+        p99_us: 0,
+        p999_us: 0,
+        max_us: 0,
+        uncorrected_p99_us: 0,
+        requests: 0,
+        mismatches: 0,
+        transport_errors: 0,
+        shed: 0,
+        cpu_ms_per_1k: None,
+        peak_rss_kib: None,
+        generator_limited: false,
+        error: Some(error),
+    }
+}
+
+/// The scenario's metadata, read through the generator's own parser.
+struct ScenarioMeta {
+    path: PathBuf,
+    name: String,
+    description: String,
+    engine: String,
+    shape: String,
+}
+
+fn scenario_meta(path: &Path) -> Result<ScenarioMeta, String> {
+    let s = didit_loadgen::Scenario::load(path).map_err(|e| e.to_string())?;
+    Ok(ScenarioMeta {
+        path: path.to_owned(),
+        name: s.name.clone(),
+        description: s.description.clone(),
+        engine: s.engine.name().to_owned(),
+        shape: s.load.name().to_owned(),
+    })
+}
+
+fn timing_args(plan: &Plan) -> Vec<String> {
+    let mut a = Vec::new();
+    let (d, w) = if plan.quick {
+        (
+            Some(plan.duration.unwrap_or(Duration::from_secs(2))),
+            Some(plan.warmup.unwrap_or(Duration::from_millis(500))),
+        )
+    } else {
+        (plan.duration, plan.warmup)
+    };
+    if let Some(d) = d {
+        a.push("--duration".into());
+        a.push(format!("{}ms", d.as_millis()));
+    }
+    if let Some(w) = w {
+        a.push("--warmup".into());
+        a.push(format!("{}ms", w.as_millis()));
+    }
+    a
+}
+
+fn sh(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Versions of the crates being compared, from `Cargo.lock` in the working directory.
+fn crate_versions() -> Vec<String> {
+    let wanted = [
+        "hyper",
+        "axum",
+        "may_minihttp",
+        "tokio",
+        "ring",
+        "aws-lc-rs",
+        "hmac",
+        "sha2",
+        "serde_json",
+        "simd-json",
+        "sonic-rs",
+        "goose",
+    ];
+    let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
+    let mut out = Vec::new();
+    let mut name = None;
+    for line in lock.lines() {
+        if let Some(n) = line.strip_prefix("name = ") {
+            name = Some(n.trim_matches('"').to_owned());
+        } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take())
+            && wanted.contains(&n.as_str())
+        {
+            out.push(format!("{n} {}", v.trim_matches('"')));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn run_info(plan: &Plan, id: String) -> RunInfo {
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    RunInfo {
+        id,
+        command: plan.command.clone(),
+        started: sh("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]),
+        git_commit: sh("git", &["rev-parse", "HEAD"]),
+        rustc: sh("rustc", &["--version"]),
+        crates: crate_versions(),
+        cpu_model,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| "unknown".into()),
+        repeat: plan.repeat,
+        quick: plan.quick,
+        receiver_cpu: plan.receiver_cpu,
+        generator_cpu: plan.generator_cpu,
+        http_client: plan.http.clone(),
+        reference_naive: None,
+    }
+}
+
+/// Runs the plan and returns the results (also written to `plan.out` by the caller).
+pub fn run(plan: &Plan) -> anyhow::Result<Results> {
+    for bin in ["didit-receiver", "didit-loadgen"] {
+        let p = plan.bin_dir.join(bin);
+        if !p.is_file() {
+            bail!(
+                "{} not found: build the release binaries first (`cargo build --release --bins`) or pass --bin-dir",
+                p.display()
+            );
+        }
+    }
+    if Command::new("taskset").arg("-V").output().is_err() {
+        bail!("`taskset` (util-linux) is needed to pin the receiver and the generator to cores");
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if plan.receiver_cpu >= cores || plan.generator_cpu >= cores {
+        bail!(
+            "--receiver-cpu {} / --generator-cpu {} must be below this machine's {cores} cores",
+            plan.receiver_cpu,
+            plan.generator_cpu
+        );
+    }
+    let mut scenarios = Vec::new();
+    let mut scenario_errors = Vec::new();
+    for p in &plan.scenarios {
+        match scenario_meta(p) {
+            Ok(m) => scenarios.push(m),
+            Err(e) => scenario_errors.push((p.display().to_string(), e)),
+        }
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "host".into());
+    let id = format!("{}-{host}", sh("date", &["-u", "+%Y-%m-%d"]));
+    let mut info = run_info(plan, id);
+
+    let mut outcomes: Vec<VariantOutcome> = Vec::new();
+    let mut variants: Vec<Variant> = Vec::new();
+    for v in crate::matrix::expand(&plan.receivers) {
+        match v {
+            Ok(v) => variants.push(v),
+            Err((name, e)) => outcomes.push(VariantOutcome {
+                variant: name,
+                status: "failed".into(),
+                reason: Some(e),
+                null_rps: None,
+                null_generator_limited: None,
+                slowed_us: 0,
+            }),
+        }
+    }
+    if variants.is_empty() {
+        bail!("no valid receiver variant to run");
+    }
+    let steps = (variants.len() * (2 + plan.repeat * scenarios.len())) as u64;
+    let bar = if plan.quiet {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::new(steps);
+        b.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} steps, ~{eta} left  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    };
+    let note = |bar: &ProgressBar, msg: String| {
+        if bar.is_hidden() && !plan.quiet {
+            eprintln!("  {msg}");
+        }
+        bar.set_message(msg);
+    };
+    for (path, e) in &scenario_errors {
+        eprintln!("webhook-bench: scenario {path} skipped: {e}");
+    }
+
+    // 1. Verify, 2. calibrate, per variant.
+    let mut measurable: Vec<(Variant, f64)> = Vec::new();
+    let calib_secs = if plan.quick { "1500ms" } else { "4s" };
+    for v in &variants {
+        note(&bar, format!("{}: conformance probe", v.name));
+        let mut outcome = VariantOutcome {
+            variant: v.name.clone(),
+            status: "measured".into(),
+            reason: None,
+            null_rps: None,
+            null_generator_limited: None,
+            slowed_us: v.slow_us,
+        };
+        match Receiver::start(plan, v) {
+            Err(e) => {
+                outcome.status = "failed".into();
+                outcome.reason = Some(e);
+                bar.inc(2);
+            }
+            Ok(mut rx) => {
+                let smoke = scenario_path(&plan.scenarios, "smoke");
+                let probe = loadgen(
+                    plan,
+                    &rx,
+                    &[
+                        "--scenario".into(),
+                        smoke.display().to_string(),
+                        "--duration".into(),
+                        "1s".into(),
+                        "--warmup".into(),
+                        "0s".into(),
+                        "--rate".into(),
+                        "300".into(),
+                        "--connections".into(),
+                        "4".into(),
+                    ],
+                    "probe",
+                );
+                bar.inc(1);
+                let probe_ok = match &probe {
+                    Ok(r)
+                        if u(r, &["requests", "mismatches"]) == 0
+                            && u(r, &["requests", "transport_errors"]) == 0 =>
+                    {
+                        Ok(())
+                    }
+                    Ok(r) => Err(format!(
+                        "answered {} of {} conformance probes wrongly ({} transport errors); e.g. {}",
+                        u(r, &["requests", "mismatches"]),
+                        u(r, &["requests", "total"]),
+                        u(r, &["requests", "transport_errors"]),
+                        r["mismatch_examples"][0]
+                    )),
+                    Err(e) => Err(e.clone()),
+                };
+                if let Err(e) = probe_ok {
+                    outcome.status = "refused".into();
+                    outcome.reason = Some(e);
+                    bar.inc(1);
+                } else {
+                    note(&bar, format!("{}: calibrating on /webhooks/null", v.name));
+                    let max = scenario_path(&plan.scenarios, "max-throughput");
+                    let calib = loadgen(
+                        plan,
+                        &rx,
+                        &[
+                            "--scenario".into(),
+                            max.display().to_string(),
+                            "--path".into(),
+                            "/webhooks/null".into(),
+                            "--max".into(),
+                            "--duration".into(),
+                            calib_secs.into(),
+                            "--warmup".into(),
+                            "500ms".into(),
+                        ],
+                        "calibrate",
+                    );
+                    bar.inc(1);
+                    match calib {
+                        Ok(r) => {
+                            let n = f(&r, &["load", "achieved_rate"]);
+                            outcome.null_rps = Some(n);
+                            outcome.null_generator_limited = r["generator_limited"].as_bool();
+                            measurable.push((v.clone(), n));
+                        }
+                        Err(e) => {
+                            outcome.status = "failed".into();
+                            outcome.reason = Some(format!("calibration: {e}"));
+                        }
+                    }
+                    if let Err(e) = rx.alive() {
+                        outcome.status = "failed".into();
+                        outcome.reason = Some(e);
+                        measurable.retain(|(m, _)| m != v);
+                    }
+                }
+                rx.stop();
+            }
+        }
+        if outcome.status != "measured" {
+            bar.inc((plan.repeat * scenarios.len()) as u64);
+            eprintln!(
+                "webhook-bench: {} not measured ({}): {}",
+                v.name,
+                outcome.status,
+                outcome.reason.as_deref().unwrap_or("")
+            );
+        }
+        outcomes.push(outcome);
+    }
+
+    // 3. Measure, interleaved: round by round, each scenario, each variant.
+    let mut cells: Vec<Vec<Cell>> = scenarios
+        .iter()
+        .map(|_| {
+            measurable
+                .iter()
+                .map(|(v, _)| Cell {
+                    variant: v.name.clone(),
+                    repeats: Vec::new(),
+                    rps: None,
+                    p99_us: None,
+                    cpu_ms_per_1k: None,
+                    ratio_to_null: None,
+                    ratio_to_naive: None,
+                    generator_limited: false,
+                    failed: None,
+                })
+                .collect()
+        })
+        .collect();
+    // Per scenario, per variant: (throughput, percentile points) of the kept repeat.
+    type Kept = (f64, Vec<(f64, u64)>);
+    let mut curves: Vec<Vec<Kept>> = scenarios
+        .iter()
+        .map(|_| vec![(0.0, Vec::new()); measurable.len()])
+        .collect();
+    let timing = timing_args(plan);
+    for round in 1..=plan.repeat {
+        for (si, sc) in scenarios.iter().enumerate() {
+            for (vi, (v, _)) in measurable.iter().enumerate() {
+                note(
+                    &bar,
+                    format!("round {round}/{}: {} on {}", plan.repeat, sc.name, v.name),
+                );
+                let rep = match Receiver::start(plan, v) {
+                    Err(e) => failed_repeat(round, e),
+                    Ok(mut rx) => {
+                        let mut args = vec!["--scenario".to_owned(), sc.path.display().to_string()];
+                        args.extend(timing.iter().cloned());
+                        let r = loadgen(plan, &rx, &args, "measure");
+                        let rss = rx.peak_rss_kib();
+                        let alive = rx.alive();
+                        rx.stop();
+                        match (r, alive) {
+                            (_, Err(e)) => failed_repeat(round, e),
+                            (Err(e), _) => failed_repeat(round, e),
+                            (Ok(report), Ok(())) => {
+                                let rep = repeat_from(&report, round, rss);
+                                // Keep the curve of the repeat nearest the running median.
+                                let slot = &mut curves[si][vi];
+                                if slot.1.is_empty() || round == plan.repeat.div_ceil(2) {
+                                    *slot = (rep.rps, curve_points(&report));
+                                }
+                                rep
+                            }
+                        }
+                    }
+                };
+                if let Some(e) = &rep.error {
+                    eprintln!(
+                        "webhook-bench: {} on {} round {round}: {e}",
+                        sc.name, v.name
+                    );
+                }
+                cells[si][vi].repeats.push(rep);
+                bar.inc(1);
+            }
+        }
+    }
+    bar.finish_and_clear();
+
+    // 4. Summaries and in-run ratios.
+    let naive_present = measurable.iter().any(|(v, _)| v.name == NAIVE);
+    info.reference_naive = naive_present.then(|| NAIVE.to_owned());
+    let mut results_scenarios = Vec::new();
+    for (si, sc) in scenarios.iter().enumerate() {
+        let mut sc_cells = std::mem::take(&mut cells[si]);
+        for (vi, cell) in sc_cells.iter_mut().enumerate() {
+            let null = measurable[vi].1;
+            cell.summarise(Some(null), Some(null));
+            if cell.repeats.iter().all(|r| r.error.is_some()) {
+                cell.failed = cell.repeats.first().and_then(|r| r.error.clone());
+            }
+        }
+        if let Some(naive_median) = sc_cells
+            .iter()
+            .find(|c| c.variant == NAIVE)
+            .and_then(|c| c.rps)
+            .map(|s| s.median)
+            .filter(|m| *m > 0.0)
+        {
+            for cell in &mut sc_cells {
+                let rps: Vec<f64> = cell
+                    .repeats
+                    .iter()
+                    .filter(|r| r.error.is_none())
+                    .map(|r| r.rps / naive_median)
+                    .collect();
+                cell.ratio_to_naive = crate::results::Spread::of(&rps);
+            }
+        }
+        results_scenarios.push(ScenarioResult {
+            scenario: sc.name.clone(),
+            description: sc.description.clone(),
+            engine: sc.engine.clone(),
+            shape: sc.shape.clone(),
+            cells: sc_cells,
+            curves: measurable
+                .iter()
+                .zip(&curves[si])
+                .filter(|(_, c)| !c.1.is_empty())
+                .map(|((v, _), c)| Curve {
+                    variant: v.name.clone(),
+                    points: c.1.clone(),
+                })
+                .collect(),
+        });
+    }
+    Ok(Results {
+        schema: RESULTS_SCHEMA.into(),
+        run: info,
+        variants: outcomes,
+        scenarios: results_scenarios,
+    })
+}
+
+/// Percentile points from a loadgen report (the report keeps p50…max).
+fn curve_points(report: &Value) -> Vec<(f64, u64)> {
+    let c = &report["latency_us"]["corrected"];
+    [
+        (50.0, "p50"),
+        (90.0, "p90"),
+        (99.0, "p99"),
+        (99.9, "p999"),
+        (100.0, "max"),
+    ]
+    .iter()
+    .filter_map(|(p, k)| c[*k].as_u64().map(|v| (*p, v)))
+    .collect()
+}
+
+/// A scenario by name from the plan's list, else from `scenarios/`.
+fn scenario_path(list: &[PathBuf], name: &str) -> PathBuf {
+    list.iter()
+        .find(|p| p.file_stem().is_some_and(|s| s == name))
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from(format!("scenarios/{name}.toml")))
+}
+
+/// Writes the run folder: results.json, raw.csv, README.md and the charts.
+pub fn write_run(results: &Results, out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::write(
+        out.join("results.json"),
+        serde_json::to_vec_pretty(results)?,
+    )?;
+    std::fs::write(out.join("raw.csv"), crate::results::raw_csv(results))?;
+    let charts = crate::charts::write_all(results, out)?;
+    std::fs::write(
+        out.join("README.md"),
+        crate::publish::run_readme(results, &charts),
+    )?;
+    Ok(())
+}

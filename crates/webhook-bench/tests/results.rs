@@ -1,0 +1,279 @@
+//! The results format against its committed JSON Schema, `compare`'s verdicts and refusals, and
+//! the published Markdown, on synthetic runs (deterministic) and on the committed real run.
+
+use std::path::{Path, PathBuf};
+
+use webhook_bench::compare::{CompareError, Verdict, compare};
+use webhook_bench::results::{
+    Cell, Curve, RESULTS_SCHEMA, Repeat, Results, ResultsError, RunInfo, ScenarioResult,
+    VariantOutcome, load,
+};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn repeat(round: usize, rps: f64) -> Repeat {
+    Repeat {
+        round,
+        rps,
+        p50_us: 300,
+        p90_us: 500,
+        p99_us: 900,
+        p999_us: 1500,
+        max_us: 4000,
+        uncorrected_p99_us: 800,
+        requests: (rps * 5.0) as u64,
+        mismatches: 0,
+        transport_errors: 0,
+        shed: 0,
+        cpu_ms_per_1k: Some(20.0),
+        peak_rss_kib: Some(12_000),
+        generator_limited: false,
+        error: None,
+    }
+}
+
+/// A run where each variant's rounds are `rps` and its null endpoint does `null`.
+fn run(cells: &[(&str, [f64; 3], f64)]) -> Results {
+    let mut out = Vec::new();
+    let mut variants = Vec::new();
+    for (name, rps, null) in cells {
+        let mut c = Cell {
+            variant: (*name).to_owned(),
+            repeats: rps
+                .iter()
+                .enumerate()
+                .map(|(i, r)| repeat(i + 1, *r))
+                .collect(),
+            rps: None,
+            p99_us: None,
+            cpu_ms_per_1k: None,
+            ratio_to_null: None,
+            ratio_to_naive: None,
+            generator_limited: false,
+            failed: None,
+        };
+        c.summarise(Some(*null), Some(*null));
+        out.push(c);
+        variants.push(VariantOutcome {
+            variant: (*name).to_owned(),
+            status: "measured".into(),
+            reason: None,
+            null_rps: Some(*null),
+            null_generator_limited: Some(false),
+            slowed_us: 0,
+        });
+    }
+    Results {
+        schema: RESULTS_SCHEMA.into(),
+        run: RunInfo {
+            id: "2026-11-28-test".into(),
+            command: "webhook-bench run".into(),
+            started: "2026-11-28T00:00:00Z".into(),
+            git_commit: "0".repeat(40),
+            rustc: "rustc 1.95.0".into(),
+            crates: vec!["hyper 1.12.0".into()],
+            cpu_model: "test cpu".into(),
+            cores: 2,
+            kernel: "6.18".into(),
+            repeat: 3,
+            quick: false,
+            receiver_cpu: 0,
+            generator_cpu: 1,
+            http_client: "raw".into(),
+            reference_naive: Some("axum-naive:ring:serde".into()),
+        },
+        variants,
+        scenarios: vec![ScenarioResult {
+            scenario: "max-throughput".into(),
+            description: "Closed-loop maximum.".into(),
+            engine: "open-loop".into(),
+            shape: "max".into(),
+            cells: out,
+            curves: vec![Curve {
+                variant: cells[0].0.into(),
+                points: vec![(50.0, 300), (99.0, 900), (100.0, 4000)],
+            }],
+        }],
+    }
+}
+
+fn validator() -> jsonschema::Validator {
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("results/schema.json")).expect("results/schema.json"),
+    )
+    .expect("the schema is JSON");
+    jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+}
+
+#[test]
+fn written_results_match_the_committed_schema() {
+    let v = validator();
+    let r = run(&[
+        (
+            "hyper:ring:serde",
+            [50_000.0, 52_000.0, 49_000.0],
+            100_000.0,
+        ),
+        (
+            "axum-naive:ring:serde",
+            [20_000.0, 21_000.0, 19_000.0],
+            90_000.0,
+        ),
+    ]);
+    let json = serde_json::to_value(&r).expect("serialises");
+    let errors: Vec<String> = v.iter_errors(&json).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    // The schema can fail: a wrong version and a missing field are refused.
+    let mut bad = json.clone();
+    bad["schema"] = "webhook-bench-results/0".into();
+    assert!(!v.is_valid(&bad));
+    let mut bad = json;
+    bad["run"]
+        .as_object_mut()
+        .expect("object")
+        .remove("git_commit");
+    assert!(!v.is_valid(&bad));
+}
+
+#[test]
+fn committed_runs_match_the_schema() {
+    let v = validator();
+    let runs = root().join("results/runs");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&runs).into_iter().flatten().flatten() {
+        let file = entry.path().join("results.json");
+        if !file.is_file() {
+            continue;
+        }
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("JSON");
+        let errors: Vec<String> = v.iter_errors(&json).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", file.display());
+        load(&file).expect("loads");
+        n += 1;
+    }
+    let baseline = root().join("results/baseline.json");
+    if baseline.is_file() {
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&baseline).expect("read")).expect("JSON");
+        assert!(v.is_valid(&json), "results/baseline.json");
+        n += 1;
+    }
+    assert!(n > 0, "a real run is committed under results/");
+}
+
+#[test]
+fn compare_tells_noise_from_change() {
+    let base = run(&[(
+        "hyper:ring:serde",
+        [50_000.0, 52_000.0, 47_000.0],
+        100_000.0,
+    )]);
+    // Noise: a different machine speed, same ratios within the range.
+    let same = run(&[(
+        "hyper:ring:serde",
+        [60_000.0, 58_000.0, 63_000.0],
+        120_000.0,
+    )]);
+    let rows = compare(&base, &same, 0.10).expect("comparable");
+    assert_eq!(rows[0].verdict, Verdict::Unchanged);
+    // Slower relative to its own null endpoint, beyond the whole range: a regression.
+    let slow = run(&[(
+        "hyper:ring:serde",
+        [30_000.0, 31_000.0, 29_000.0],
+        100_000.0,
+    )]);
+    assert_eq!(
+        compare(&base, &slow, 0.10).expect("comparable")[0].verdict,
+        Verdict::Regression
+    );
+    // Overlapping ranges are not a regression even when the median moved.
+    let wobbly = run(&[(
+        "hyper:ring:serde",
+        [44_000.0, 49_000.0, 30_000.0],
+        100_000.0,
+    )]);
+    assert_eq!(
+        compare(&base, &wobbly, 0.10).expect("comparable")[0].verdict,
+        Verdict::Unchanged
+    );
+    let fast = run(&[(
+        "hyper:ring:serde",
+        [70_000.0, 72_000.0, 71_000.0],
+        100_000.0,
+    )]);
+    assert_eq!(
+        compare(&base, &fast, 0.10).expect("comparable")[0].verdict,
+        Verdict::Improvement
+    );
+}
+
+#[test]
+fn compare_refuses_what_is_not_like_for_like() {
+    let base = run(&[
+        (
+            "hyper:ring:serde",
+            [50_000.0, 52_000.0, 47_000.0],
+            100_000.0,
+        ),
+        ("may:ring:serde", [55_000.0, 52_000.0, 57_000.0], 100_000.0),
+    ]);
+    let fewer = run(&[(
+        "hyper:ring:serde",
+        [50_000.0, 52_000.0, 47_000.0],
+        100_000.0,
+    )]);
+    assert!(matches!(
+        compare(&base, &fewer, 0.1),
+        Err(CompareError::MissingVariant { variant, .. }) if variant == "may:ring:serde"
+    ));
+    let mut other = base.clone();
+    other.scenarios[0].scenario = "typical-mix".into();
+    assert!(matches!(
+        compare(&base, &other, 0.1),
+        Err(CompareError::MissingScenario(s)) if s == "max-throughput"
+    ));
+}
+
+#[test]
+fn other_schema_versions_get_a_clear_error() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let file = dir.join(format!("old-{}.json", std::process::id()));
+    std::fs::write(&file, r#"{"schema":"webhook-bench-results/0","run":{}}"#).expect("write");
+    let e = load(&file).expect_err("wrong version");
+    assert!(matches!(e, ResultsError::Schema { .. }));
+    assert!(e.to_string().contains("re-run"), "{e}");
+}
+
+#[test]
+fn published_readme_has_headline_choice_and_caveat() {
+    let r = run(&[
+        ("may:ring:serde", [57_000.0, 55_000.0, 58_000.0], 105_000.0),
+        (
+            "hyper:ring:serde",
+            [50_000.0, 52_000.0, 47_000.0],
+            100_000.0,
+        ),
+        ("axum:ring:serde", [43_000.0, 44_000.0, 42_000.0], 90_000.0),
+        (
+            "axum-naive:ring:serde",
+            [20_000.0, 21_000.0, 19_000.0],
+            90_000.0,
+        ),
+    ]);
+    let md = webhook_bench::publish::results_readme(
+        &r,
+        "runs/x",
+        &["throughput-max-throughput.svg".into()],
+    );
+    assert!(
+        md.contains("| may:ring:serde | 57000 (55000–58000) | 0.54"),
+        "{md}"
+    );
+    assert!(md.contains("**may:ring:serde** led"), "{md}");
+    assert!(md.contains("clearly behind"), "{md}");
+    assert!(md.contains("A single benchmark is never enough"), "{md}");
+    assert!(md.contains("![throughput-max-throughput.svg](runs/x/throughput-max-throughput.svg)"));
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Throughput regression gate for CI. A quick run of a fixed small matrix (hyper and the naive
+# peer, max-throughput, 3 interleaved rounds of 2 s) is compared with the committed
+# results/baseline.json; then the gate tests itself: the same run with hyper deliberately slowed
+# (200 µs of extra work per delivery) must be reported as a regression.
+#
+# Usage: scripts/ci-bench.sh            # about a minute after the build
+# Env:   THRESHOLD (default 25%: this shared 2-core machine's run-to-run spread is about ±20 %)
+#        UPDATE_BASELINE=1 writes results/baseline.json from this run instead of comparing.
+# Exit:  0 no regression, 1 regression (or the gate missed the slowed variant), 2 cannot compare.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threshold="${THRESHOLD:-25%}"
+cargo build --release --bins >&2
+target_dir=$(cargo metadata --format-version 1 --no-deps \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+bench="$target_dir/release/webhook-bench"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+quick=(run --quick --quiet --scenario scenarios/max-throughput.toml --repeat 3)
+
+echo "== quick run" >&2
+"$bench" "${quick[@]}" --receivers hyper:ring:serde,axum-naive:ring:serde --out "$work/current" >&2
+if [ "${UPDATE_BASELINE:-0}" = 1 ]; then
+  cp "$work/current/results.json" results/baseline.json
+  echo "wrote results/baseline.json" >&2
+  exit 0
+fi
+echo "== compare with results/baseline.json" >&2
+"$bench" compare --baseline results/baseline.json --current "$work/current/results.json" --threshold "$threshold"
+
+echo "== self-test: a deliberately slowed variant must be caught" >&2
+"$bench" "${quick[@]}" --receivers hyper:ring:serde:slow200,axum-naive:ring:serde --out "$work/slowed" >&2
+set +e
+"$bench" compare --baseline results/baseline.json --current "$work/slowed/results.json" --threshold "$threshold"
+rc=$?
+set -e
+if [ "$rc" -ne 1 ]; then
+  echo "the gate did not report the slowed variant as a regression (exit $rc)" >&2
+  exit 1
+fi
+echo "gate ok: the slowed variant was caught" >&2
