@@ -1,22 +1,42 @@
 #!/usr/bin/env bash
-# Throughput regression gate for CI. A quick run of a fixed small matrix (hyper and the naive
-# peer, max-throughput, 3 interleaved rounds of 2 s) is compared with the committed
-# results/baseline.json; then the gate tests itself: the same run with hyper deliberately slowed
-# (200 µs of extra work per delivery) must be reported as a regression.
+# Regression gates for CI.
+# 1. Deterministic: Callgrind instruction counts of the core's hot paths (Gungraun) against
+#    results/instructions-baseline.json, at 3 %.
+# 2. Throughput: a quick run of a fixed small matrix (hyper and the naive peer, max-throughput,
+#    3 interleaved rounds of 2 s) compared with the committed results/baseline.json; then the
+#    gate tests itself: the same run with hyper deliberately slowed (200 µs of extra work per
+#    delivery) must be reported as a regression.
 #
 # Usage: scripts/ci-bench.sh            # about a minute after the build
 # Env:   THRESHOLD (default 25%: this shared 2-core machine's run-to-run spread is about ±20 %)
-#        UPDATE_BASELINE=1 writes results/baseline.json from this run instead of comparing.
+#        UPDATE_BASELINE=1 writes both baselines from this run instead of comparing.
+# Needs valgrind (installed from Debian when missing) and gungraun-runner 0.20.0 (installed with
+# cargo when missing).
 # Exit:  0 no regression, 1 regression (or the gate missed the slowed variant), 2 cannot compare.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threshold="${THRESHOLD:-25%}"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+echo "== instruction counts (Gungraun)" >&2
+if ! command -v valgrind >/dev/null; then
+  echo "valgrind not found: installing the Debian package" >&2
+  (apt-get update -qq && apt-get install -y -qq valgrind) >&2 || { echo "cannot install valgrind" >&2; exit 2; }
+fi
+if [ "$(gungraun-runner --version 2>/dev/null | awk '{print $2}')" != "0.20.0" ]; then
+  echo "installing gungraun-runner 0.20.0 (must match the gungraun library)" >&2
+  cargo install --locked --quiet gungraun-runner --version 0.20.0 >&2
+fi
+gate=(python3 scripts/instructions-gate.py)
+[ "${UPDATE_BASELINE:-0}" = 1 ] && gate+=(--update)
+cargo bench -p didit-webhook --bench instructions 2>"$work/bench.err" | "${gate[@]}" \
+  || { rc=$?; tail -20 "$work/bench.err" >&2; exit "$rc"; }
+
 cargo build --release --bins >&2
 target_dir=$(cargo metadata --format-version 1 --no-deps \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 bench="$target_dir/release/webhook-bench"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 quick=(run --quick --quiet --scenario scenarios/max-throughput.toml --repeat 3)
 
 echo "== quick run" >&2

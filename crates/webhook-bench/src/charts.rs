@@ -73,9 +73,9 @@ pub fn write_all(results: &Results, dir: &Path) -> anyhow::Result<Vec<Chart>> {
 }
 
 fn short(name: &str) -> String {
-    name.replace(":serde", "")
-        .replace(":ring", ":r")
-        .replace("axum-naive", "naive")
+    name.strip_suffix(":serde")
+        .unwrap_or(name)
+        .replace("axum-naive:ring", "naive")
 }
 
 fn bars(
@@ -110,6 +110,13 @@ fn bars(
                 names.get(i as usize).cloned().unwrap_or_default()
             } else {
                 String::new()
+            }
+        })
+        .y_label_formatter(&|y| {
+            if top > 100.0 {
+                format!("{y:.0}")
+            } else {
+                format!("{y:.1}")
             }
         })
         .y_desc(unit)
@@ -166,7 +173,10 @@ fn curves(path: &Path, title: &str, sc: &ScenarioResult) -> Result<(), Err> {
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(80)
-        .build_cartesian_2d(0f64..nines(99.999), (min * 0.7..max * 1.5).log_scale())?;
+        .build_cartesian_2d(
+            0f64..nines(99.999) + 0.2,
+            (min * 0.7..max * 1.5).log_scale(),
+        )?;
     chart
         .configure_mesh()
         .x_labels(11)
@@ -180,6 +190,7 @@ fn curves(path: &Path, title: &str, sc: &ScenarioResult) -> Result<(), Err> {
             _ => String::new(),
         })
         .x_desc("percentile")
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .y_desc("µs (log)")
         .draw()?;
     for (i, c) in sc.curves.iter().enumerate() {

@@ -23,7 +23,8 @@ pub struct Cli {
 pub enum Cmd {
     /// Verify, calibrate and measure every variant under every scenario; write a results folder.
     Run(RunArgs),
-    /// Regenerate results/README.md from a run (default: the newest under results/runs/).
+    /// Regenerate results/README.md, and the run's charts and README, from a run's results.json
+    /// (default: the newest under results/runs/).
     Publish {
         /// A run folder holding results.json.
         #[arg(long)]
@@ -182,6 +183,13 @@ fn newest_run(runs: &Path) -> anyhow::Result<PathBuf> {
 /// Writes `results/README.md` from the run in `dir`.
 pub fn publish(dir: &Path, results_dir: &Path) -> anyhow::Result<()> {
     let r = load(&dir.join("results.json"))?;
+    // Charts and the run's README are re-rendered from results.json, so a newer renderer
+    // refreshes an old run without re-measuring it.
+    let charts = crate::charts::write_all(&r, dir)?;
+    std::fs::write(
+        dir.join("README.md"),
+        crate::publish::run_readme(&r, &charts),
+    )?;
     let rel = dir
         .strip_prefix(results_dir)
         .map(|p| p.display().to_string())

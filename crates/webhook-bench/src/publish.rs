@@ -32,6 +32,8 @@ fn table(sc: &ScenarioResult, out: &mut String) {
         let m = |c: &Cell| c.rps.map_or(0.0, |s| s.median);
         m(b).total_cmp(&m(a))
     });
+    // At a fixed arrival rate every variant "achieves" the rate: ratios of it say nothing.
+    let ratios = sc.shape == "max";
     for c in cells {
         let mut notes = Vec::new();
         if c.generator_limited {
@@ -53,8 +55,16 @@ fn table(sc: &ScenarioResult, out: &mut String) {
             "| {} | {} | {} | {} | {} | {} | {} |",
             c.variant,
             rps(c.rps),
-            ratio(c.ratio_to_null),
-            ratio(c.ratio_to_naive),
+            if ratios {
+                ratio(c.ratio_to_null)
+            } else {
+                "–".into()
+            },
+            if ratios {
+                ratio(c.ratio_to_naive)
+            } else {
+                "–".into()
+            },
             plain(c.p99_us, 0),
             plain(c.cpu_ms_per_1k, 3),
             notes.join("; ")
