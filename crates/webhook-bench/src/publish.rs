@@ -128,6 +128,9 @@ pub fn run_readme(r: &Results, charts: &[Chart]) -> String {
             }
         );
     }
+    for sk in &r.skipped_scenarios {
+        let _ = writeln!(s, "\nScenario `{}` skipped: {}.", sk.path, sk.reason);
+    }
     for sc in &r.scenarios {
         let _ = writeln!(
             s,
@@ -324,6 +327,9 @@ pub fn results_readme(r: &Results, run_dir: &str, charts: &[String]) -> String {
         .collect();
     if !refused.is_empty() {
         let _ = writeln!(s, "\nNot measured: {}.", refused.join("; "));
+    }
+    for sk in &r.skipped_scenarios {
+        let _ = writeln!(s, "\nScenario `{}` skipped: {}.", sk.path, sk.reason);
     }
     let _ = writeln!(s, "\n## How to choose\n\n{}\n", how_to_choose(r));
     let _ = writeln!(

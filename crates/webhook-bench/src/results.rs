@@ -16,6 +16,16 @@ pub struct Results {
     pub run: RunInfo,
     pub variants: Vec<VariantOutcome>,
     pub scenarios: Vec<ScenarioResult>,
+    /// Scenario files that could not be used, and why.
+    #[serde(default)]
+    pub skipped_scenarios: Vec<SkippedScenario>,
+}
+
+/// A scenario file the run could not use.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SkippedScenario {
+    pub path: String,
+    pub reason: String,
 }
 
 /// Where, when and how the run was made.

@@ -398,6 +398,16 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
     if variants.is_empty() {
         bail!("no valid receiver variant to run");
     }
+    if scenarios.is_empty() {
+        bail!(
+            "no scenario could be used: {}",
+            scenario_errors
+                .iter()
+                .map(|(p, e)| format!("{p}: {e}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
     let steps = (variants.len() * (2 + plan.repeat * scenarios.len())) as u64;
     let bar = if plan.quiet {
         ProgressBar::hidden()
@@ -654,6 +664,10 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
         run: info,
         variants: outcomes,
         scenarios: results_scenarios,
+        skipped_scenarios: scenario_errors
+            .into_iter()
+            .map(|(path, reason)| crate::results::SkippedScenario { path, reason })
+            .collect(),
     })
 }
 

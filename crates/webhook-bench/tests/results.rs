@@ -96,6 +96,7 @@ fn run(cells: &[(&str, [f64; 3], f64)]) -> Results {
                 points: vec![(50.0, 300), (99.0, 900), (100.0, 4000)],
             }],
         }],
+        skipped_scenarios: Vec::new(),
     }
 }
 
