@@ -88,6 +88,11 @@ struct Shared {
 }
 
 impl Shared {
+    fn transport_failed(&self, label: &crate::model::Label, error: &str) {
+        self.stats.borrow_mut().transport_error(label, error);
+        self.live.errors.fetch_add(1, Relaxed);
+    }
+
     /// Unix seconds from the monotonic clock (one clock read per delivery, not two).
     fn unix_now(&self) -> i64 {
         (self.unix_base + self.instant_base.elapsed()).as_secs() as i64
@@ -500,11 +505,7 @@ async fn exchange(shared: &Shared, conn: &mut Option<Link>, intended: Instant, m
         match connect(shared).await {
             Ok(c) => *conn = Some(c),
             Err(e) => {
-                shared
-                    .stats
-                    .borrow_mut()
-                    .transport_error(&delivery.label, &e);
-                shared.live.errors.fetch_add(1, Relaxed);
+                shared.transport_failed(&delivery.label, &e);
                 // Do not spin on a dead target.
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 return;
@@ -569,11 +570,7 @@ async fn exchange(shared: &Shared, conn: &mut Option<Link>, intended: Instant, m
             }
         }
         Err(e) => {
-            shared
-                .stats
-                .borrow_mut()
-                .transport_error(&delivery.label, &e);
-            shared.live.errors.fetch_add(1, Relaxed);
+            shared.transport_failed(&delivery.label, &e);
             *conn = None;
         }
     }

@@ -155,6 +155,21 @@ pub struct Curve {
 }
 
 impl Cell {
+    /// A cell with no repeats yet.
+    pub fn new(variant: &str) -> Cell {
+        Cell {
+            variant: variant.to_owned(),
+            repeats: Vec::new(),
+            rps: None,
+            p99_us: None,
+            cpu_ms_per_1k: None,
+            ratio_to_null: None,
+            ratio_to_naive: None,
+            generator_limited: false,
+            failed: None,
+        }
+    }
+
     /// Fills the summaries from the repeats; `null_rps` is the variant's calibration.
     pub fn summarise(&mut self, null_rps: Option<f64>, generator_ceiling: Option<f64>) {
         let ok: Vec<&Repeat> = self.repeats.iter().filter(|r| r.error.is_none()).collect();

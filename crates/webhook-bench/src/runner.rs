@@ -544,22 +544,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
     // 3. Measure, interleaved: round by round, each scenario, each variant.
     let mut cells: Vec<Vec<Cell>> = scenarios
         .iter()
-        .map(|_| {
-            measurable
-                .iter()
-                .map(|(v, _)| Cell {
-                    variant: v.name.clone(),
-                    repeats: Vec::new(),
-                    rps: None,
-                    p99_us: None,
-                    cpu_ms_per_1k: None,
-                    ratio_to_null: None,
-                    ratio_to_naive: None,
-                    generator_limited: false,
-                    failed: None,
-                })
-                .collect()
-        })
+        .map(|_| measurable.iter().map(|(v, _)| Cell::new(&v.name)).collect())
         .collect();
     // Per scenario, per variant: (throughput, percentile points) of the kept repeat.
     type Kept = (f64, Vec<(f64, u64)>);

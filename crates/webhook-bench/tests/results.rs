@@ -39,21 +39,12 @@ fn run(cells: &[(&str, [f64; 3], f64)]) -> Results {
     let mut out = Vec::new();
     let mut variants = Vec::new();
     for (name, rps, null) in cells {
-        let mut c = Cell {
-            variant: (*name).to_owned(),
-            repeats: rps
-                .iter()
-                .enumerate()
-                .map(|(i, r)| repeat(i + 1, *r))
-                .collect(),
-            rps: None,
-            p99_us: None,
-            cpu_ms_per_1k: None,
-            ratio_to_null: None,
-            ratio_to_naive: None,
-            generator_limited: false,
-            failed: None,
-        };
+        let mut c = Cell::new(name);
+        c.repeats = rps
+            .iter()
+            .enumerate()
+            .map(|(i, r)| repeat(i + 1, *r))
+            .collect();
         c.summarise(Some(*null), Some(*null));
         out.push(c);
         variants.push(VariantOutcome {
