@@ -232,7 +232,9 @@ async fn exchange(sh: &Shared, user: &mut GooseUser, class: Class) -> Transactio
             if let Ok(mut st) = sh.stats.lock() {
                 st.transport_error(&delivery.label, &e.to_string());
             }
-            sh.live.errors.fetch_add(1, Relaxed);
+            if delivery.label.class != Class::Oversize {
+                sh.live.errors.fetch_add(1, Relaxed);
+            }
         }
     }
     Ok(())

@@ -90,7 +90,9 @@ struct Shared {
 impl Shared {
     fn transport_failed(&self, label: &crate::model::Label, error: &str) {
         self.stats.borrow_mut().transport_error(label, error);
-        self.live.errors.fetch_add(1, Relaxed);
+        if label.class != crate::model::Class::Oversize {
+            self.live.errors.fetch_add(1, Relaxed);
+        }
     }
 
     /// Unix seconds from the monotonic clock (one clock read per delivery, not two).

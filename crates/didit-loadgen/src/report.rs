@@ -144,8 +144,18 @@ impl Stats {
         }
     }
 
-    /// Records a request that got no HTTP answer.
+    /// Records a request that got no HTTP answer. An oversize delivery cut off by the receiver
+    /// closing the connection mid-upload was refused, which is a correct outcome (HTTP lets a
+    /// server close instead of reading a body it will not take): it counts as correct, under
+    /// status 0, not as a transport error.
     pub fn transport_error(&mut self, label: &Label, error: &str) {
+        if label.class == crate::model::Class::Oversize {
+            let c = self.by_label.entry(label.into()).or_default();
+            c.count += 1;
+            c.correct += 1;
+            *c.statuses.entry(0).or_default() += 1;
+            return;
+        }
         self.transport_errors += 1;
         let c = self.by_label.entry(label.into()).or_default();
         c.count += 1;
@@ -454,5 +464,26 @@ mod tests {
         assert_eq!(st.mismatches(), 1);
         assert_eq!(st.total(), 101);
         assert_eq!(st.mismatch_examples[0].got_status, 401);
+    }
+
+    #[test]
+    fn a_reset_refuses_oversize_but_fails_anything_else() {
+        let mut st = Stats::default();
+        let oversize = Label {
+            class: Class::Oversize,
+            kind: PayloadKind::Approved,
+            expect: Expect::Rejected(didit_webhook::Rejection::PayloadTooLarge),
+        };
+        st.transport_error(&oversize, "Broken pipe");
+        assert_eq!(st.transport_errors, 0);
+        let c = st.by_label.values().next().expect("counted");
+        assert_eq!((c.correct, c.statuses.get(&0)), (1, Some(&1)));
+        let valid = Label {
+            class: Class::Valid,
+            kind: PayloadKind::Approved,
+            expect: Expect::Accepted,
+        };
+        st.transport_error(&valid, "Broken pipe");
+        assert_eq!(st.transport_errors, 1);
     }
 }
