@@ -27,7 +27,7 @@ export DIDIT_WEBHOOK_SECRET="capacity-secret-$(date +%s)"
 work=$(mktemp -d)
 trap 'rm -rf "$work"; kill $(jobs -p) 2>/dev/null || true' EXIT
 
-taskset -c 0 target/release/didit-receiver --server "$server" --listen 127.0.0.1:0 --workers 1 \
+taskset -c 0 target/release/didit-receiver --server "$server" --store memory --listen 127.0.0.1:0 --workers 1 \
   --enable-null-endpoint >"$work/out" 2>"$work/err" &
 for _ in $(seq 100); do grep -q "listening on" "$work/out" 2>/dev/null && break; sleep 0.05; done
 addr=$(sed -n 's/^listening on //p' "$work/out")

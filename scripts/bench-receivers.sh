@@ -29,7 +29,7 @@ trap 'rm -rf "$work"; kill $(jobs -p) 2>/dev/null || true' EXIT
 
 run_one() { # server hmac json path -> prints req/s
   local server=$1 hmac=$2 json=$3 path=$4
-  taskset -c 0 "$bin" --server "$server" --hmac "$hmac" --json "$json" --listen 127.0.0.1:0 \
+  taskset -c 0 "$bin" --server "$server" --hmac "$hmac" --json "$json" --store memory --listen 127.0.0.1:0 \
     --workers 1 --enable-null-endpoint --queue-capacity 65536 >"$work/out" 2>"$work/err" &
   local pid=$!
   for _ in $(seq 100); do grep -q "listening on" "$work/out" 2>/dev/null && break; sleep 0.05; done

@@ -94,6 +94,12 @@ impl Receiver {
                 "--body-timeout",
                 "1s",
             ])
+            // In memory unless the test picks a store: receivers run side by side.
+            .args(if extra.contains(&"--store") {
+                &[][..]
+            } else {
+                &["--store", "memory"][..]
+            })
             .args(extra)
             .env("DIDIT_WEBHOOK_SECRET", SECRET)
             .env("RUST_LOG", "warn,may_minihttp=off")

@@ -11,7 +11,9 @@ use didit_webhook::{
 };
 
 use crate::metrics::{Metrics, Outcome};
-use crate::process::{MemoryProcessor, Processor, Submit};
+use crate::process::{Ack, Processor, Submit};
+use crate::store::Store;
+use crate::ticket::Ticket;
 
 pub const WEBHOOK_PATH: &str = "/webhooks/didit";
 pub const NULL_PATH: &str = "/webhooks/null";
@@ -167,6 +169,26 @@ pub fn early_reply(outcome: Outcome) -> Reply {
     }
 }
 
+/// A webhook request's answer: now, or when the store has kept the event.
+#[derive(Debug)]
+pub enum Handled {
+    Ready(Reply),
+    Pending(Ticket),
+}
+
+fn ack_outcome(ack: Ack) -> Outcome {
+    match ack {
+        Ack::Accepted => Outcome::Accepted,
+        Ack::Duplicate => Outcome::Duplicate,
+        Ack::Saturated => Outcome::Saturated,
+    }
+}
+
+/// The reply once a store has settled a delivery.
+pub fn ack_reply(ack: Ack) -> Reply {
+    early_reply(ack_outcome(ack))
+}
+
 /// Settings every server shares.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -192,7 +214,7 @@ pub fn burn(d: std::time::Duration) {
 
 /// One receiver: the verifier for one secret, the processing stage and the metrics.
 #[derive(Debug)]
-pub struct App<M, J, P = MemoryProcessor> {
+pub struct App<M, J, P = Store> {
     verifier: Verifier<M, J>,
     processor: P,
     metrics: Metrics,
@@ -200,18 +222,17 @@ pub struct App<M, J, P = MemoryProcessor> {
     limits: Limits,
 }
 
-impl<M: Mac, J: JsonBackend + Default> App<M, J, MemoryProcessor> {
+impl<M: Mac, J: JsonBackend + Default, P: Processor> App<M, J, P> {
     pub fn new(
         secret: &Secret,
         cfg: VerifyConfig,
         limits: Limits,
         null_enabled: bool,
-        queue: usize,
+        processor: P,
     ) -> Self {
-        let window = i64::try_from(cfg.tolerance_secs).unwrap_or(i64::MAX / 4) * 2;
         App {
             verifier: Verifier::new(secret, cfg),
-            processor: MemoryProcessor::new(queue, window),
+            processor,
             metrics: Metrics::default(),
             null_enabled,
             limits,
@@ -240,20 +261,20 @@ impl<M: Mac, J: JsonBackend, P: Processor> App<M, J, P> {
         route(method, path, self.null_enabled)
     }
 
-    /// Verifies and processes one delivery.
+    /// Verifies and processes one delivery. A durable store may answer later: the server then
+    /// waits for the [`Ticket`] in its own way and builds the reply with [`ack_reply`].
     pub fn webhook(
         &self,
         headers: &SignatureHeaders<'_>,
         body: &[u8],
         scratch: &mut Scratch,
-    ) -> Reply {
+    ) -> Handled {
         let outcome = match self.verifier.verify(headers, body, scratch) {
             Ok(event) => {
                 burn(self.limits.extra_work);
-                match self.processor.submit(&event, event.verified_at()) {
-                    Submit::Accepted => Outcome::Accepted,
-                    Submit::Duplicate => Outcome::Duplicate,
-                    Submit::Saturated => Outcome::Saturated,
+                match self.processor.submit(&event, body, event.verified_at()) {
+                    Submit::Done(ack) => ack_outcome(ack),
+                    Submit::Pending(t) => return Handled::Pending(t),
                 }
             }
             Err(r) => {
@@ -265,7 +286,7 @@ impl<M: Mac, J: JsonBackend, P: Processor> App<M, J, P> {
                 Outcome::Rejected(r)
             }
         };
-        early_reply(outcome)
+        Handled::Ready(early_reply(outcome))
     }
 
     /// Answers a non-webhook route (and the null endpoint, whose body the server has read).

@@ -12,6 +12,8 @@ pub mod metrics;
 pub mod options;
 pub mod process;
 pub mod server;
+pub mod store;
+pub mod ticket;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -33,8 +35,11 @@ pub(crate) fn announce(addr: std::net::SocketAddr) {
     let _ = out.flush();
 }
 
-/// Runs a receiver until SIGTERM or SIGINT.
+/// Runs a receiver until SIGTERM or SIGINT (or the `consume` subcommand).
 pub fn run(opts: Options) -> anyhow::Result<()> {
+    if let Some(options::Command::Consume(c)) = &opts.command {
+        return store::nats::run_consume(c);
+    }
     let secret = options::load_secret(&opts)?;
     let cfg = VerifyConfig {
         tolerance_secs: opts.tolerance.as_secs(),
@@ -53,6 +58,11 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         tracing::warn!("a null backend is selected: this receiver is for measurement only");
     }
     if opts.server == ServerKind::AxumNaive {
+        if opts.store_spec() != store::StoreSpec::Memory {
+            anyhow::bail!(
+                "axum-naive keeps its state in memory, as the tutorials it stands for do; drop --store or pick another --server"
+            );
+        }
         // The naive peer is fixed to hmac+sha2 and serde_json::Value by definition.
         let st = Arc::new(server::naive::Naive::new(
             &secret,
@@ -91,12 +101,16 @@ fn serve<M: Mac, J: JsonBackend + Default>(
     cfg: VerifyConfig,
     limits: Limits,
 ) -> anyhow::Result<()> {
+    let window = i64::try_from(cfg.tolerance_secs).unwrap_or(i64::MAX / 4) * 2;
+    let spec = opts.store_spec();
+    let store = store::Store::open(&spec, opts.ack, opts.queue_capacity, window)
+        .with_context(|| format!("opening the store {spec}"))?;
     let app = Arc::new(App::<M, J>::new(
         secret,
         cfg,
         limits,
         opts.enable_null_endpoint,
-        opts.queue_capacity,
+        store,
     ));
     let workers = opts.workers();
     tracing::info!(

@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use didit_webhook::{JsonKind, MacKind, Secret, SignaturePolicy};
+
+use crate::store::{AckMode, DEFAULT_SQLITE_PATH, StoreSpec};
 
 /// Which HTTP server runs the contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
@@ -48,9 +50,13 @@ impl ServerKind {
     name = "didit-receiver",
     version,
     max_term_width = 100,
-    args_override_self = true
+    args_override_self = true,
+    args_conflicts_with_subcommands = true
 )]
 pub struct Options {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// HTTP server implementation.
     #[arg(long, value_enum, default_value = "hyper")]
     pub server: ServerKind,
@@ -95,6 +101,18 @@ pub struct Options {
     #[arg(long)]
     pub secret_file: Option<PathBuf>,
 
+    /// Where verified events go: sqlite[:PATH] (durable, the default, file didit-webhooks.db in
+    /// the working directory), nats://HOST:PORT (JetStream, for more than one receiver) or memory
+    /// (lost at exit). axum-naive always keeps its state in memory.
+    #[arg(long)]
+    pub store: Option<StoreSpec>,
+
+    /// When a durable store answers Didit: after-commit (200 once stored and synced, or confirmed
+    /// by JetStream) or after-enqueue (200 once queued: faster, and what is queued is lost if the
+    /// process dies).
+    #[arg(long, value_enum, default_value = "after-commit")]
+    pub ack: AckMode,
+
     /// Capacity of the queue in front of processing; a full queue answers 503 with Retry-After.
     #[arg(long, default_value_t = 8192)]
     pub queue_capacity: usize,
@@ -117,7 +135,23 @@ pub struct Options {
     pub extra_work: Duration,
 }
 
+/// Work other than receiving.
+#[derive(Clone, Debug, Subcommand)]
+pub enum Command {
+    /// Apply the JetStream stream that receivers publish to (--store nats://...) to a SQLite store.
+    Consume(crate::store::nats::ConsumeOptions),
+}
+
 impl Options {
+    /// The store to run with: `--store`, else SQLite at its default path (memory for axum-naive).
+    pub fn store_spec(&self) -> StoreSpec {
+        match (&self.store, self.server) {
+            (Some(s), _) => s.clone(),
+            (None, ServerKind::AxumNaive) => StoreSpec::Memory,
+            (None, _) => StoreSpec::Sqlite(DEFAULT_SQLITE_PATH.into()),
+        }
+    }
+
     pub fn workers(&self) -> usize {
         self.workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -235,5 +269,30 @@ mod tests {
         assert_eq!(o.json, JsonKind::Simd);
         assert_eq!(o.signature, SignaturePolicy::V2);
         assert!(Options::try_parse_from(["didit-receiver", "--hmac", "md5"]).is_err());
+        assert_eq!(
+            o.store_spec(),
+            StoreSpec::Memory,
+            "the naive peer keeps state in memory"
+        );
+        let o = Options::parse_from(["didit-receiver"]);
+        assert_eq!(
+            o.store_spec(),
+            StoreSpec::Sqlite(DEFAULT_SQLITE_PATH.into())
+        );
+        assert_eq!(o.ack, AckMode::AfterCommit);
+        let o = Options::parse_from([
+            "didit-receiver",
+            "--store",
+            "memory",
+            "--ack",
+            "after-enqueue",
+        ]);
+        assert_eq!(
+            (o.store_spec(), o.ack),
+            (StoreSpec::Memory, AckMode::AfterEnqueue)
+        );
+        assert!(Options::try_parse_from(["didit-receiver", "--store", "redis://x"]).is_err());
+        let o = Options::parse_from(["didit-receiver", "consume", "--from", "nats://127.0.0.1:1"]);
+        assert!(matches!(o.command, Some(Command::Consume(_))));
     }
 }

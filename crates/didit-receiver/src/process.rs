@@ -13,22 +13,37 @@ use std::thread::JoinHandle;
 
 use didit_webhook::{Envelope, Tag, Verified};
 
-/// What became of a submitted event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub use crate::ticket::Ack;
+use crate::ticket::Ticket;
+
+/// What became of a submitted event: settled at once, or once the store has kept it.
+#[derive(Debug)]
 pub enum Submit {
-    /// New: queued for processing.
-    Accepted,
-    /// Already accepted within the de-duplication window: nothing to do, answer 200.
-    Duplicate,
-    /// The queue is full: nothing was recorded; answer 503 so that Didit retries.
-    Saturated,
+    Done(Ack),
+    /// Answer when the ticket settles (a durable store acknowledging after its commit).
+    Pending(Ticket),
+}
+
+impl Submit {
+    pub const ACCEPTED: Submit = Submit::Done(Ack::Accepted);
+    pub const DUPLICATE: Submit = Submit::Done(Ack::Duplicate);
+    pub const SATURATED: Submit = Submit::Done(Ack::Saturated);
+
+    /// The settled answer, if there is one yet.
+    pub fn done(&self) -> Option<Ack> {
+        match self {
+            Submit::Done(a) => Some(*a),
+            Submit::Pending(_) => None,
+        }
+    }
 }
 
 /// The stage that takes verified events. Implementations decide durability; the contract is:
-/// `Accepted` means the event will be processed (or, for durable stores, is stored), `Duplicate`
-/// that an identical delivery was accepted before, `Saturated` that nothing was kept.
+/// `Accepted` means the event will be processed (or, for durable stores, is stored as the store's
+/// acknowledgement mode promises), `Duplicate` that an identical delivery was kept before,
+/// `Saturated` that nothing was kept. `body` is the raw body the signature covered.
 pub trait Processor: Send + Sync + 'static {
-    fn submit(&self, event: &Verified<Envelope<'_>>, now_unix: i64) -> Submit;
+    fn submit(&self, event: &Verified<Envelope<'_>>, body: &[u8], now_unix: i64) -> Submit;
 
     /// Events waiting to be applied.
     fn queue_depth(&self) -> usize;
@@ -39,16 +54,33 @@ pub trait Processor: Send + Sync + 'static {
 
 /// A delivery's identity: its `event_id`, or the matched signature when there is none.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum DedupKey {
+pub(crate) enum DedupKey {
     Event(Box<str>),
     Signature(Tag),
+}
+
+impl DedupKey {
+    pub(crate) fn of(event: &Verified<Envelope<'_>>) -> Self {
+        match &event.event_id {
+            Some(id) => DedupKey::Event(id.as_str().into()),
+            None => DedupKey::Signature(*event.signature()),
+        }
+    }
+
+    /// The key as stored: `e:<event_id>` or `s:<hex signature>`, so the two kinds never collide.
+    pub(crate) fn to_text(&self) -> String {
+        match self {
+            DedupKey::Event(id) => format!("e:{id}"),
+            DedupKey::Signature(tag) => format!("s:{}", didit_webhook::HexTag::new(tag).as_str()),
+        }
+    }
 }
 
 const SHARDS: usize = 16;
 
 /// Recently accepted deliveries, sharded to keep lock contention low.
 #[derive(Debug)]
-struct RecentSet {
+pub(crate) struct RecentSet {
     shards: Vec<Mutex<Shard>>,
     window_secs: i64,
 }
@@ -60,6 +92,22 @@ struct Shard {
 }
 
 impl RecentSet {
+    pub(crate) fn new(window_secs: i64) -> Self {
+        RecentSet {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            window_secs,
+        }
+    }
+
+    /// Whether `key` was inserted and has not expired.
+    pub(crate) fn contains(&self, key: &DedupKey, now: i64) -> bool {
+        let shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
+        shard
+            .seen
+            .get(key)
+            .is_some_and(|at| now - *at <= self.window_secs)
+    }
+
     fn shard(&self, key: &DedupKey) -> &Mutex<Shard> {
         // The map hashes the key with SipHash anyway; the shard only needs a cheap spread. Event
         // ids are UUIDs and tags are HMAC output, so their last bytes are already uniform; the
@@ -72,7 +120,7 @@ impl RecentSet {
     }
 
     /// Inserts `key`; `false` if it is already there and not expired.
-    fn insert(&self, key: DedupKey, now: i64) -> bool {
+    pub(crate) fn insert(&self, key: DedupKey, now: i64) -> bool {
         use std::collections::hash_map::Entry;
         let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
         let window = self.window_secs;
@@ -95,7 +143,7 @@ impl RecentSet {
         true
     }
 
-    fn remove(&self, key: &DedupKey) {
+    pub(crate) fn remove(&self, key: &DedupKey) {
         let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
         shard.seen.remove(key);
     }
@@ -117,7 +165,7 @@ struct Update {
 
 /// In-memory processing: a de-duplication window and a worker thread that keeps the latest status
 /// per `session_id`, ignoring deliveries older than what it already has (Didit does not promise
-/// ordering). Nothing survives a restart; the durable store is issue #6.
+/// ordering). Nothing survives a restart; `store::sqlite` is the durable one.
 #[derive(Debug)]
 pub struct MemoryProcessor {
     recent: RecentSet,
@@ -143,10 +191,7 @@ impl MemoryProcessor {
                 .ok()
         };
         MemoryProcessor {
-            recent: RecentSet {
-                shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-                window_secs,
-            },
+            recent: RecentSet::new(window_secs),
             tx: RwLock::new(Some(tx)),
             depth,
             sessions,
@@ -183,13 +228,10 @@ fn apply_loop(
 }
 
 impl Processor for MemoryProcessor {
-    fn submit(&self, event: &Verified<Envelope<'_>>, now_unix: i64) -> Submit {
-        let key = || match &event.event_id {
-            Some(id) => DedupKey::Event(id.as_str().into()),
-            None => DedupKey::Signature(*event.signature()),
-        };
+    fn submit(&self, event: &Verified<Envelope<'_>>, _body: &[u8], now_unix: i64) -> Submit {
+        let key = || DedupKey::of(event);
         if !self.recent.insert(key(), now_unix) {
-            return Submit::Duplicate;
+            return Submit::DUPLICATE;
         }
         let update = match (event.session_id(), event.status(), event.timestamp_secs()) {
             (Some(sid), Some(status), Some(ts)) => Some(Update {
@@ -207,7 +249,7 @@ impl Processor for MemoryProcessor {
             _ => None,
         };
         let Some(update) = update else {
-            return Submit::Accepted;
+            return Submit::ACCEPTED;
         };
         let tx = self.tx.read().unwrap_or_else(|p| p.into_inner());
         let sent = match tx.as_ref() {
@@ -224,11 +266,11 @@ impl Processor for MemoryProcessor {
             None => false,
         };
         if sent {
-            Submit::Accepted
+            Submit::ACCEPTED
         } else {
             // Forget it, so that Didit's retry is not mistaken for a duplicate.
             self.recent.remove(&key());
-            Submit::Saturated
+            Submit::SATURATED
         }
     }
 
@@ -246,7 +288,7 @@ impl Processor for MemoryProcessor {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use didit_webhook::canon::Value;
     use didit_webhook::{
@@ -254,10 +296,10 @@ mod tests {
         VerifyConfig,
     };
 
-    const NOW: i64 = 1_780_000_000;
+    pub(crate) const NOW: i64 = 1_780_000_000;
 
     /// Signs and verifies an event so the processor gets a real `Verified` value.
-    fn with_event<R>(
+    pub(crate) fn with_event<R>(
         event_id: Option<&str>,
         session: &str,
         status: &str,
@@ -294,30 +336,31 @@ mod tests {
     #[test]
     fn duplicates_by_event_id_or_signature() {
         let p = MemoryProcessor::new(16, 600);
-        let submit = |id, status| with_event(id, "s-1", status, NOW, |e| p.submit(e, NOW));
-        assert_eq!(submit(Some("e-1"), "Approved"), Submit::Accepted);
-        assert_eq!(submit(Some("e-1"), "Approved"), Submit::Duplicate);
-        assert_eq!(submit(Some("e-2"), "Approved"), Submit::Accepted);
+        let submit =
+            |id, status| with_event(id, "s-1", status, NOW, |e| p.submit(e, b"", NOW).done());
+        assert_eq!(submit(Some("e-1"), "Approved"), Some(Ack::Accepted));
+        assert_eq!(submit(Some("e-1"), "Approved"), Some(Ack::Duplicate));
+        assert_eq!(submit(Some("e-2"), "Approved"), Some(Ack::Accepted));
         // No event_id: the same body (same signature) is a duplicate, a different one is not.
-        assert_eq!(submit(None, "Declined"), Submit::Accepted);
-        assert_eq!(submit(None, "Declined"), Submit::Duplicate);
-        assert_eq!(submit(None, "In Review"), Submit::Accepted);
+        assert_eq!(submit(None, "Declined"), Some(Ack::Accepted));
+        assert_eq!(submit(None, "Declined"), Some(Ack::Duplicate));
+        assert_eq!(submit(None, "In Review"), Some(Ack::Accepted));
         // Past the window the key may come again.
         let later = with_event(Some("e-1"), "s-1", "Approved", NOW, |e| {
-            p.submit(e, NOW + 601)
+            p.submit(e, b"", NOW + 601).done()
         });
-        assert_eq!(later, Submit::Accepted);
+        assert_eq!(later, Some(Ack::Accepted));
     }
 
     #[test]
     fn latest_status_wins_and_late_deliveries_do_not_roll_back() {
         let p = MemoryProcessor::new(16, 600);
         with_event(Some("a"), "s-9", "In Progress", NOW - 10, |e| {
-            p.submit(e, NOW)
+            p.submit(e, b"", NOW)
         });
-        with_event(Some("b"), "s-9", "Approved", NOW, |e| p.submit(e, NOW));
+        with_event(Some("b"), "s-9", "Approved", NOW, |e| p.submit(e, b"", NOW));
         with_event(Some("c"), "s-9", "Not Started", NOW - 20, |e| {
-            p.submit(e, NOW)
+            p.submit(e, b"", NOW)
         });
         p.drain();
         let s = p.session("s-9").expect("recorded");
@@ -329,8 +372,10 @@ mod tests {
         let p = MemoryProcessor::new(1, 600);
         // Stop the worker so the queue stays full.
         p.tx.write().unwrap_or_else(|e| e.into_inner()).take();
-        let r = with_event(Some("x"), "s-1", "Approved", NOW, |e| p.submit(e, NOW));
-        assert_eq!(r, Submit::Saturated);
+        let r = with_event(Some("x"), "s-1", "Approved", NOW, |e| {
+            p.submit(e, b"", NOW).done()
+        });
+        assert_eq!(r, Some(Ack::Saturated));
         // Not remembered: a retry is not reported as a duplicate.
         let mut shard_has = false;
         for s in &p.recent.shards {

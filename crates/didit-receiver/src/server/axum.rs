@@ -12,7 +12,7 @@ use axum::response::Response;
 use axum::routing::post;
 use didit_webhook::{JsonBackend, Mac, Verifier};
 
-use crate::app::{App, NULL_PATH, Route, WEBHOOK_PATH, early_reply};
+use crate::app::{App, NULL_PATH, Route, WEBHOOK_PATH, ack_reply, early_reply};
 use crate::axum_ext::{DiditWebhook, VerifierSource, reply_response};
 use crate::metrics::Outcome;
 use crate::process::{Processor, Submit};
@@ -33,15 +33,14 @@ async fn webhook<M: Mac, J: JsonBackend>(
     hook: DiditWebhook<M, J>,
 ) -> Response {
     crate::app::burn(app.limits().extra_work);
-    let outcome = match app
+    let ack = match app
         .processor()
-        .submit(&hook.event, hook.event.verified_at())
+        .submit(&hook.event, &hook.body, hook.event.verified_at())
     {
-        Submit::Accepted => Outcome::Accepted,
-        Submit::Duplicate => Outcome::Duplicate,
-        Submit::Saturated => Outcome::Saturated,
+        Submit::Done(ack) => ack,
+        Submit::Pending(ticket) => ticket.await,
     };
-    reply_response(early_reply(outcome))
+    reply_response(ack_reply(ack))
 }
 
 async fn null<M: Mac, J: JsonBackend>(State(app): State<Arc<App<M, J>>>, req: Request) -> Response {

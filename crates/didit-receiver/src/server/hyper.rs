@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 
 use super::http1::{SCRATCH, read_body, signature_headers, to_response};
-use crate::app::{App, Route, early_reply};
+use crate::app::{App, Handled, Route, ack_reply, early_reply};
 use didit_webhook::{JsonBackend, Mac};
 
 /// Handles one request.
@@ -28,7 +28,10 @@ pub async fn handle<M: Mac, J: JsonBackend>(
             match read_body(&parts.headers, body, limits.max_body, limits.body_timeout).await {
                 Ok(body) if route == Route::Webhook => {
                     let headers = signature_headers(&parts.headers);
-                    SCRATCH.with(|s| app.webhook(&headers, &body, &mut s.borrow_mut()))
+                    match SCRATCH.with(|s| app.webhook(&headers, &body, &mut s.borrow_mut())) {
+                        Handled::Ready(reply) => reply,
+                        Handled::Pending(ticket) => ack_reply(ticket.await),
+                    }
                 }
                 Ok(_) => app.simple_route(Route::Null),
                 Err(outcome) => early_reply(outcome),

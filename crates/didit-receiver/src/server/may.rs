@@ -17,8 +17,11 @@ use std::time::{Duration, Instant};
 use didit_webhook::{JsonBackend, Mac, Rejection, Scratch, SignatureHeaders, Tag};
 use may_minihttp::{HttpServiceFactory, Request, Response};
 
-use crate::app::{App, ContentLength, Reply, ReplyBody, Route, content_length, early_reply};
+use crate::app::{
+    App, ContentLength, Handled, Reply, ReplyBody, Route, ack_reply, content_length, early_reply,
+};
 use crate::metrics::Outcome;
+use crate::ticket::{Ack, Ticket};
 
 /// Coroutine stack (in words: 1 MiB). may's 32 KiB default is far too small: verification
 /// recurses up to `canon::MAX_DEPTH` levels, and sonic-rs un-escapes strings in large on-stack
@@ -171,9 +174,39 @@ fn with_body<M: Mac, J: JsonBackend>(
         return Ok(early_reply(Outcome::BadContentLength));
     }
     Ok(match route {
-        Route::Webhook => app.webhook(&head.signatures(), body, scratch),
+        Route::Webhook => match app.webhook(&head.signatures(), body, scratch) {
+            Handled::Ready(reply) => reply,
+            Handled::Pending(ticket) => ack_reply(wait(ticket)),
+        },
         _ => app.simple_route(Route::Null),
     })
+}
+
+/// Wakes a parked coroutine (or thread) when a store settles its ticket.
+struct Unpark(Arc<may::sync::Blocker>);
+
+impl std::task::Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Waits for a store's answer, parking only this coroutine: the worker thread runs the other
+/// connections meanwhile.
+fn wait(ticket: Ticket) -> Ack {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let blocker = may::sync::Blocker::current();
+    let waker = Waker::from(Arc::new(Unpark(Arc::clone(&blocker))));
+    let mut cx = Context::from_waker(&waker);
+    let mut ticket = std::pin::pin!(ticket);
+    loop {
+        if let Poll::Ready(ack) = ticket.as_mut().poll(&mut cx) {
+            return ack;
+        }
+        // A spurious wake-up only costs another poll.
+        let _ = blocker.park(None);
+    }
 }
 
 impl<M: Mac, J: JsonBackend> may_minihttp::HttpService for Service<M, J> {

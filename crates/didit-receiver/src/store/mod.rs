@@ -1,0 +1,194 @@
+//! Where verified events go: in memory, a durable SQLite file, or a NATS JetStream stream.
+//!
+//! [`Store`] is an enum rather than another type parameter of `App`: the store is reached once
+//! per accepted delivery (a queue send), not in the verification hot path, and one more generic
+//! would multiply the monomorphised receivers (servers × MACs × JSON backends) by three.
+
+pub mod nats;
+pub mod sqlite;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use didit_webhook::{Envelope, Verified};
+
+use crate::process::{DedupKey, MemoryProcessor, Processor, Submit};
+
+/// When a durable store answers Didit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum AckMode {
+    /// 200 only once the event is committed and synced (SQLite) or confirmed by the stream
+    /// (NATS): nothing acknowledged is lost, even at a crash.
+    #[default]
+    AfterCommit,
+    /// 200 once the event is in the bounded in-memory queue: faster, and whatever is queued and
+    /// not yet committed is lost if the process dies.
+    AfterEnqueue,
+}
+
+/// `--store`: `memory`, `sqlite[:PATH]` or `nats://HOST:PORT`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreSpec {
+    Memory,
+    Sqlite(PathBuf),
+    Nats(String),
+}
+
+/// The SQLite file used when `--store sqlite` names none: in the working directory.
+pub const DEFAULT_SQLITE_PATH: &str = "didit-webhooks.db";
+
+impl FromStr for StoreSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "memory" => Ok(StoreSpec::Memory),
+            "sqlite" => Ok(StoreSpec::Sqlite(PathBuf::from(DEFAULT_SQLITE_PATH))),
+            _ if s.starts_with("sqlite:") => {
+                let path = &s["sqlite:".len()..];
+                if path.is_empty() {
+                    return Err("`sqlite:` needs a path, e.g. sqlite:data/didit.db".into());
+                }
+                Ok(StoreSpec::Sqlite(PathBuf::from(path)))
+            }
+            _ if s.starts_with("nats://") => Ok(StoreSpec::Nats(s.to_owned())),
+            _ => Err(format!(
+                "unknown store `{s}`; use memory, sqlite[:PATH] or nats://HOST:PORT"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for StoreSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreSpec::Memory => f.write_str("memory"),
+            StoreSpec::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            StoreSpec::Nats(url) => f.write_str(url),
+        }
+    }
+}
+
+/// A verified event as stored or published: the raw body and the envelope fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// `e:<event_id>`, or `s:<hex signature>` for a delivery without one: unique per event.
+    pub dedup_key: String,
+    pub event_id: Option<String>,
+    pub webhook_type: Option<String>,
+    pub session_id: Option<String>,
+    pub status: Option<String>,
+    /// The body's `timestamp` (orders a session's updates).
+    pub event_timestamp: Option<i64>,
+    /// When the receiver verified it, Unix seconds.
+    pub received_at: i64,
+    pub body: Vec<u8>,
+}
+
+impl Record {
+    pub(crate) fn of(event: &Verified<Envelope<'_>>, key: &DedupKey, body: &[u8]) -> Self {
+        Record::from_envelope(event, key.to_text(), event.verified_at(), body)
+    }
+
+    /// A record from an envelope parsed elsewhere (the stream consumer re-parses bodies the
+    /// receiver verified before publishing).
+    pub fn from_envelope(
+        env: &Envelope<'_>,
+        dedup_key: String,
+        received_at: i64,
+        body: &[u8],
+    ) -> Self {
+        Record {
+            dedup_key,
+            event_id: env.event_id.as_ref().map(|t| t.as_str().to_owned()),
+            webhook_type: env.webhook_type().map(|w| w.as_str().to_owned()),
+            session_id: env.session_id().map(str::to_owned),
+            status: env.status().map(|s| s.as_str().to_owned()),
+            event_timestamp: env.timestamp_secs(),
+            received_at,
+            body: body.to_vec(),
+        }
+    }
+}
+
+/// The processing stage a receiver runs with.
+#[derive(Debug)]
+pub enum Store {
+    Memory(MemoryProcessor),
+    Sqlite(sqlite::SqliteStore),
+    Nats(nats::NatsStore),
+}
+
+impl Store {
+    /// Opens the store `spec` names; every failure here is a start-up error with the reason.
+    pub fn open(
+        spec: &StoreSpec,
+        ack: AckMode,
+        capacity: usize,
+        window_secs: i64,
+    ) -> anyhow::Result<Store> {
+        Ok(match spec {
+            StoreSpec::Memory => Store::Memory(MemoryProcessor::new(capacity, window_secs)),
+            StoreSpec::Sqlite(path) => {
+                Store::Sqlite(sqlite::SqliteStore::open(path, ack, capacity, window_secs)?)
+            }
+            StoreSpec::Nats(url) => {
+                Store::Nats(nats::NatsStore::connect(url, ack, capacity, window_secs)?)
+            }
+        })
+    }
+}
+
+impl Processor for Store {
+    fn submit(&self, event: &Verified<Envelope<'_>>, body: &[u8], now_unix: i64) -> Submit {
+        match self {
+            Store::Memory(p) => p.submit(event, body, now_unix),
+            Store::Sqlite(p) => p.submit(event, body, now_unix),
+            Store::Nats(p) => p.submit(event, body, now_unix),
+        }
+    }
+
+    fn queue_depth(&self) -> usize {
+        match self {
+            Store::Memory(p) => p.queue_depth(),
+            Store::Sqlite(p) => p.queue_depth(),
+            Store::Nats(p) => p.queue_depth(),
+        }
+    }
+
+    fn drain(&self) {
+        match self {
+            Store::Memory(p) => p.drain(),
+            Store::Sqlite(p) => p.drain(),
+            Store::Nats(p) => p.drain(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_specs() {
+        assert_eq!("memory".parse(), Ok(StoreSpec::Memory));
+        assert_eq!(
+            "sqlite".parse(),
+            Ok(StoreSpec::Sqlite(DEFAULT_SQLITE_PATH.into()))
+        );
+        assert_eq!(
+            "sqlite:data/x.db".parse(),
+            Ok(StoreSpec::Sqlite("data/x.db".into()))
+        );
+        assert_eq!(
+            "nats://127.0.0.1:4222".parse(),
+            Ok(StoreSpec::Nats("nats://127.0.0.1:4222".into()))
+        );
+        assert!("sqlite:".parse::<StoreSpec>().is_err());
+        assert!("postgres://x".parse::<StoreSpec>().is_err());
+        assert_eq!(
+            StoreSpec::Sqlite("a.db".into()).to_string(),
+            "sqlite:a.db".to_owned()
+        );
+    }
+}

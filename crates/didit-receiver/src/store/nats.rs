@@ -1,0 +1,446 @@
+//! Scale-out: verified events go to a NATS JetStream stream; a consumer applies them to SQLite.
+//!
+//! The receiver publishes each verified event's raw body to the subject [`SUBJECT`] with
+//! `Nats-Msg-Id` set to the event's de-duplication key, and (with `--ack after-commit`) answers
+//! Didit only after JetStream's publish acknowledgement: the event is then in the stream (on R
+//! replicas, in a cluster). JetStream drops a second publish with the same id inside the stream's
+//! duplicate window, so a Didit retry is answered `duplicate` and stored once. While the client is
+//! not connected the receiver answers 503 at once (Didit retries 5xx) rather than buffering.
+//!
+//! [`consume`] is the other half: a durable pull consumer that applies batches to the SQLite
+//! store and acknowledges the messages only after the commit, so a consumer crash redelivers
+//! rather than loses; the store's UNIQUE key absorbs the redelivery.
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, consumer::pull, stream};
+use bytes::Bytes;
+use didit_webhook::{Envelope, JsonBackend, SerdeJson, Verified};
+use futures_util::StreamExt;
+use sha2::Digest;
+
+use super::sqlite::Db;
+use super::{AckMode, Record};
+use crate::process::{DedupKey, Processor, RecentSet, Submit};
+use crate::ticket::{Ack, Completer, ticket};
+
+/// The stream the receivers publish to and the consumer reads.
+pub const STREAM: &str = "DIDIT_WEBHOOKS";
+/// The one subject of that stream.
+pub const SUBJECT: &str = "didit.webhooks";
+/// When the receiver verified the event (Unix seconds); the consumer stores it.
+pub const HEADER_RECEIVED_AT: &str = "Didit-Received-At";
+/// The consumer's durable name: it survives consumer restarts.
+pub const DURABLE: &str = "didit-sqlite";
+
+/// Longest wait for JetStream's publish acknowledgement before answering 503.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The id JetStream de-duplicates on: the de-duplication key when it is a plain token (event
+/// ids are UUIDs), else a SHA-256 of it, so odd bytes in a signed `event_id` cannot break a
+/// header.
+pub fn message_id(dedup_key: &str) -> String {
+    if dedup_key.len() <= 200 && dedup_key.bytes().all(|b| b.is_ascii_graphic()) {
+        dedup_key.to_owned()
+    } else {
+        let d = sha2::Sha256::digest(dedup_key.as_bytes());
+        format!("x:{}", hex::encode(d))
+    }
+}
+
+#[derive(Debug)]
+struct Job {
+    key: DedupKey,
+    record: Record,
+    done: Option<Completer>,
+}
+
+/// The JetStream processing stage: a bounded queue in front of a publisher task on its own
+/// small tokio runtime (so the may server, which has none, can use it too).
+#[derive(Debug)]
+pub struct NatsStore {
+    recent: Arc<RecentSet>,
+    tx: Mutex<Option<flume::Sender<Job>>>,
+    depth: Arc<AtomicUsize>,
+    mode: AckMode,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    publisher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Connects, creating the stream when it does not exist.
+async fn connect_stream(url: &str, window_secs: i64) -> anyhow::Result<jetstream::Context> {
+    let client = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(3))
+        .event_callback(|e| async move {
+            match e {
+                async_nats::Event::Connected => tracing::warn!("NATS connected"),
+                other => tracing::warn!(event = %other, "NATS connection event"),
+            }
+        })
+        .connect(url)
+        .await
+        .with_context(|| {
+            format!("cannot connect to NATS at {url}; is nats-server running (with -js)?")
+        })?;
+    let js = jetstream::ContextBuilder::new()
+        .timeout(PUBLISH_TIMEOUT)
+        .backpressure_on_inflight(true)
+        .build(client);
+    let window = Duration::from_secs(u64::try_from(window_secs.max(1)).unwrap_or(600));
+    js.get_or_create_stream(stream::Config {
+        name: STREAM.into(),
+        subjects: vec![SUBJECT.into()],
+        storage: stream::StorageType::File,
+        duplicate_window: window,
+        ..Default::default()
+    })
+    .await
+    .with_context(|| {
+        format!("cannot create or open the JetStream stream {STREAM} at {url}; was nats-server started with -js?")
+    })?;
+    Ok(js)
+}
+
+impl NatsStore {
+    /// Connects to `url` and starts the publisher; an unreachable server is a start-up error.
+    pub fn connect(
+        url: &str,
+        mode: AckMode,
+        capacity: usize,
+        window_secs: i64,
+    ) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("didit-nats")
+            .enable_all()
+            .build()
+            .context("starting the NATS client runtime")?;
+        let js = runtime.block_on(connect_stream(url, window_secs))?;
+        let (tx, rx) = flume::bounded(capacity.max(1));
+        let recent = Arc::new(RecentSet::new(window_secs));
+        let depth = Arc::new(AtomicUsize::new(0));
+        let publisher = runtime.spawn(publish_loop(
+            js,
+            rx,
+            Arc::clone(&recent),
+            Arc::clone(&depth),
+            mode,
+        ));
+        tracing::info!(url, stream = STREAM, ack = ?mode, "NATS JetStream store connected");
+        Ok(NatsStore {
+            recent,
+            tx: Mutex::new(Some(tx)),
+            depth,
+            mode,
+            runtime: Mutex::new(Some(runtime)),
+            publisher: Mutex::new(Some(publisher)),
+        })
+    }
+
+    fn enqueue(&self, job: Job) -> bool {
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(tx) = tx.as_ref() else { return false };
+        self.depth.fetch_add(1, Relaxed);
+        if tx.try_send(job).is_ok() {
+            true
+        } else {
+            self.depth.fetch_sub(1, Relaxed);
+            false
+        }
+    }
+}
+
+async fn publish_loop(
+    js: jetstream::Context,
+    rx: flume::Receiver<Job>,
+    recent: Arc<RecentSet>,
+    depth: Arc<AtomicUsize>,
+    mode: AckMode,
+) {
+    let js = Arc::new(js);
+    while let Ok(job) = rx.recv_async().await {
+        depth.fetch_sub(1, Relaxed);
+        let js = Arc::clone(&js);
+        let recent = Arc::clone(&recent);
+        // Each publish waits for its own acknowledgement; many are in flight at once.
+        tokio::spawn(async move {
+            let tries = if mode == AckMode::AfterEnqueue { 30 } else { 1 };
+            for attempt in 1..=tries {
+                match publish(&js, &job.record).await {
+                    Ok(duplicate) => {
+                        if mode == AckMode::AfterCommit {
+                            recent.insert(job.key, job.record.received_at);
+                        }
+                        if let Some(done) = job.done {
+                            done.complete(if duplicate {
+                                Ack::Duplicate
+                            } else {
+                                Ack::Accepted
+                            });
+                        }
+                        return;
+                    }
+                    Err(e) if attempt == tries => {
+                        if mode == AckMode::AfterEnqueue {
+                            tracing::error!(error = %e, key = %job.record.dedup_key,
+                                "an acknowledged event could not be published: lost");
+                        } else {
+                            tracing::debug!(error = %e, "publish failed: answering 503");
+                        }
+                        // Dropping the completer answers 503.
+                        return;
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+        });
+    }
+}
+
+/// Publishes one record; `Ok(true)` when JetStream reports it as a duplicate.
+async fn publish(js: &jetstream::Context, r: &Record) -> anyhow::Result<bool> {
+    if js.client().connection_state() != async_nats::connection::State::Connected {
+        anyhow::bail!("not connected to NATS");
+    }
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(HEADER_RECEIVED_AT, r.received_at.to_string().as_str());
+    let msg = jetstream::message::PublishMessage::build()
+        .payload(Bytes::copy_from_slice(&r.body))
+        .headers(headers)
+        .message_id(message_id(&r.dedup_key));
+    let ack = js.send_publish(SUBJECT, msg).await?.await?;
+    Ok(ack.duplicate)
+}
+
+impl Processor for NatsStore {
+    fn submit(&self, event: &Verified<Envelope<'_>>, body: &[u8], now_unix: i64) -> Submit {
+        let key = DedupKey::of(event);
+        if self.recent.contains(&key, now_unix) {
+            return Submit::DUPLICATE;
+        }
+        let record = Record::of(event, &key, body);
+        match self.mode {
+            AckMode::AfterCommit => {
+                let (t, done) = ticket();
+                let job = Job {
+                    key,
+                    record,
+                    done: Some(done),
+                };
+                if self.enqueue(job) {
+                    Submit::Pending(t)
+                } else {
+                    Submit::SATURATED
+                }
+            }
+            AckMode::AfterEnqueue => {
+                if !self.recent.insert(key.clone(), now_unix) {
+                    return Submit::DUPLICATE;
+                }
+                let job = Job {
+                    key: key.clone(),
+                    record,
+                    done: None,
+                };
+                if self.enqueue(job) {
+                    Submit::ACCEPTED
+                } else {
+                    self.recent.remove(&key);
+                    Submit::SATURATED
+                }
+            }
+        }
+    }
+
+    fn queue_depth(&self) -> usize {
+        self.depth.load(Relaxed)
+    }
+
+    fn drain(&self) {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let publisher = self
+            .publisher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(rt) = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            if let Some(p) = publisher {
+                let _ = rt.block_on(p);
+            }
+            // Let in-flight acknowledgements arrive, then stop.
+            rt.shutdown_timeout(PUBLISH_TIMEOUT + Duration::from_secs(1));
+        }
+    }
+}
+
+/// Options of `didit-receiver consume`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ConsumeOptions {
+    /// The NATS server holding the stream.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    pub from: String,
+
+    /// The SQLite store to apply events to (created on first use).
+    #[arg(long, default_value = super::DEFAULT_SQLITE_PATH)]
+    pub sqlite: std::path::PathBuf,
+
+    /// Largest batch applied in one transaction.
+    #[arg(long, default_value_t = 512)]
+    pub batch: usize,
+
+    /// Exit once no message arrived for this long (e.g. 2s); without it, run until SIGTERM.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub exit_when_idle: Option<Duration>,
+}
+
+/// What `consume` did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConsumeSummary {
+    pub messages: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+}
+
+/// Applies the stream to the SQLite store until idle (or forever): receiver → JetStream →
+/// consumer → store. Messages are acknowledged only after the batch holding them committed.
+pub fn consume(opts: &ConsumeOptions) -> anyhow::Result<ConsumeSummary> {
+    let mut db = Db::open(&opts.sqlite)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the consumer runtime")?;
+    rt.block_on(consume_async(opts, &mut db))
+}
+
+async fn consume_async(opts: &ConsumeOptions, db: &mut Db) -> anyhow::Result<ConsumeSummary> {
+    let js = connect_stream(&opts.from, 600).await?;
+    let stream = js
+        .get_stream(STREAM)
+        .await
+        .with_context(|| format!("no stream {STREAM} at {}", opts.from))?;
+    let consumer: jetstream::consumer::Consumer<pull::Config> = stream
+        .get_or_create_consumer(
+            DURABLE,
+            pull::Config {
+                durable_name: Some(DURABLE.into()),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(30),
+                ..Default::default()
+            },
+        )
+        .await
+        .with_context(|| format!("cannot create the durable consumer {DURABLE}"))?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    let mut summary = ConsumeSummary::default();
+    let mut idle_since = std::time::Instant::now();
+    let mut scratch = Vec::new();
+    while !stop.load(Relaxed) {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(opts.batch.max(1))
+            .expires(Duration::from_millis(500))
+            .messages()
+            .await
+            .context("fetching from the stream")?;
+        let mut msgs = Vec::new();
+        while let Some(m) = batch.next().await {
+            match m {
+                Ok(m) => msgs.push(m),
+                Err(e) => tracing::warn!(error = %e, "fetch error"),
+            }
+        }
+        if msgs.is_empty() {
+            if opts
+                .exit_when_idle
+                .is_some_and(|d| idle_since.elapsed() >= d)
+            {
+                break;
+            }
+            continue;
+        }
+        idle_since = std::time::Instant::now();
+        let records: Vec<Option<Record>> =
+            msgs.iter().map(|m| to_record(m, &mut scratch)).collect();
+        let fresh = match db.apply(records.iter().flatten()) {
+            Ok(f) => f,
+            Err(e) => {
+                // Nothing committed: hand the batch back for redelivery and try again.
+                tracing::error!(error = %e, "cannot apply a batch to SQLite; retrying");
+                for m in &msgs {
+                    let _ = m
+                        .ack_with(jetstream::AckKind::Nak(Some(Duration::from_secs(1))))
+                        .await;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        summary.messages += msgs.len() as u64;
+        summary.stored += fresh.iter().filter(|n| **n).count() as u64;
+        summary.duplicates += fresh.iter().filter(|n| !**n).count() as u64;
+        for (m, r) in msgs.iter().zip(&records) {
+            let kind = if r.is_some() {
+                jetstream::AckKind::Ack
+            } else {
+                // Not silently acknowledged: terminated (never redelivered) and logged, so an
+                // operator can look at it in the stream.
+                tracing::error!(
+                    subject = %m.subject,
+                    "message is not a Didit envelope with a message id: terminated"
+                );
+                jetstream::AckKind::Term
+            };
+            m.ack_with(kind)
+                .await
+                .map_err(|e| anyhow::anyhow!("acknowledging a message: {e}"))?;
+        }
+    }
+    Ok(summary)
+}
+
+fn to_record(m: &jetstream::Message, scratch: &mut Vec<u8>) -> Option<Record> {
+    let h = m.headers.as_ref()?;
+    let id = h.get("Nats-Msg-Id")?.as_str().to_owned();
+    let received_at = h
+        .get(HEADER_RECEIVED_AT)
+        .and_then(|v| v.as_str().parse().ok())
+        .unwrap_or(0);
+    let env = SerdeJson.parse_envelope(&m.payload, scratch).ok()?;
+    Some(Record::from_envelope(&env, id, received_at, &m.payload))
+}
+
+/// Runs `consume` for the CLI, printing what it did.
+pub fn run_consume(opts: &ConsumeOptions) -> anyhow::Result<()> {
+    let s = consume(opts)?;
+    println!(
+        "consumed {} messages: {} stored, {} already stored",
+        s.messages, s.stored, s.duplicates
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_are_header_safe() {
+        assert_eq!(message_id("e:8d2f-11"), "e:8d2f-11");
+        let odd = message_id("e:line\r\nbreak");
+        assert!(odd.starts_with("x:") && odd.len() == 66, "{odd}");
+        assert!(odd.bytes().all(|b| b.is_ascii_graphic()));
+        assert_ne!(message_id("e:a b"), message_id("e:a c"));
+        assert!(message_id(&"e".repeat(300)).starts_with("x:"));
+    }
+}

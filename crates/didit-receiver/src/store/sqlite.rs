@@ -1,0 +1,632 @@
+//! The embedded durable store: one SQLite file in WAL mode, written by one thread in batches.
+//!
+//! Requests hand their event to a bounded queue. The writer takes everything waiting (up to
+//! [`MAX_BATCH`]), inserts it in one transaction and commits with `synchronous=FULL`, so one
+//! fsync covers the whole batch (group commit). With `--ack after-commit` each request is answered
+//! only after the commit holding its event returned; a failed commit answers 503 and keeps
+//! nothing, so Didit retries. `events.dedup_key` is UNIQUE: a retry, even one arriving after a
+//! restart, is stored once and answered `duplicate`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use didit_webhook::{Envelope, Verified};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::{AckMode, Record};
+use crate::process::{DedupKey, Processor, RecentSet, SessionState, Submit};
+use crate::ticket::{Ack, Completer, ticket};
+
+/// The schema this build writes; a file with another `user_version` is refused at start-up.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Most events committed in one transaction.
+pub const MAX_BATCH: usize = 1024;
+
+const SCHEMA: &str = "
+CREATE TABLE events (
+    seq             INTEGER PRIMARY KEY,
+    dedup_key       TEXT NOT NULL UNIQUE,
+    event_id        TEXT,
+    webhook_type    TEXT,
+    session_id      TEXT,
+    status          TEXT,
+    event_timestamp INTEGER,
+    received_at     INTEGER NOT NULL,
+    body            BLOB NOT NULL
+);
+CREATE TABLE sessions (
+    session_id      TEXT PRIMARY KEY,
+    status          TEXT NOT NULL,
+    webhook_type    TEXT NOT NULL,
+    event_timestamp INTEGER NOT NULL,
+    event_seq       INTEGER NOT NULL
+);
+";
+
+/// Why a store could not be opened or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the directory {0} for the SQLite store: {1}")]
+    CreateDir(PathBuf, std::io::Error),
+    #[error("cannot open the SQLite store {0}: {1}")]
+    Open(PathBuf, rusqlite::Error),
+    #[error(
+        "{0} is not a didit-receiver store (it has tables but no schema version); pass another --store path"
+    )]
+    Foreign(PathBuf),
+    #[error(
+        "{path} has schema version {found}, this receiver writes version {SCHEMA_VERSION}; use a matching receiver or another --store path"
+    )]
+    SchemaVersion { path: PathBuf, found: i64 },
+    #[error(
+        "{0} did not switch to WAL journaling (got `{1}`); is it on a filesystem without shared memory?"
+    )]
+    Journal(PathBuf, String),
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// One connection to a store file.
+#[derive(Debug)]
+pub struct Db {
+    conn: Connection,
+}
+
+impl Db {
+    /// Opens `path` for writing, creating the file, its directory and the schema on first use.
+    pub fn open(path: &Path) -> Result<Db, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::CreateDir(dir.into(), e))?;
+        }
+        let conn = Connection::open(path).map_err(|e| StoreError::Open(path.into(), e))?;
+        let db = Db { conn };
+        db.prepare(path, true)?;
+        Ok(db)
+    }
+
+    /// Opens an existing store without writing to it (checks, tools, tests).
+    pub fn open_read_only(path: &Path) -> Result<Db, StoreError> {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| StoreError::Open(path.into(), e))?;
+        let db = Db { conn };
+        db.prepare(path, false)?;
+        Ok(db)
+    }
+
+    fn prepare(&self, path: &Path, write: bool) -> Result<(), StoreError> {
+        let c = &self.conn;
+        // Reading the schema version is the first thing that touches the file: a file that is not
+        // a database fails here, and says so.
+        let version: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| StoreError::Open(path.into(), e))?;
+        let tables: i64 = c.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )?;
+        match (version, tables) {
+            (0, 0) if write => {
+                c.execute_batch(&format!(
+                    "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                ))?;
+            }
+            (0, 0) => return Err(StoreError::Foreign(path.into())),
+            (0, _) => return Err(StoreError::Foreign(path.into())),
+            (SCHEMA_VERSION, _) => {}
+            (found, _) => {
+                return Err(StoreError::SchemaVersion {
+                    path: path.into(),
+                    found,
+                });
+            }
+        }
+        if write {
+            let mode: String = c.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::Journal(path.into(), mode));
+            }
+            // FULL: a commit is on disk when it returns (WAL's NORMAL may lose the last commits
+            // at a power cut, and we acknowledge on commit).
+            c.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;")?;
+        }
+        c.busy_timeout(Duration::from_secs(5))?;
+        Ok(())
+    }
+
+    /// Stores `records` in one transaction; for each, `true` if it was new, `false` if its
+    /// `dedup_key` was already stored. Nothing is kept unless this returns `Ok`.
+    pub fn apply<'r>(
+        &mut self,
+        records: impl IntoIterator<Item = &'r Record>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut fresh = Vec::new();
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (dedup_key, event_id, webhook_type, session_id, status,
+                                     event_timestamp, received_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (dedup_key) DO NOTHING",
+            )?;
+            // Latest by the body's timestamp: an older delivery arriving late does not roll a
+            // session back; on a tie the later-stored one wins.
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO sessions (session_id, status, webhook_type, event_timestamp, event_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (session_id) DO UPDATE SET
+                     status = excluded.status,
+                     webhook_type = excluded.webhook_type,
+                     event_timestamp = excluded.event_timestamp,
+                     event_seq = excluded.event_seq
+                 WHERE excluded.event_timestamp >= sessions.event_timestamp",
+            )?;
+            for r in records {
+                let n = insert.execute(params![
+                    r.dedup_key,
+                    r.event_id,
+                    r.webhook_type,
+                    r.session_id,
+                    r.status,
+                    r.event_timestamp,
+                    r.received_at,
+                    r.body,
+                ])?;
+                let new = n == 1;
+                if new
+                    && let (Some(sid), Some(st), Some(ts)) =
+                        (&r.session_id, &r.status, r.event_timestamp)
+                {
+                    let seq = tx.last_insert_rowid();
+                    upsert.execute(params![
+                        sid,
+                        st,
+                        r.webhook_type.as_deref().unwrap_or(""),
+                        ts,
+                        seq
+                    ])?;
+                }
+                fresh.push(new);
+            }
+        }
+        tx.commit()?;
+        Ok(fresh)
+    }
+
+    /// Every stored `event_id` (events without one are left out), in storage order.
+    pub fn event_ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT event_id FROM events WHERE event_id IS NOT NULL ORDER BY seq")?;
+        let ids = st
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(ids)
+    }
+
+    /// Number of stored events.
+    pub fn event_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The raw body stored for an `event_id`.
+    pub fn body(&self, event_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT body FROM events WHERE event_id = ?1",
+                [event_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The latest state of a session.
+    pub fn session(&self, session_id: &str) -> Result<Option<SessionState>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT event_timestamp, status, webhook_type FROM sessions WHERE session_id = ?1",
+                [session_id],
+                |r| {
+                    Ok(SessionState {
+                        timestamp: r.get(0)?,
+                        status: r.get(1)?,
+                        webhook_type: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+}
+
+#[derive(Debug)]
+struct Job {
+    key: DedupKey,
+    record: Record,
+    done: Option<Completer>,
+}
+
+/// The SQLite processing stage: a bounded queue in front of one group-committing writer thread.
+#[derive(Debug)]
+pub struct SqliteStore {
+    recent: Arc<RecentSet>,
+    tx: RwLock<Option<SyncSender<Job>>>,
+    depth: Arc<AtomicUsize>,
+    mode: AckMode,
+    closing: Arc<AtomicBool>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the store at `path` and starts its writer.
+    pub fn open(
+        path: &Path,
+        mode: AckMode,
+        capacity: usize,
+        window_secs: i64,
+    ) -> Result<Self, StoreError> {
+        let db = Db::open(path)?;
+        // A file-size limit (RLIMIT_FSIZE) would otherwise kill the process with SIGXFSZ; with the
+        // signal caught the write fails with EFBIG, which is answered 503 like a full disk.
+        let _ = signal_hook::flag::register(
+            signal_hook::consts::SIGXFSZ,
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (tx, rx) = std::sync::mpsc::sync_channel(capacity.max(1));
+        let recent = Arc::new(RecentSet::new(window_secs));
+        let depth = Arc::new(AtomicUsize::new(0));
+        let closing = Arc::new(AtomicBool::new(false));
+        let worker = {
+            let w = Writer {
+                db,
+                recent: Arc::clone(&recent),
+                depth: Arc::clone(&depth),
+                closing: Arc::clone(&closing),
+                mode,
+                failing: false,
+            };
+            std::thread::Builder::new()
+                .name("didit-sqlite".into())
+                .spawn(move || w.run(rx))
+                .map_err(|e| StoreError::CreateDir(path.into(), e))?
+        };
+        tracing::info!(path = %path.display(), ack = ?mode, "SQLite store open");
+        Ok(SqliteStore {
+            recent,
+            tx: RwLock::new(Some(tx)),
+            depth,
+            mode,
+            closing,
+            worker: Mutex::new(Some(worker)),
+        })
+    }
+
+    fn enqueue(&self, job: Job) -> bool {
+        let tx = self.tx.read().unwrap_or_else(|p| p.into_inner());
+        let Some(tx) = tx.as_ref() else { return false };
+        self.depth.fetch_add(1, Relaxed);
+        match tx.try_send(job) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.depth.fetch_sub(1, Relaxed);
+                false
+            }
+        }
+    }
+}
+
+impl Processor for SqliteStore {
+    fn submit(&self, event: &Verified<Envelope<'_>>, body: &[u8], now_unix: i64) -> Submit {
+        let key = DedupKey::of(event);
+        // Only stored keys are in the set (after-commit), so a hit is a stored event.
+        if self.recent.contains(&key, now_unix) {
+            return Submit::DUPLICATE;
+        }
+        let record = Record::of(event, &key, body);
+        match self.mode {
+            AckMode::AfterCommit => {
+                let (t, done) = ticket();
+                let job = Job {
+                    key,
+                    record,
+                    done: Some(done),
+                };
+                if self.enqueue(job) {
+                    Submit::Pending(t)
+                } else {
+                    Submit::SATURATED
+                }
+            }
+            AckMode::AfterEnqueue => {
+                if !self.recent.insert(key.clone(), now_unix) {
+                    return Submit::DUPLICATE;
+                }
+                let job = Job {
+                    key: key.clone(),
+                    record,
+                    done: None,
+                };
+                if self.enqueue(job) {
+                    Submit::ACCEPTED
+                } else {
+                    self.recent.remove(&key);
+                    Submit::SATURATED
+                }
+            }
+        }
+    }
+
+    fn queue_depth(&self) -> usize {
+        self.depth.load(Relaxed)
+    }
+
+    fn drain(&self) {
+        self.closing.store(true, Relaxed);
+        self.tx.write().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(w) = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = w.join();
+        }
+    }
+}
+
+struct Writer {
+    db: Db,
+    recent: Arc<RecentSet>,
+    depth: Arc<AtomicUsize>,
+    closing: Arc<AtomicBool>,
+    mode: AckMode,
+    /// The last commit failed: log the recovery once it works again.
+    failing: bool,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Job>) {
+        let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+        loop {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(j) => batch.push(j),
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(j) => batch.push(j),
+                    Err(_) => break,
+                }
+            }
+            self.depth.fetch_sub(batch.len(), Relaxed);
+            self.commit(&mut batch);
+        }
+    }
+
+    fn commit(&mut self, batch: &mut Vec<Job>) {
+        let mut attempts = 0u32;
+        loop {
+            match self.db.apply(batch.iter().map(|j| &j.record)) {
+                Ok(fresh) => {
+                    if self.failing {
+                        tracing::warn!("SQLite store writable again: acknowledging deliveries");
+                        self.failing = false;
+                    }
+                    for (job, new) in batch.drain(..).zip(fresh) {
+                        if self.mode == AckMode::AfterCommit {
+                            // Stored now: later retries are answered from memory.
+                            self.recent.insert(job.key, job.record.received_at);
+                        }
+                        if let Some(done) = job.done {
+                            done.complete(if new { Ack::Accepted } else { Ack::Duplicate });
+                        }
+                    }
+                    return;
+                }
+                Err(e) => {
+                    if !self.failing {
+                        tracing::error!(
+                            error = %e,
+                            "SQLite commit failed: answering 503 until the store is writable again"
+                        );
+                        self.failing = true;
+                    }
+                    match self.mode {
+                        AckMode::AfterCommit => {
+                            // Nothing was kept; every waiting request answers 503.
+                            for job in batch.drain(..) {
+                                if let Some(done) = job.done {
+                                    done.complete(Ack::Saturated);
+                                }
+                            }
+                            return;
+                        }
+                        AckMode::AfterEnqueue => {
+                            // These were acknowledged already: keep trying while the queue in
+                            // front fills up (and answers 503), give up only at shutdown.
+                            attempts += 1;
+                            if self.closing.load(Relaxed) && attempts >= 10 {
+                                tracing::error!(
+                                    lost = batch.len(),
+                                    "shutting down with acknowledged events that could not be stored"
+                                );
+                                batch.clear();
+                                return;
+                            }
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::tests::{NOW, with_event};
+
+    fn temp_db(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("didit-sqlite-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("sub").join("store.db")
+    }
+
+    fn settle(s: Submit) -> Ack {
+        match s {
+            Submit::Done(a) => a,
+            Submit::Pending(t) => {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(t)
+            }
+        }
+    }
+
+    fn record(key: &str, session: Option<&str>, status: &str, ts: i64) -> Record {
+        Record {
+            dedup_key: format!("e:{key}"),
+            event_id: Some(key.into()),
+            webhook_type: Some("status.updated".into()),
+            session_id: session.map(str::to_owned),
+            status: Some(status.into()),
+            event_timestamp: Some(ts),
+            received_at: NOW,
+            body: key.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn creates_applies_and_deduplicates() {
+        let path = temp_db("apply");
+        let mut db = Db::open(&path).expect("creates file and directory");
+        let a = record("a", Some("s1"), "In Progress", NOW - 10);
+        let b = record("b", Some("s1"), "Approved", NOW);
+        let late = record("c", Some("s1"), "Not Started", NOW - 20);
+        assert_eq!(db.apply([&a, &b]).expect("commits"), vec![true, true]);
+        assert_eq!(
+            db.apply([&a, &late]).expect("commits"),
+            vec![false, true],
+            "a retry is stored once"
+        );
+        assert_eq!(db.event_count().expect("count"), 3);
+        let s = db.session("s1").expect("query").expect("session row");
+        assert_eq!(
+            (s.status.as_str(), s.timestamp),
+            ("Approved", NOW),
+            "a late, older delivery does not roll the session back"
+        );
+        assert_eq!(db.body("b").expect("query"), Some(b"b".to_vec()));
+        drop(db);
+        // Reopening keeps everything; read-only sees the same.
+        let ro = Db::open_read_only(&path).expect("reopens");
+        assert_eq!(ro.event_ids().expect("ids"), vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn refuses_foreign_files_and_other_schema_versions() {
+        let path = temp_db("foreign");
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("dir");
+        std::fs::write(
+            &path,
+            b"this is not a database, just some text long enough......",
+        )
+        .expect("write");
+        let e = Db::open(&path).expect_err("not a database");
+        assert!(matches!(e, StoreError::Open(..)), "{e}");
+        assert!(e.to_string().contains("store.db"), "{e}");
+
+        std::fs::remove_file(&path).expect("rm");
+        let c = Connection::open(&path).expect("sqlite");
+        c.execute_batch("CREATE TABLE other (x); ").expect("table");
+        drop(c);
+        let e = Db::open(&path).expect_err("foreign tables");
+        assert!(matches!(e, StoreError::Foreign(_)), "{e}");
+
+        std::fs::remove_file(&path).expect("rm");
+        drop(Db::open(&path).expect("creates"));
+        let c = Connection::open(&path).expect("sqlite");
+        c.execute_batch("PRAGMA user_version = 99;")
+            .expect("version");
+        drop(c);
+        let e = Db::open(&path).expect_err("newer schema");
+        assert!(
+            matches!(e, StoreError::SchemaVersion { found: 99, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("version 99"), "{e}");
+
+        // A path whose directory cannot be created.
+        let blocked = path.with_file_name("file-not-dir");
+        std::fs::write(&blocked, b"x").expect("write");
+        let e = Db::open(&blocked.join("x.db")).expect_err("parent is a file");
+        assert!(matches!(e, StoreError::CreateDir(..)), "{e}");
+    }
+
+    #[test]
+    fn after_commit_answers_once_stored() {
+        let path = temp_db("commit");
+        let store = SqliteStore::open(&path, AckMode::AfterCommit, 64, 600).expect("opens");
+        let submit = |id: &str, status| {
+            with_event(Some(id), "s-7", status, NOW, |e| {
+                let s = store.submit(e, br#"{"raw":1}"#, NOW);
+                assert!(matches!(s, Submit::Pending(_)) || s.done() == Some(Ack::Duplicate));
+                settle(s)
+            })
+        };
+        assert_eq!(submit("e-1", "Approved"), Ack::Accepted);
+        // Answered from memory now that it is stored.
+        assert_eq!(submit("e-1", "Approved"), Ack::Duplicate);
+        assert_eq!(submit("e-2", "Declined"), Ack::Accepted);
+        // Stored on answer, before drain: another connection sees it.
+        let ro = Db::open_read_only(&path).expect("opens");
+        assert_eq!(ro.event_ids().expect("ids"), vec!["e-1", "e-2"]);
+        assert_eq!(ro.body("e-1").expect("q"), Some(br#"{"raw":1}"#.to_vec()));
+        store.drain();
+
+        // After a restart the memory is empty, the table is not: a retry is a duplicate.
+        let store = SqliteStore::open(&path, AckMode::AfterCommit, 64, 600).expect("reopens");
+        let again = with_event(Some("e-1"), "s-7", "Approved", NOW, |e| {
+            settle(store.submit(e, b"{}", NOW))
+        });
+        assert_eq!(again, Ack::Duplicate);
+        store.drain();
+        assert_eq!(
+            Db::open_read_only(&path)
+                .expect("o")
+                .event_count()
+                .expect("n"),
+            2
+        );
+    }
+
+    #[test]
+    fn after_enqueue_answers_at_once_and_stores_by_drain() {
+        let path = temp_db("enqueue");
+        let store = SqliteStore::open(&path, AckMode::AfterEnqueue, 64, 600).expect("opens");
+        for i in 0..20 {
+            let r = with_event(Some(&format!("q-{i}")), "s-1", "Approved", NOW + i, |e| {
+                store.submit(e, b"{}", NOW).done()
+            });
+            assert_eq!(r, Some(Ack::Accepted));
+        }
+        let dup = with_event(Some("q-3"), "s-1", "Approved", NOW + 3, |e| {
+            store.submit(e, b"{}", NOW).done()
+        });
+        assert_eq!(dup, Some(Ack::Duplicate));
+        store.drain();
+        let db = Db::open_read_only(&path).expect("opens");
+        assert_eq!(db.event_count().expect("n"), 20);
+        assert_eq!(
+            db.session("s-1").expect("q").map(|s| s.timestamp),
+            Some(NOW + 19)
+        );
+    }
+}
