@@ -71,6 +71,17 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn start(server: &str, hmac: &str, json: &str, extra: &[&str]) -> Receiver {
+        Receiver::try_start(server, hmac, json, extra, None).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Starts a receiver; `stderr` captures its log in a file instead of the test's output.
+    pub fn try_start(
+        server: &str,
+        hmac: &str,
+        json: &str,
+        extra: &[&str],
+        stderr: Option<std::fs::File>,
+    ) -> Result<Receiver, String> {
         let label = format!("{server}/{hmac}/{json} {}", extra.join(" "));
         let mut child = Command::new(env!("CARGO_BIN_EXE_didit-receiver"))
             .args([
@@ -104,28 +115,41 @@ impl Receiver {
             .env("DIDIT_WEBHOOK_SECRET", SECRET)
             .env("RUST_LOG", "warn,may_minihttp=off")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr.map_or_else(Stdio::inherit, Stdio::from))
             .spawn()
-            .unwrap_or_else(|e| panic!("{label}: cannot start: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
+            .map_err(|e| format!("{label}: cannot start: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut line = String::new();
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| {
-                let _ = child.kill();
-                panic!("{label}: no `listening on` line within 20 s")
-            });
-        let addr = line
+        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+        match line
             .trim()
             .strip_prefix("listening on ")
             .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("{label}: unexpected first line {line:?}"));
-        Receiver { child, addr, label }
+        {
+            Some(addr) => Ok(Receiver { child, addr, label }),
+            None => {
+                let _ = child.kill();
+                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+                Err(format!(
+                    "{label}: no `listening on` line within 20 s (first line {line:?}, {status})"
+                ))
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no shutdown code runs, as in a crash.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// SIGTERM, then the process must exit 0 on its own (graceful shutdown).

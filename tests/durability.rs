@@ -1,0 +1,281 @@
+//! Acknowledged means stored: receivers with the SQLite store are killed with SIGKILL under load
+//! and restarted on the same file, and every `event_id` the load generator saw acknowledged must
+//! be in the store, once. A store that cannot write (a file-size limit standing in for a full
+//! disk) answers 503 and recovers when the limit is lifted. All load is on loopback, to receivers
+//! these tests start, bounded in time.
+
+mod support;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use didit_receiver::store::sqlite::Db;
+use support::{Receiver, SECRET, send};
+
+fn tmp_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("durability-tests")
+        .join(format!("{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    dir
+}
+
+fn scenario(name: &str) -> String {
+    format!("{}/scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The load generator as a child: the smoke mix (every class, so retries and replays of acked
+/// deliveries too) at a steady rate for `secs`, logging every acknowledged `event_id`.
+fn loadgen(target: SocketAddr, acked: &Path, report: &Path, secs: u64) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_didit-loadgen"))
+        .args(["--scenario", &scenario("smoke"), "--target"])
+        .arg(format!("http://{target}"))
+        .args(["--rate", "400", "--warmup", "0s", "--quiet", "--duration"])
+        .arg(format!("{secs}s"))
+        .arg("--acked-log")
+        .arg(acked)
+        .arg("--report")
+        .arg(report)
+        .env("DIDIT_WEBHOOK_SECRET", SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("didit-loadgen starts")
+}
+
+/// Restarts a receiver on the port its killed predecessor had (the load generator keeps that
+/// address), retrying while the kernel still holds the port.
+fn restart_on(server: &str, addr: SocketAddr, store: &str) -> Receiver {
+    let listen = addr.to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match Receiver::try_start(
+            server,
+            "ring",
+            "serde",
+            &["--store", store, "--listen", &listen, "--max-body", "1MiB"],
+            None,
+        ) {
+            Ok(rx) => return rx,
+            Err(e) if Instant::now() > deadline => panic!("restart on {listen}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn report_counts(path: &Path) -> (u64, u64) {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("JSON");
+    let req = &v["requests"];
+    (
+        req["mismatches"].as_u64().expect("mismatches"),
+        req["transport_errors"].as_u64().unwrap_or(0),
+    )
+}
+
+#[test]
+fn sqlite_kill_9_under_load_loses_nothing_acknowledged() {
+    let dir = tmp_dir("kill9");
+    let db = dir.join("store.db");
+    let store = format!("sqlite:{}", db.display());
+    let mut all_acked = Vec::new();
+    // Each server in turn on the same file: a restart must also find what another server stored.
+    for (round, server) in ["hyper", "may", "axum"].into_iter().enumerate() {
+        // The smoke mix has a 200 KB AML payload.
+        let rx = Receiver::try_start(
+            server,
+            "ring",
+            "serde",
+            &["--store", &store, "--max-body", "1MiB"],
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let addr = rx.addr;
+        let acked = dir.join(format!("acked-{round}.txt"));
+        let report = dir.join(format!("report-{round}.json"));
+        let lg = loadgen(addr, &acked, &report, 6);
+        // Two crashes mid-run, each followed by a restart on the same file and port.
+        std::thread::sleep(Duration::from_millis(1500));
+        rx.kill9();
+        let rx = restart_on(server, addr, &store);
+        std::thread::sleep(Duration::from_millis(1500));
+        rx.kill9();
+        let rx = restart_on(server, addr, &store);
+        let out = lg.wait_with_output().expect("loadgen finishes");
+        let (mismatches, _transport) = report_counts(&report);
+        assert!(
+            out.status.success() && mismatches == 0,
+            "{server}: load generator failed ({}, {mismatches} mismatches): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        rx.stop();
+        let ids = lines(&acked);
+        assert!(
+            ids.len() > 300,
+            "{server}: only {} acknowledged deliveries; the run did not carry load",
+            ids.len()
+        );
+        all_acked.extend(ids);
+    }
+
+    let stored = Db::open_read_only(&db)
+        .expect("store opens")
+        .event_ids()
+        .expect("ids");
+    let unique: HashSet<&String> = stored.iter().collect();
+    assert_eq!(unique.len(), stored.len(), "an event was stored twice");
+    let lost: Vec<&String> = all_acked.iter().filter(|id| !unique.contains(id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged deliveries are not in the store, e.g. {:?}",
+        lost.len(),
+        all_acked.len(),
+        &lost[..lost.len().min(5)]
+    );
+}
+
+/// A signed delivery of a fresh event, as raw HTTP.
+fn delivery(addr: SocketAddr, event_id: &str, pad: usize) -> Vec<u8> {
+    use didit_webhook::canon::Value;
+    use didit_webhook::{RingMac, Secret, Signer};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let text = format!(
+        r#"{{"event_id":"{event_id}","session_id":"s-{event_id}","status":"Approved","timestamp":{now},"webhook_type":"status.updated","vendor_data":"{}"}}"#,
+        "x".repeat(pad)
+    );
+    let value = Value::parse(text.as_bytes()).expect("valid JSON");
+    let d = Signer::<RingMac>::new(&Secret::new(SECRET))
+        .sign(&value)
+        .expect("signable");
+    let mut req = format!(
+        "POST /webhooks/didit HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nX-Signature: {}\r\nX-Timestamp: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        d.signature.as_str(),
+        d.timestamp,
+        d.body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&d.body);
+    req
+}
+
+fn prlimit_fsize(pid: u32, limit: &str) {
+    let st = Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--fsize={limit}"))
+        .status()
+        .expect("prlimit (util-linux) runs");
+    assert!(st.success(), "prlimit --fsize={limit} failed");
+}
+
+#[test]
+fn sqlite_store_that_cannot_write_answers_503_and_recovers() {
+    let dir = tmp_dir("full");
+    let db = dir.join("store.db");
+    let store = format!("sqlite:{}", db.display());
+    let log_path = dir.join("receiver.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let rx = Receiver::try_start("hyper", "ring", "serde", &["--store", &store], Some(log))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let post = |id: &str| send(rx.addr, &delivery(rx.addr, id, 8000)).expect("answered");
+
+    assert_eq!(post("before-1").status, 200);
+    // The disk is "full": no file of the process may grow past a few pages (the soft limit
+    // only, which an unprivileged process may raise again).
+    prlimit_fsize(rx.pid(), "16384:unlimited");
+    let mut refused = Vec::new();
+    for i in 0..20 {
+        let id = format!("during-{i}");
+        let r = post(&id);
+        match r.status {
+            503 => {
+                assert!(
+                    r.headers.contains_key("retry-after"),
+                    "a 503 without Retry-After"
+                );
+                refused.push(id);
+            }
+            200 => {}
+            other => panic!("unexpected {other} while the store cannot write"),
+        }
+    }
+    assert!(
+        refused.len() >= 15,
+        "the store kept acknowledging with writes failing: {} of 20 refused",
+        refused.len()
+    );
+    prlimit_fsize(rx.pid(), "unlimited:unlimited");
+    // Didit's retries of the refused deliveries now land, as new events (nothing was kept).
+    for id in &refused {
+        let r = post(id);
+        assert_eq!(r.status, 200, "{id}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.body, br#"{"status":"accepted"}"#, "{id}");
+    }
+    rx.stop();
+    let log = std::fs::read_to_string(&log_path).expect("log");
+    assert!(
+        log.contains("SQLite commit failed") && log.contains("writable again"),
+        "the receiver did not log the failure and the recovery:\n{log}"
+    );
+    let stored: HashSet<String> = Db::open_read_only(&db)
+        .expect("opens")
+        .event_ids()
+        .expect("ids")
+        .into_iter()
+        .collect();
+    for id in refused.iter().chain([&"before-1".to_owned()]) {
+        assert!(stored.contains(id), "{id} acknowledged but not stored");
+    }
+}
+
+#[test]
+fn sqlite_start_up_errors_say_what_to_do() {
+    let dir = tmp_dir("startup");
+    let not_db = dir.join("notes.txt");
+    std::fs::write(&not_db, "x".repeat(4096)).expect("write");
+    let versioned = dir.join("future.db");
+    drop(Db::open(&versioned).expect("creates"));
+    let c = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3; c = sqlite3.connect({:?}); c.execute('PRAGMA user_version = 7'); c.commit()",
+            versioned.display().to_string()
+        ))
+        .status()
+        .expect("python3 runs");
+    assert!(c.success());
+    for (path, expect) in [
+        (not_db.display().to_string(), "not a database"),
+        (versioned.display().to_string(), "schema version 7"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_didit-receiver"))
+            .args(["--listen", "127.0.0.1:0", "--store"])
+            .arg(format!("sqlite:{path}"))
+            .env("DIDIT_WEBHOOK_SECRET", SECRET)
+            .output()
+            .expect("receiver runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{path}: started anyway");
+        assert!(
+            err.contains(expect) && err.contains(&path),
+            "{path}: error does not say `{expect}`: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{path}: printed `listening on`");
+    }
+}
