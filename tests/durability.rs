@@ -1,8 +1,9 @@
 //! Acknowledged means stored: receivers with the SQLite store are killed with SIGKILL under load
 //! and restarted on the same file, and every `event_id` the load generator saw acknowledged must
-//! be in the store, once. A store that cannot write (a file-size limit standing in for a full
-//! disk) answers 503 and recovers when the limit is lifted. All load is on loopback, to receivers
-//! these tests start, bounded in time.
+//! be in the store, once. The same through NATS JetStream (a real `nats-server`, also killed and
+//! restarted), then the consumer into SQLite. A store that cannot write (a file-size limit
+//! standing in for a full disk) answers 503 and recovers when the limit is lifted. All load is on
+//! loopback, to receivers and servers these tests start, bounded in time.
 
 mod support;
 
@@ -76,14 +77,33 @@ fn lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// (mismatches, shed) from a load generator report.
 fn report_counts(path: &Path) -> (u64, u64) {
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("JSON");
     let req = &v["requests"];
     (
         req["mismatches"].as_u64().expect("mismatches"),
-        req["transport_errors"].as_u64().unwrap_or(0),
+        req["shed"].as_u64().expect("shed"),
     )
+}
+
+/// Every acknowledged id is stored, and none twice.
+fn assert_all_stored(db: &Path, acked: &[String]) {
+    let stored = Db::open_read_only(db)
+        .expect("store opens")
+        .event_ids()
+        .expect("ids");
+    let unique: HashSet<&String> = stored.iter().collect();
+    assert_eq!(unique.len(), stored.len(), "an event was stored twice");
+    let lost: Vec<&String> = acked.iter().filter(|id| !unique.contains(id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged deliveries are not in the store, e.g. {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
 }
 
 #[test]
@@ -132,20 +152,129 @@ fn sqlite_kill_9_under_load_loses_nothing_acknowledged() {
         all_acked.extend(ids);
     }
 
-    let stored = Db::open_read_only(&db)
-        .expect("store opens")
-        .event_ids()
-        .expect("ids");
-    let unique: HashSet<&String> = stored.iter().collect();
-    assert_eq!(unique.len(), stored.len(), "an event was stored twice");
-    let lost: Vec<&String> = all_acked.iter().filter(|id| !unique.contains(id)).collect();
+    assert_all_stored(&db, &all_acked);
+}
+
+/// A real `nats-server` with JetStream on a free loopback port, its storage in `dir`.
+struct Nats {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Nats {
+    fn start(dir: &Path, port: Option<u16>) -> Nats {
+        let port = port.unwrap_or_else(|| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port()
+        });
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run nats-server ({e}); `bash scripts/test.sh` installs it (Debian package nats-server)")
+            });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Nats {
+            child,
+            port,
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL, then a new server on the same port and storage.
+    fn crash_and_restart(mut self, down_for: Duration) -> Nats {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(down_for);
+        Nats::start(&self.dir.clone(), Some(self.port))
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn nats_kill_9_of_receiver_and_server_loses_nothing_acknowledged() {
+    let dir = tmp_dir("nats");
+    let nats = Nats::start(&dir.join("js"), None);
+    let store = nats.url();
+    let args = ["--store", &store, "--max-body", "1MiB"];
+    let rx = Receiver::try_start("hyper", "ring", "serde", &args, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = rx.addr;
+    let acked = dir.join("acked.txt");
+    let report = dir.join("report.json");
+    let lg = loadgen(addr, &acked, &report, 8);
+    std::thread::sleep(Duration::from_millis(1500));
+    // The receiver crashes and comes back as the may server (the ticket path of both runtimes).
+    rx.kill9();
+    let rx = restart_on("may", addr, &store);
+    std::thread::sleep(Duration::from_millis(1500));
+    // The stream server crashes and stays down for a while: the receiver must refuse meanwhile.
+    let nats = nats.crash_and_restart(Duration::from_millis(1500));
+    let out = lg.wait_with_output().expect("loadgen finishes");
+    let (mismatches, shed) = report_counts(&report);
     assert!(
-        lost.is_empty(),
-        "{} of {} acknowledged deliveries are not in the store, e.g. {:?}",
-        lost.len(),
-        all_acked.len(),
-        &lost[..lost.len().min(5)]
+        out.status.success() && mismatches == 0,
+        "load generator failed ({}, {mismatches} mismatches): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
     );
+    assert!(
+        shed > 0,
+        "no 503 while nats-server was down: the receiver acknowledged without the stream"
+    );
+    let ids = lines(&acked);
+    assert!(
+        ids.len() > 500,
+        "only {} acknowledged deliveries",
+        ids.len()
+    );
+    rx.stop();
+
+    // Receiver → JetStream → consumer → SQLite.
+    let db = dir.join("consumed.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_didit-receiver"))
+        .args([
+            "consume",
+            "--from",
+            &nats.url(),
+            "--exit-when-idle",
+            "2s",
+            "--sqlite",
+        ])
+        .arg(&db)
+        .output()
+        .expect("consumer runs");
+    assert!(
+        out.status.success(),
+        "consumer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.starts_with("consumed "), "{said}");
+    assert_all_stored(&db, &ids);
 }
 
 /// A signed delivery of a fresh event, as raw HTTP.

@@ -76,7 +76,7 @@ async fn connect_stream(url: &str, window_secs: i64) -> anyhow::Result<jetstream
         .connection_timeout(Duration::from_secs(3))
         .event_callback(|e| async move {
             match e {
-                async_nats::Event::Connected => tracing::warn!("NATS connected"),
+                async_nats::Event::Connected => tracing::info!("NATS connected"),
                 other => tracing::warn!(event = %other, "NATS connection event"),
             }
         })
