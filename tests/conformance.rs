@@ -389,15 +389,27 @@ fn check(case: &Case, server: &str, r: &Response) -> Result<(), String> {
 }
 
 /// Runs the whole corpus against one variant; returns every failure.
-fn run_variant(server: &str, hmac: &str, json: &str, cases: &[Case]) -> Vec<String> {
+/// Runs the corpus against one variant; `sqlite` puts its events in a fresh SQLite store (with
+/// the default `--ack after-commit`) instead of memory.
+fn run_variant(server: &str, hmac: &str, json: &str, sqlite: bool, cases: &[Case]) -> Vec<String> {
     let mut failures = Vec::new();
     for profile in ["default", "simple"] {
-        let extra: &[&str] = if profile == "simple" {
-            &["--accept-simple"]
-        } else {
-            &[]
-        };
-        let rx = Receiver::start(server, hmac, json, extra);
+        let mut extra: Vec<String> = Vec::new();
+        if profile == "simple" {
+            extra.push("--accept-simple".into());
+        }
+        if sqlite {
+            let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("conformance");
+            std::fs::create_dir_all(&dir).expect("tmp dir");
+            let db = dir.join(format!("{}-{server}-{profile}.db", std::process::id()));
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+            }
+            extra.push("--store".into());
+            extra.push(format!("sqlite:{}", db.display()));
+        }
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let rx = Receiver::start(server, hmac, json, &extra);
         // Built per receiver, so timestamps are fresh however long the suite has run.
         let built = build_all(cases);
         for (case, req) in cases.iter().zip(&built) {
@@ -460,7 +472,11 @@ fn conformance(server: &str) {
     };
     let mut failures = Vec::new();
     for (m, j) in combos {
-        failures.extend(run_variant(server, m, j, &cases));
+        failures.extend(run_variant(server, m, j, false, &cases));
+    }
+    // The same answers when events are stored durably (the naive peer keeps memory only).
+    if server != "axum-naive" {
+        failures.extend(run_variant(server, "ring", "serde", true, &cases));
     }
     assert!(
         failures.is_empty(),

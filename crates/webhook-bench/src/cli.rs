@@ -47,11 +47,12 @@ pub enum Cmd {
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Scenario files (repeatable); default: scenarios/max-throughput.toml and
-    /// scenarios/typical-mix.toml.
+    /// Scenario files (repeatable); default: scenarios/max-throughput.toml,
+    /// scenarios/typical-mix.toml and scenarios/typical-mix-max.toml.
     #[arg(long = "scenario")]
     pub scenarios: Vec<PathBuf>,
-    /// `default`, `all`, or a comma-separated list of server:hmac:json[:slowN].
+    /// `default`, `all`, or a comma-separated list of server:hmac:json[:store][:slowN]
+    /// (store: sqlite, sqlite-enqueue or nats; in memory when left out).
     #[arg(long, default_value = "default")]
     pub receivers: String,
     /// Interleaved rounds per scenario and variant.
@@ -212,6 +213,7 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         vec![
             PathBuf::from("scenarios/max-throughput.toml"),
             PathBuf::from("scenarios/typical-mix.toml"),
+            PathBuf::from("scenarios/typical-mix-max.toml"),
         ]
     } else {
         a.scenarios.clone()

@@ -1,18 +1,52 @@
-//! Receiver variants: `server:hmac:json[:slowN]`, e.g. `hyper:ring:serde` or `may:aws-lc:simd`.
+//! Receiver variants: `server:hmac:json[:store][:slowN]`, e.g. `hyper:ring:serde`,
+//! `may:aws-lc:simd` or `hyper:ring:serde:sqlite`.
 
 /// Servers, HMAC and JSON backends the receivers offer (see `didit-receiver --help`).
 pub const SERVERS: [&str; 4] = ["hyper", "may", "axum", "axum-naive"];
 pub const HMACS: [&str; 3] = ["ring", "rustcrypto", "aws-lc"];
 pub const JSONS: [&str; 3] = ["serde", "simd", "sonic"];
 
-/// The default matrix: each server once on the common backends, the fastest HMAC on hyper, and
-/// the naive peer as the reference.
-pub const DEFAULT: [&str; 5] = [
+/// Where a variant's receiver keeps verified events (`--store`, `--ack`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StoreKind {
+    /// In memory: the throughput reference (the name carries no store part).
+    #[default]
+    Memory,
+    /// SQLite, 200 after the commit (the receiver's default).
+    Sqlite,
+    /// SQLite, 200 once queued.
+    SqliteEnqueue,
+    /// NATS JetStream (a `nats-server` the runner starts), 200 after the publish acknowledgement.
+    Nats,
+}
+
+impl StoreKind {
+    pub const ALL: [(StoreKind, &'static str); 4] = [
+        (StoreKind::Memory, "memory"),
+        (StoreKind::Sqlite, "sqlite"),
+        (StoreKind::SqliteEnqueue, "sqlite-enqueue"),
+        (StoreKind::Nats, "nats"),
+    ];
+
+    pub fn token(self) -> &'static str {
+        StoreKind::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map_or("memory", |(_, t)| t)
+    }
+}
+
+/// The default matrix: each server once on the common backends, the fastest HMAC on hyper, the
+/// naive peer as the reference, and hyper with each durable store.
+pub const DEFAULT: [&str; 8] = [
     "may:ring:serde",
     "hyper:ring:serde",
     "hyper:aws-lc:serde",
     "axum:ring:serde",
     "axum-naive:ring:serde",
+    "hyper:ring:serde:sqlite",
+    "hyper:ring:serde:sqlite-enqueue",
+    "hyper:ring:serde:nats",
 ];
 
 /// The naive peer, the in-run reference for "ratio to naive".
@@ -27,13 +61,14 @@ pub struct Variant {
     pub json: String,
     /// Microseconds of deliberate extra work per delivery (`:slowN`, for testing the gate).
     pub slow_us: u64,
+    pub store: StoreKind,
 }
 
 impl Variant {
-    /// Parses `server:hmac:json[:slowN]`; the error names the valid choices.
+    /// Parses `server:hmac:json[:store][:slowN]`; the error names the valid choices.
     pub fn parse(s: &str) -> Result<Variant, String> {
         let parts: Vec<&str> = s.trim().split(':').collect();
-        if !(3..=4).contains(&parts.len()) {
+        if !(3..=5).contains(&parts.len()) {
             return Err(format!(
                 "`{s}` is not server:hmac:json (e.g. hyper:ring:serde)"
             ));
@@ -51,28 +86,47 @@ impl Variant {
         check("server", parts[0], &SERVERS)?;
         check("HMAC backend", parts[1], &HMACS)?;
         check("JSON backend", parts[2], &JSONS)?;
-        let slow_us = match parts.get(3) {
-            None => 0,
-            Some(p) => p
-                .strip_prefix("slow")
-                .and_then(|n| n.parse().ok())
-                .ok_or_else(|| {
-                    format!("`{s}`: the fourth part must be slowN (µs of extra work)")
-                })?,
-        };
+        let mut slow_us = 0;
+        let mut store = None;
+        for p in &parts[3..] {
+            if let Some(n) = p.strip_prefix("slow") {
+                slow_us = n
+                    .parse()
+                    .map_err(|_| format!("`{s}`: `{p}` must be slowN (µs of extra work)"))?;
+            } else if let Some((k, _)) = StoreKind::ALL.iter().find(|(_, t)| t == p) {
+                if store.replace(*k).is_some() {
+                    return Err(format!("`{s}`: more than one store"));
+                }
+            } else {
+                return Err(format!(
+                    "`{s}`: `{p}` is neither a store ({}) nor slowN",
+                    StoreKind::ALL.map(|(_, t)| t).join(", ")
+                ));
+            }
+        }
+        let store = store.unwrap_or_default();
+        if parts[0] == "axum-naive" && store != StoreKind::Memory {
+            return Err(format!("`{s}`: axum-naive keeps its state in memory only"));
+        }
+        // A slowed variant keeps its name, so `compare` matches it with its baseline; the
+        // results record the slowdown next to it. The in-memory store is the unnamed default.
+        let mut name = parts[..3].join(":");
+        if store != StoreKind::Memory {
+            name = format!("{name}:{}", store.token());
+        }
         Ok(Variant {
-            // A slowed variant keeps its name, so `compare` matches it with its baseline; the
-            // results record the slowdown next to it.
-            name: parts[..3].join(":"),
+            name,
             server: parts[0].into(),
             hmac: parts[1].into(),
             json: parts[2].into(),
             slow_us,
+            store,
         })
     }
 
-    /// The receiver's arguments for this variant.
-    pub fn args(&self) -> Vec<String> {
+    /// The receiver's arguments for this variant; `store` is the `--store` value the runner
+    /// prepared (a fresh SQLite file, or the URL of the `nats-server` it started).
+    pub fn args(&self, store: &str) -> Vec<String> {
         let mut a = vec![
             "--server".into(),
             self.server.clone(),
@@ -81,6 +135,12 @@ impl Variant {
             "--json".into(),
             self.json.clone(),
         ];
+        a.push("--store".into());
+        a.push(store.into());
+        if self.store == StoreKind::SqliteEnqueue {
+            a.push("--ack".into());
+            a.push("after-enqueue".into());
+        }
         if self.slow_us > 0 {
             a.push("--extra-work".into());
             a.push(format!("{}us", self.slow_us));
@@ -122,11 +182,23 @@ mod tests {
     #[test]
     fn parses_and_names_bad_parts() {
         let v = Variant::parse("hyper:aws-lc:simd").expect("valid");
-        assert_eq!(v.args()[1], "hyper");
+        assert_eq!(v.args("memory")[1], "hyper");
+        assert_eq!(v.store, StoreKind::Memory);
         let slow = Variant::parse("may:ring:serde:slow200").expect("valid");
         assert_eq!(slow.slow_us, 200);
         assert_eq!(slow.name, "may:ring:serde");
-        assert!(slow.args().contains(&"200us".to_owned()));
+        assert!(slow.args("memory").contains(&"200us".to_owned()));
+        let d = Variant::parse("hyper:ring:serde:sqlite-enqueue:slow5").expect("valid");
+        assert_eq!(d.name, "hyper:ring:serde:sqlite-enqueue");
+        assert_eq!((d.store, d.slow_us), (StoreKind::SqliteEnqueue, 5));
+        let a = d.args("sqlite:/tmp/x.db").join(" ");
+        assert!(
+            a.contains("--store sqlite:/tmp/x.db --ack after-enqueue"),
+            "{a}"
+        );
+        assert!(Variant::parse("hyper:ring:serde:sqlite:nats").is_err());
+        assert!(Variant::parse("axum-naive:ring:serde:sqlite").is_err());
+        assert!(Variant::parse("hyper:ring:serde:redis").is_err());
         let e = Variant::parse("nginx:ring:serde").expect_err("unknown server");
         assert!(
             e.contains("unknown server `nginx`") && e.contains("axum-naive"),
@@ -138,7 +210,7 @@ mod tests {
 
     #[test]
     fn expands_lists_keeping_bad_names_as_errors() {
-        assert_eq!(expand("default").len(), 5);
+        assert_eq!(expand("default").len(), 8);
         assert_eq!(expand("all").len(), 28);
         let mixed = expand("hyper:ring:serde, bogus:ring:serde");
         assert!(mixed[0].is_ok());

@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
-use crate::matrix::{NAIVE, Variant};
+use crate::matrix::{NAIVE, StoreKind, Variant};
 use crate::results::{
     Cell, Curve, RESULTS_SCHEMA, Repeat, Results, RunInfo, ScenarioResult, VariantOutcome,
 };
@@ -40,20 +40,93 @@ pub struct Plan {
 
 const SECRET: &str = "webhook-bench-secret-not-a-real-key";
 
-/// A started receiver.
+/// A started receiver, with the `nats-server` it publishes to when its store is NATS.
 struct Receiver {
     child: Child,
     addr: String,
+    nats: Option<Child>,
+    /// Store files and folders to remove after the run.
+    scratch: Option<PathBuf>,
+}
+
+/// Fresh store state for every receiver start: a new SQLite file, or a new `nats-server` (pinned
+/// with the receiver: the durable system gets the same one core) with empty storage, so no run
+/// inherits another's backlog.
+fn prepare_store(
+    plan: &Plan,
+    v: &Variant,
+) -> Result<(String, Option<Child>, Option<PathBuf>), String> {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("webhook-bench-{}-{n}", std::process::id()));
+    match v.store {
+        StoreKind::Memory => Ok(("memory".into(), None, None)),
+        StoreKind::Sqlite | StoreKind::SqliteEnqueue => {
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            Ok((
+                format!("sqlite:{}", dir.join("store.db").display()),
+                None,
+                Some(dir),
+            ))
+        }
+        StoreKind::Nats => {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(|e| format!("no free port for nats-server: {e}"))?
+                .port();
+            let child = Command::new("taskset")
+                .arg("-c")
+                .arg(plan.receiver_cpu.to_string())
+                .args([
+                    "nats-server",
+                    "-js",
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    "-sd",
+                ])
+                .arg(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("cannot start nats-server: {e}"))?;
+            let mut child = Some(child);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                let exited = child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+                if exited.is_some() || Instant::now() > deadline {
+                    if let Some(mut c) = child.take() {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                    }
+                    return Err("nats-server did not start; install it with `apt-get install nats-server` (scripts/bench.sh does)".into());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Ok((format!("nats://127.0.0.1:{port}"), child, Some(dir)))
+        }
+    }
 }
 
 impl Receiver {
     fn start(plan: &Plan, v: &Variant) -> Result<Receiver, String> {
         let bin = plan.bin_dir.join("didit-receiver");
-        let mut child = Command::new("taskset")
+        let (store, mut nats, scratch) = prepare_store(plan, v)?;
+        let stop_store = |nats: &mut Option<Child>| {
+            if let Some(mut c) = nats.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            if let Some(d) = &scratch {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        };
+        let spawned = Command::new("taskset")
             .arg("-c")
             .arg(plan.receiver_cpu.to_string())
             .arg(&bin)
-            .args(v.args())
+            .args(v.args(&store))
             .args([
                 "--listen",
                 "127.0.0.1:0",
@@ -67,8 +140,14 @@ impl Receiver {
             .env("RUST_LOG", "warn,may_minihttp=off")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start {} under taskset: {e}", bin.display()))?;
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                stop_store(&mut nats);
+                return Err(format!("cannot start {} under taskset: {e}", bin.display()));
+            }
+        };
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -81,8 +160,11 @@ impl Receiver {
             Some(addr) => Ok(Receiver {
                 child,
                 addr: addr.to_owned(),
+                nats,
+                scratch,
             }),
             None => {
+                stop_store(&mut nats);
                 let _ = child.kill();
                 let mut err = String::new();
                 if let Some(mut e) = child.stderr.take() {
@@ -123,14 +205,25 @@ impl Receiver {
             .args(["-TERM", &self.pid().to_string()])
             .status();
         let deadline = Instant::now() + Duration::from_secs(20);
+        let mut exited = false;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                exited = true;
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if !exited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if let Some(mut c) = self.nats.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Some(d) = self.scratch.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
 }
 

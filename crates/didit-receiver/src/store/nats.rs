@@ -406,6 +406,8 @@ async fn consume_async(opts: &ConsumeOptions, db: &mut Db) -> anyhow::Result<Con
                 .map_err(|e| anyhow::anyhow!("acknowledging a message: {e}"))?;
         }
     }
+    db.flush_sessions()
+        .context("writing the session table at exit")?;
     Ok(summary)
 }
 
