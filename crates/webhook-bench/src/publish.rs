@@ -276,6 +276,56 @@ fn how_to_choose(r: &Results) -> String {
     s
 }
 
+/// What durability costs: each durable variant against its in-memory sibling (same server and
+/// backends) in every scenario measured at the maximum rate, as same-run ratios.
+pub fn durability_cost(r: &Results) -> Option<String> {
+    const STORES: [(&str, &str); 3] = [
+        (
+            ":sqlite-enqueue",
+            "SQLite, 200 once queued (lost if the process dies before the commit)",
+        ),
+        (":sqlite", "SQLite, 200 after the synced commit"),
+        (
+            ":nats",
+            "NATS JetStream, 200 after the stream's acknowledgement (nats-server on the receiver's core)",
+        ),
+    ];
+    let mut rows = Vec::new();
+    for sc in r.scenarios.iter().filter(|x| x.shape == "max") {
+        for c in &sc.cells {
+            let Some((suffix, what)) = STORES.iter().find(|(sfx, _)| c.variant.ends_with(sfx))
+            else {
+                continue;
+            };
+            let base = &c.variant[..c.variant.len() - suffix.len()];
+            let Some(mem) = sc.cells.iter().find(|m| m.variant == base) else {
+                continue;
+            };
+            if let (Some(d), Some(m)) = (c.rps, mem.rps) {
+                rows.push(format!(
+                    "| `{}` | {} | {what} | {:.0} | {:.0} | {:.2} |",
+                    sc.scenario,
+                    c.variant,
+                    d.median,
+                    m.median,
+                    d.median / m.median.max(1.0)
+                ));
+            }
+        }
+    }
+    if rows.is_empty() {
+        return None;
+    }
+    let mut s = String::from(
+        "| scenario | variant | acknowledgement | req/s | in memory | ratio |\n|---|---|---|---:|---:|---:|\n",
+    );
+    for row in rows {
+        s.push_str(&row);
+        s.push('\n');
+    }
+    Some(s)
+}
+
 /// `results/README.md` for the run `r`, whose folder is `run_dir` relative to `results/`.
 pub fn results_readme(r: &Results, run_dir: &str, charts: &[String]) -> String {
     let mut s = String::new();
@@ -332,6 +382,12 @@ pub fn results_readme(r: &Results, run_dir: &str, charts: &[String]) -> String {
         let _ = writeln!(s, "\nScenario `{}` skipped: {}.", sk.path, sk.reason);
     }
     let _ = writeln!(s, "\n## How to choose\n\n{}\n", how_to_choose(r));
+    if let Some(d) = durability_cost(r) {
+        let _ = writeln!(
+            s,
+            "## What durability costs\n\nThe same receiver with each store, medians of the same run (ratio = durable ÷ in memory). Only `after-commit` variants keep every acknowledged event through a crash; see the README's *Durability* section for each mode's guarantee.\n\n{d}"
+        );
+    }
     let _ = writeln!(
         s,
         "A single benchmark is never enough: these are two cores of a shared machine, loopback only, one payload mix per scenario. Rerun `webhook-bench run` on hardware like yours with your traffic before deciding, and compare ratios, not absolute numbers.\n"

@@ -269,3 +269,35 @@ fn published_readme_has_headline_choice_and_caveat() {
     assert!(md.contains("A single benchmark is never enough"), "{md}");
     assert!(md.contains("![throughput-max-throughput.svg](runs/x/throughput-max-throughput.svg)"));
 }
+
+#[test]
+fn durable_variants_are_set_against_their_in_memory_sibling() {
+    let r = run(&[
+        (
+            "hyper:ring:serde",
+            [40_000.0, 41_000.0, 39_000.0],
+            100_000.0,
+        ),
+        (
+            "hyper:ring:serde:sqlite",
+            [16_000.0, 17_000.0, 15_000.0],
+            100_000.0,
+        ),
+        (
+            "hyper:ring:serde:nats",
+            [14_000.0, 14_500.0, 13_000.0],
+            100_000.0,
+        ),
+    ]);
+    let table = webhook_bench::publish::durability_cost(&r).expect("durable rows");
+    assert!(
+        table.contains("| hyper:ring:serde:sqlite | SQLite, 200 after the synced commit | 16000 | 40000 | 0.40 |"),
+        "{table}"
+    );
+    assert!(table.contains("| hyper:ring:serde:nats | NATS"), "{table}");
+    let md = webhook_bench::publish::results_readme(&r, "runs/x", &[]);
+    assert!(md.contains("## What durability costs"), "{md}");
+    // Without a durable variant there is no such section.
+    let mem_only = run(&[("hyper:ring:serde", [1.0, 2.0, 3.0], 10.0)]);
+    assert!(webhook_bench::publish::durability_cost(&mem_only).is_none());
+}
