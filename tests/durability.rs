@@ -373,6 +373,59 @@ fn sqlite_store_that_cannot_write_answers_503_and_recovers() {
     }
 }
 
+fn chattr(flag: &str, paths: &[PathBuf]) {
+    let st = Command::new("chattr")
+        .arg(flag)
+        .args(paths)
+        .status()
+        .expect("chattr (e2fsprogs) runs");
+    assert!(
+        st.success(),
+        "chattr {flag} failed: this test makes the store read-only with the immutable flag, \
+         which needs root and a filesystem that supports it (ext4, xfs, btrfs)"
+    );
+}
+
+#[test]
+fn sqlite_store_made_read_only_answers_503_and_recovers() {
+    let dir = tmp_dir("readonly");
+    let db = dir.join("store.db");
+    let store = format!("sqlite:{}", db.display());
+    let log_path = dir.join("receiver.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let rx = Receiver::try_start("may", "ring", "serde", &["--store", &store], Some(log))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let post = |id: &str| send(rx.addr, &delivery(rx.addr, id, 100)).expect("answered");
+    assert_eq!(post("ro-before").status, 200);
+    // Immutable even for root: every write to the open database and WAL now fails.
+    let files = vec![db.clone(), PathBuf::from(format!("{}-wal", db.display()))];
+    chattr("+i", &files);
+    let refused: Vec<String> = (0..5).map(|i| format!("ro-during-{i}")).collect();
+    let answers: Vec<u16> = refused.iter().map(|id| post(id).status).collect();
+    chattr("-i", &files);
+    assert!(
+        answers.iter().all(|s| *s == 503),
+        "a read-only store must refuse every delivery, got {answers:?}"
+    );
+    for id in &refused {
+        let r = post(id);
+        assert_eq!(r.body, br#"{"status":"accepted"}"#, "{id} after recovery");
+    }
+    rx.stop();
+    let log = std::fs::read_to_string(&log_path).expect("log");
+    assert!(
+        log.contains("SQLite commit failed") && log.contains("writable again"),
+        "the receiver did not log the failure and the recovery:\n{log}"
+    );
+    let stored: HashSet<String> = Db::open_read_only(&db)
+        .expect("opens")
+        .event_ids()
+        .expect("ids")
+        .into_iter()
+        .collect();
+    assert!(refused.iter().all(|id| stored.contains(id)));
+}
+
 #[test]
 fn sqlite_start_up_errors_say_what_to_do() {
     let dir = tmp_dir("startup");
