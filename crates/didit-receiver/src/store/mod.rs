@@ -12,7 +12,8 @@ use std::str::FromStr;
 
 use didit_webhook::{Envelope, Verified};
 
-use crate::process::{DedupKey, MemoryProcessor, Processor, Submit};
+use crate::process::{DedupKey, MemoryProcessor, Processor, RecentSet, Submit};
+use crate::ticket::{Completer, ticket};
 
 /// When a durable store answers Didit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -107,6 +108,113 @@ impl Record {
             event_timestamp: env.timestamp_secs(),
             received_at,
             body: body.to_vec(),
+        }
+    }
+}
+
+/// A verified event on its way to a durable store's writer or publisher.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub key: DedupKey,
+    pub record: Record,
+    /// The waiting request's ticket (`after-commit`); `None` once it has been answered.
+    pub done: Option<Completer>,
+}
+
+/// The bounded queue in front of a durable store's writer: `push` never blocks (a full queue is
+/// a 503), `close` lets the writer drain and stop.
+#[derive(Debug)]
+pub(crate) struct JobQueue {
+    tx: std::sync::RwLock<Option<flume::Sender<Job>>>,
+    depth: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JobQueue {
+    /// The queue, its receiving end, and the depth counter the consumer decrements.
+    pub fn new(
+        capacity: usize,
+    ) -> (
+        JobQueue,
+        flume::Receiver<Job>,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        let (tx, rx) = flume::bounded(capacity.max(1));
+        let depth = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let q = JobQueue {
+            tx: std::sync::RwLock::new(Some(tx)),
+            depth: std::sync::Arc::clone(&depth),
+        };
+        (q, rx, depth)
+    }
+
+    pub fn push(&self, job: Job) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let tx = self.tx.read().unwrap_or_else(|p| p.into_inner());
+        let Some(tx) = tx.as_ref() else { return false };
+        self.depth.fetch_add(1, Relaxed);
+        if tx.try_send(job).is_ok() {
+            true
+        } else {
+            self.depth.fetch_sub(1, Relaxed);
+            false
+        }
+    }
+
+    pub fn depth(&self) -> usize {
+        self.depth.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn close(&self) {
+        self.tx.write().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+/// The request side of both durable stores. `recent` holds keys already kept (after-commit) or
+/// queued (after-enqueue), so a hit is answered `duplicate` at once; otherwise the event is
+/// queued with `enqueue` and answered per `mode`.
+pub(crate) fn submit_durable(
+    recent: &RecentSet,
+    mode: AckMode,
+    event: &Verified<Envelope<'_>>,
+    body: &[u8],
+    now_unix: i64,
+    enqueue: impl FnOnce(Job) -> bool,
+) -> Submit {
+    let key = DedupKey::of(event);
+    if recent.contains(&key, now_unix) {
+        return Submit::DUPLICATE;
+    }
+    let record = Record::of(event, &key, body);
+    match mode {
+        AckMode::AfterCommit => {
+            let (t, done) = ticket();
+            let job = Job {
+                key,
+                record,
+                done: Some(done),
+            };
+            if enqueue(job) {
+                Submit::Pending(t)
+            } else {
+                Submit::SATURATED
+            }
+        }
+        AckMode::AfterEnqueue => {
+            if !recent.insert(key.clone(), now_unix) {
+                return Submit::DUPLICATE;
+            }
+            let job = Job {
+                key: key.clone(),
+                record,
+                done: None,
+            };
+            if enqueue(job) {
+                Submit::ACCEPTED
+            } else {
+                // Forget it, so that Didit's retry is not mistaken for a duplicate.
+                recent.remove(&key);
+                Submit::SATURATED
+            }
         }
     }
 }

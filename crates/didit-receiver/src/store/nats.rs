@@ -23,9 +23,9 @@ use futures_util::StreamExt;
 use sha2::Digest;
 
 use super::sqlite::Db;
-use super::{AckMode, Record};
-use crate::process::{DedupKey, Processor, RecentSet, Submit};
-use crate::ticket::{Ack, Completer, ticket};
+use super::{AckMode, Job, JobQueue, Record, submit_durable};
+use crate::process::{Processor, RecentSet, Submit};
+use crate::ticket::Ack;
 
 /// The stream the receivers publish to and the consumer reads.
 pub const STREAM: &str = "DIDIT_WEBHOOKS";
@@ -51,20 +51,12 @@ pub fn message_id(dedup_key: &str) -> String {
     }
 }
 
-#[derive(Debug)]
-struct Job {
-    key: DedupKey,
-    record: Record,
-    done: Option<Completer>,
-}
-
 /// The JetStream processing stage: a bounded queue in front of a publisher task on its own
 /// small tokio runtime (so the may server, which has none, can use it too).
 #[derive(Debug)]
 pub struct NatsStore {
     recent: Arc<RecentSet>,
-    tx: Mutex<Option<flume::Sender<Job>>>,
-    depth: Arc<AtomicUsize>,
+    queue: JobQueue,
     mode: AckMode,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     publisher: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -119,37 +111,17 @@ impl NatsStore {
             .build()
             .context("starting the NATS client runtime")?;
         let js = runtime.block_on(connect_stream(url, window_secs))?;
-        let (tx, rx) = flume::bounded(capacity.max(1));
+        let (queue, rx, depth) = JobQueue::new(capacity);
         let recent = Arc::new(RecentSet::new(window_secs));
-        let depth = Arc::new(AtomicUsize::new(0));
-        let publisher = runtime.spawn(publish_loop(
-            js,
-            rx,
-            Arc::clone(&recent),
-            Arc::clone(&depth),
-            mode,
-        ));
+        let publisher = runtime.spawn(publish_loop(js, rx, Arc::clone(&recent), depth, mode));
         tracing::info!(url, stream = STREAM, ack = ?mode, "NATS JetStream store connected");
         Ok(NatsStore {
             recent,
-            tx: Mutex::new(Some(tx)),
-            depth,
+            queue,
             mode,
             runtime: Mutex::new(Some(runtime)),
             publisher: Mutex::new(Some(publisher)),
         })
-    }
-
-    fn enqueue(&self, job: Job) -> bool {
-        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(tx) = tx.as_ref() else { return false };
-        self.depth.fetch_add(1, Relaxed);
-        if tx.try_send(job).is_ok() {
-            true
-        } else {
-            self.depth.fetch_sub(1, Relaxed);
-            false
-        }
     }
 }
 
@@ -217,50 +189,17 @@ async fn publish(js: &jetstream::Context, r: &Record) -> anyhow::Result<bool> {
 
 impl Processor for NatsStore {
     fn submit(&self, event: &Verified<Envelope<'_>>, body: &[u8], now_unix: i64) -> Submit {
-        let key = DedupKey::of(event);
-        if self.recent.contains(&key, now_unix) {
-            return Submit::DUPLICATE;
-        }
-        let record = Record::of(event, &key, body);
-        match self.mode {
-            AckMode::AfterCommit => {
-                let (t, done) = ticket();
-                let job = Job {
-                    key,
-                    record,
-                    done: Some(done),
-                };
-                if self.enqueue(job) {
-                    Submit::Pending(t)
-                } else {
-                    Submit::SATURATED
-                }
-            }
-            AckMode::AfterEnqueue => {
-                if !self.recent.insert(key.clone(), now_unix) {
-                    return Submit::DUPLICATE;
-                }
-                let job = Job {
-                    key: key.clone(),
-                    record,
-                    done: None,
-                };
-                if self.enqueue(job) {
-                    Submit::ACCEPTED
-                } else {
-                    self.recent.remove(&key);
-                    Submit::SATURATED
-                }
-            }
-        }
+        submit_durable(&self.recent, self.mode, event, body, now_unix, |job| {
+            self.queue.push(job)
+        })
     }
 
     fn queue_depth(&self) -> usize {
-        self.depth.load(Relaxed)
+        self.queue.depth()
     }
 
     fn drain(&self) {
-        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.queue.close();
         let publisher = self
             .publisher
             .lock()

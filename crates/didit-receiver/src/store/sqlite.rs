@@ -16,17 +16,16 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use didit_webhook::{Envelope, Verified};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{AckMode, Record};
-use crate::process::{DedupKey, Processor, RecentSet, SessionState, Submit};
-use crate::ticket::{Ack, Completer, ticket};
+use super::{AckMode, Job, JobQueue, Record, submit_durable};
+use crate::process::{Processor, RecentSet, SessionState, Submit};
+use crate::ticket::Ack;
 
 /// The schema this build writes; a file with another `user_version` is refused at start-up.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -403,19 +402,11 @@ fn write_sessions(
     Ok(())
 }
 
-#[derive(Debug)]
-struct Job {
-    key: DedupKey,
-    record: Record,
-    done: Option<Completer>,
-}
-
 /// The SQLite processing stage: a bounded queue in front of one group-committing writer thread.
 #[derive(Debug)]
 pub struct SqliteStore {
     recent: Arc<RecentSet>,
-    tx: RwLock<Option<SyncSender<Job>>>,
-    depth: Arc<AtomicUsize>,
+    queue: JobQueue,
     mode: AckMode,
     closing: Arc<AtomicBool>,
     worker: Mutex<Option<JoinHandle<()>>>,
@@ -436,15 +427,14 @@ impl SqliteStore {
             signal_hook::consts::SIGXFSZ,
             Arc::new(AtomicBool::new(false)),
         );
-        let (tx, rx) = std::sync::mpsc::sync_channel(capacity.max(1));
+        let (queue, rx, depth) = JobQueue::new(capacity);
         let recent = Arc::new(RecentSet::new(window_secs));
-        let depth = Arc::new(AtomicUsize::new(0));
         let closing = Arc::new(AtomicBool::new(false));
         let worker = {
             let w = Writer {
                 db,
                 recent: Arc::clone(&recent),
-                depth: Arc::clone(&depth),
+                depth,
                 closing: Arc::clone(&closing),
                 mode,
                 failing: false,
@@ -457,76 +447,28 @@ impl SqliteStore {
         tracing::info!(path = %path.display(), ack = ?mode, "SQLite store open");
         Ok(SqliteStore {
             recent,
-            tx: RwLock::new(Some(tx)),
-            depth,
+            queue,
             mode,
             closing,
             worker: Mutex::new(Some(worker)),
         })
     }
-
-    fn enqueue(&self, job: Job) -> bool {
-        let tx = self.tx.read().unwrap_or_else(|p| p.into_inner());
-        let Some(tx) = tx.as_ref() else { return false };
-        self.depth.fetch_add(1, Relaxed);
-        match tx.try_send(job) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.depth.fetch_sub(1, Relaxed);
-                false
-            }
-        }
-    }
 }
 
 impl Processor for SqliteStore {
     fn submit(&self, event: &Verified<Envelope<'_>>, body: &[u8], now_unix: i64) -> Submit {
-        let key = DedupKey::of(event);
-        // Only stored keys are in the set (after-commit), so a hit is a stored event.
-        if self.recent.contains(&key, now_unix) {
-            return Submit::DUPLICATE;
-        }
-        let record = Record::of(event, &key, body);
-        match self.mode {
-            AckMode::AfterCommit => {
-                let (t, done) = ticket();
-                let job = Job {
-                    key,
-                    record,
-                    done: Some(done),
-                };
-                if self.enqueue(job) {
-                    Submit::Pending(t)
-                } else {
-                    Submit::SATURATED
-                }
-            }
-            AckMode::AfterEnqueue => {
-                if !self.recent.insert(key.clone(), now_unix) {
-                    return Submit::DUPLICATE;
-                }
-                let job = Job {
-                    key: key.clone(),
-                    record,
-                    done: None,
-                };
-                if self.enqueue(job) {
-                    Submit::ACCEPTED
-                } else {
-                    self.recent.remove(&key);
-                    Submit::SATURATED
-                }
-            }
-        }
+        submit_durable(&self.recent, self.mode, event, body, now_unix, |job| {
+            self.queue.push(job)
+        })
     }
 
     fn queue_depth(&self) -> usize {
-        self.depth.load(Relaxed)
+        self.queue.depth()
     }
 
     fn drain(&self) {
         self.closing.store(true, Relaxed);
-        self.tx.write().unwrap_or_else(|p| p.into_inner()).take();
+        self.queue.close();
         if let Some(w) = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = w.join();
         }
@@ -544,13 +486,13 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, rx: Receiver<Job>) {
+    fn run(mut self, rx: flume::Receiver<Job>) {
         let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
         loop {
             match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(j) => batch.push(j),
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => break,
+                Err(flume::RecvTimeoutError::Timeout) => continue,
+                Err(flume::RecvTimeoutError::Disconnected) => break,
             }
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -763,6 +705,7 @@ mod tests {
         let ro = Db::open_read_only(&path).expect("opens");
         assert_eq!(ro.event_ids().expect("ids"), vec!["e-1", "e-2"]);
         assert_eq!(ro.body("e-1").expect("q"), Some(br#"{"raw":1}"#.to_vec()));
+        assert_eq!(store.queue_depth(), 0, "answered, so no longer queued");
         store.drain();
 
         // After a restart the memory is empty, the table is not: a retry is a duplicate.
@@ -796,6 +739,7 @@ mod tests {
         });
         assert_eq!(dup, Some(Ack::Duplicate));
         store.drain();
+        assert_eq!(store.queue_depth(), 0, "the writer took everything queued");
         let db = Db::open_read_only(&path).expect("opens");
         assert_eq!(db.event_count().expect("n"), 20);
         assert_eq!(
