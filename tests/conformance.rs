@@ -6,6 +6,8 @@
 //! sent exactly as written. All traffic goes to 127.0.0.1, to ports the receivers opened, and every
 //! read has a timeout.
 
+#[path = "conformance/malformed.rs"]
+mod malformed;
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
@@ -429,6 +431,9 @@ fn run_variant(server: &str, hmac: &str, json: &str, sqlite: bool, cases: &[Case
             if let Err(e) = result {
                 failures.push(format!("{}: {}: {e}", rx.label, case.name));
             }
+        }
+        if profile == "default" {
+            failures.extend(malformed::run(&rx, server));
         }
         rx.stop();
     }

@@ -142,6 +142,17 @@ impl Receiver {
         }
     }
 
+    /// Whether the process still runs (not exited, not a zombie awaiting `wait`).
+    pub fn alive(&self) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
+            })
+            .unwrap_or(false)
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -81,7 +81,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn json(status: u16, body: &'static str) -> Self {
+    pub(crate) fn json(status: u16, body: &'static str) -> Self {
         Reply {
             status,
             body: ReplyBody::Json(body),
@@ -121,6 +121,8 @@ pub fn reason_phrase(status: u16) -> &'static str {
         408 => "Request Timeout",
         411 => "Length Required",
         413 => "Payload Too Large",
+        414 => "URI Too Long",
+        431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",
         _ => "Unknown",
     }
@@ -135,6 +137,8 @@ pub const BODY_METHOD_NOT_ALLOWED: &str = r#"{"error":"method_not_allowed"}"#;
 pub const BODY_LENGTH_REQUIRED: &str = r#"{"error":"length_required"}"#;
 pub const BODY_BAD_CONTENT_LENGTH: &str = r#"{"error":"bad_content_length"}"#;
 pub const BODY_TIMEOUT: &str = r#"{"error":"body_timeout"}"#;
+pub const BODY_URI_TOO_LONG: &str = r#"{"error":"uri_too_long"}"#;
+pub const BODY_HEAD_TOO_LARGE: &str = r#"{"error":"request_head_too_large"}"#;
 
 /// `{"error":"<reason>"}` for every rejection, built once.
 static REJECTION_BODIES: LazyLock<Vec<String>> = LazyLock::new(|| {

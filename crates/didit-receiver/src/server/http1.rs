@@ -101,6 +101,58 @@ pub fn to_response(reply: Reply) -> Response<Full<Bytes>> {
     resp
 }
 
+/// The largest request head (target and header fields) any variant accepts, as may's and hyper's
+/// buffers allow. hyper caps its read buffer, not the head, so a head just over it can still parse.
+pub const MAX_HEAD: usize = 64 * 1024;
+
+/// A request whose head the handlers must not see: the status to answer (431 for a head over
+/// [`MAX_HEAD`], which hyper does not enforce itself), and the connection is closed after it.
+pub fn refuse_head<B>(req: &Request<B>) -> Option<u16> {
+    let mut size = req.uri().path().len() + req.uri().query().map_or(0, str::len);
+    for (name, value) in req.headers() {
+        // Name, ": ", value, CRLF.
+        size += name.as_str().len() + value.len() + 4;
+    }
+    (size > MAX_HEAD).then_some(431)
+}
+
+/// Wraps a service so that [`refuse_head`] is applied before it, for every tokio variant.
+#[derive(Clone, Debug)]
+pub struct Guard<S>(pub S);
+
+type Guarded<B> = Response<http_body_util::Either<B, Full<Bytes>>>;
+type GuardMap<B> = fn(Result<Response<B>, Infallible>) -> Result<Guarded<B>, Infallible>;
+
+impl<S, B> hyper::service::Service<Request<Incoming>> for Guard<S>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>,
+{
+    type Response = Guarded<B>;
+    type Error = Infallible;
+    type Future = futures_util::future::Either<
+        std::future::Ready<Result<Guarded<B>, Infallible>>,
+        futures_util::future::Map<S::Future, GuardMap<B>>,
+    >;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        use futures_util::FutureExt;
+        if let Some(status) = refuse_head(&req) {
+            tracing::debug!(status, "request head refused");
+            let mut resp = Response::new(http_body_util::Either::Right(Full::new(
+                Bytes::from_static(crate::app::BODY_HEAD_TOO_LARGE.as_bytes()),
+            )));
+            *resp.status_mut() =
+                hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::BAD_REQUEST);
+            let h = resp.headers_mut();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            h.insert(CONNECTION, HeaderValue::from_static("close"));
+            return futures_util::future::Either::Left(std::future::ready(Ok(resp)));
+        }
+        let left: GuardMap<B> = |r| r.map(|resp| resp.map(http_body_util::Either::Left));
+        futures_util::future::Either::Right(self.0.call(req).map(left))
+    }
+}
+
 /// Binds `addr` and prints `listening on <addr>` once it accepts connections.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     let listener = TcpListener::bind(addr)
@@ -124,8 +176,7 @@ where
         + Send
         + 'static,
     S::Future: Send + 'static,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let graceful = GracefulShutdown::new();
@@ -158,7 +209,7 @@ where
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let conn = builder.serve_connection(TokioIo::new(stream), service.clone());
+        let conn = builder.serve_connection(TokioIo::new(stream), Guard(service.clone()));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -205,8 +256,7 @@ where
         + Send
         + 'static,
     S::Future: Send + 'static,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let rt = tokio::runtime::Builder::new_multi_thread()

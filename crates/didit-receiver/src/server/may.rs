@@ -214,20 +214,42 @@ impl<M: Mac, J: JsonBackend> may_minihttp::HttpService for Service<M, J> {
         let started = Instant::now();
         let route = self.app.route(req.method(), req.path());
         let Service { app, scratch, body } = self;
-        let reply = match route {
-            Route::Webhook | Route::Null => {
-                let _in_flight = app.metrics().start();
-                with_body(app, scratch, body, route, req)?
-            }
-            other => {
-                Head::of(&req).drain(req);
-                app.simple_route(other)
+        let reply = if let Some(reply) = oversized_head(&req) {
+            // The same limit as the tokio variants; may_minihttp itself has none.
+            Head::of(&req).drain(req);
+            reply
+        } else {
+            match route {
+                Route::Webhook | Route::Null => {
+                    let _in_flight = app.metrics().start();
+                    with_body(app, scratch, body, route, req)?
+                }
+                other => {
+                    Head::of(&req).drain(req);
+                    app.simple_route(other)
+                }
             }
         };
         self.app.finish(&reply, started);
         write_reply(reply, rsp);
         Ok(())
     }
+}
+
+/// 414 for a request target over the head limit, 431 for a head over it (see
+/// [`super::http1::MAX_HEAD`]).
+fn oversized_head(req: &Request<'_, '_, '_>) -> Option<Reply> {
+    let limit = super::http1::MAX_HEAD;
+    if req.path().len() > limit {
+        return Some(Reply::json(414, crate::app::BODY_URI_TOO_LONG));
+    }
+    let size: usize = req.path().len()
+        + req
+            .headers()
+            .iter()
+            .map(|h| h.name.len() + h.value.len() + 4)
+            .sum::<usize>();
+    (size > limit).then(|| Reply::json(431, crate::app::BODY_HEAD_TOO_LARGE))
 }
 
 fn write_reply(reply: Reply, rsp: &mut Response<'_>) {
