@@ -153,3 +153,219 @@ fn may_keeps_serving_beside_a_stalled_client() {
     drop(stalled);
     rx.stop();
 }
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Raises this test process's soft open-file limit (and so its children's) to `want`, with
+/// util-linux's prlimit on our own pid: the tests below hold thousands of sockets.
+fn raise_own_open_files(want: u64) {
+    let soft = || -> u64 {
+        std::fs::read_to_string("/proc/self/limits")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    // Never lower it: tests run in parallel in this one process.
+    if soft() < want {
+        let pid = std::process::id().to_string();
+        let _ = std::process::Command::new("prlimit")
+            .args(["--pid", &pid, &format!("--nofile={want}:")])
+            .status();
+    }
+    let now = soft();
+    assert!(
+        now >= want,
+        "this test needs {want} open files and the soft limit is {now}: raise the hard limit \
+         (ulimit -Hn) or install util-linux's prlimit (scripts/test.sh does)"
+    );
+}
+
+/// Latencies of `n` good deliveries, each on a new connection, in order.
+fn good_latencies(rx: &Receiver, n: usize) -> Vec<Duration> {
+    let signer = didit_webhook::Signer::<didit_webhook::RingMac>::new(&didit_webhook::Secret::new(
+        support::SECRET,
+    ));
+    (0..n)
+        .map(|i| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let body = format!(
+                r#"{{"event_id":"limits-{}-{i}","session_id":"s-{i}","status":"Approved","timestamp":{now},"webhook_type":"status.updated"}}"#,
+                std::process::id()
+            );
+            let value = didit_webhook::canon::Value::parse(body.as_bytes()).expect("JSON");
+            let d = signer.sign(&value).expect("signable");
+            let mut req = format!(
+                "POST /webhooks/didit HTTP/1.1\r\nHost: x\r\nX-Signature: {}\r\nX-Timestamp: {}\r\nContent-Length: {}\r\n\r\n",
+                d.signature,
+                d.timestamp,
+                d.body.len()
+            )
+            .into_bytes();
+            req.extend_from_slice(&d.body);
+            let started = Instant::now();
+            let r = send(rx.addr, &req).unwrap_or_else(|e| panic!("{}: {e}", rx.label));
+            assert_eq!(r.status, 200, "{}: a good delivery got {}", rx.label, r.status);
+            started.elapsed()
+        })
+        .collect()
+}
+
+/// The latency budget for a good delivery while hostile clients are connected. Generous: these
+/// machines are shared and noisy; what it catches is a server that stops serving (seconds).
+const BUDGET: Duration = Duration::from_millis(1500);
+
+fn worst(l: &[Duration]) -> Duration {
+    l.iter().copied().max().unwrap_or_default()
+}
+
+#[test]
+fn five_thousand_idle_connections_keep_memory_bounded() {
+    const IDLE: usize = 5000;
+    // Measured on this project's 2-core VM (debug build): hyper 11.6 KiB, axum 10.7, axum-naive
+    // 10.8, may 22.8 per idle connection (receiver README). The bound leaves room for noise.
+    const PER_CONNECTION_KIB: u64 = 40;
+    raise_own_open_files(2 * IDLE as u64 + 512);
+    for server in ["hyper", "axum", "axum-naive", "may"] {
+        let rx = Receiver::start(
+            server,
+            "ring",
+            "serde",
+            &["--header-timeout", "120s", "--max-connections", "8192"],
+        );
+        good_latencies(&rx, 20);
+        let before = rss_kib(rx.pid());
+        let t0 = Instant::now();
+        let idle: Vec<TcpStream> = (0..IDLE)
+            .map(|i| {
+                TcpStream::connect(rx.addr)
+                    .unwrap_or_else(|e| panic!("{server}: connection {i} of {IDLE}: {e}"))
+            })
+            .collect();
+        eprintln!("{server}: opened {IDLE} in {:?}", t0.elapsed());
+        // Let the server accept them all, then it must still answer promptly.
+        std::thread::sleep(Duration::from_millis(500));
+        let lat = good_latencies(&rx, 50);
+        let after = rss_kib(rx.pid());
+        let growth = after.saturating_sub(before);
+        eprintln!(
+            "{server}: {IDLE} idle connections: RSS {before} -> {after} KiB ({:.1} KiB each); \
+             worst good delivery {:?}",
+            growth as f64 / IDLE as f64,
+            worst(&lat)
+        );
+        assert!(
+            worst(&lat) < BUDGET,
+            "{server}: a good delivery took {:?} beside {IDLE} idle connections",
+            worst(&lat)
+        );
+        assert!(
+            growth < PER_CONNECTION_KIB * IDLE as u64,
+            "{server}: RSS grew by {growth} KiB for {IDLE} idle connections"
+        );
+        assert!(rx.alive(), "{server} died");
+        drop(idle);
+        let t1 = Instant::now();
+        rx.stop();
+        eprintln!("{server}: stopped in {:?}", t1.elapsed());
+    }
+}
+
+/// Slowloris: clients that send their headers one byte per second, and clients that send their
+/// body one byte per second. The tokio variants cut both off at their timeouts (1 s in the test
+/// profile; 408 for the body); may_minihttp has no timeouts, so for `may` the test checks only
+/// that everyone else is still served on time.
+#[test]
+fn slowloris_and_slow_bodies_do_not_stop_service() {
+    const SLOW: usize = 50;
+    raise_own_open_files(4 * SLOW as u64 + 512);
+    for server in ["hyper", "axum", "axum-naive", "may"] {
+        let rx = Receiver::start(server, "ring", "serde", &[]);
+        let before = rss_kib(rx.pid());
+        let head =
+            b"POST /webhooks/didit HTTP/1.1\r\nHost: x\r\nX-Padding: aaaaaaaaaaaaaaaaaaaa\r\n";
+        let body_head = b"POST /webhooks/didit HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n";
+        let mut loris: Vec<TcpStream> = Vec::new();
+        let mut bodies: Vec<TcpStream> = Vec::new();
+        for _ in 0..SLOW {
+            let s = TcpStream::connect(rx.addr).expect("connect");
+            s.set_nonblocking(true).expect("nonblocking");
+            loris.push(s);
+            let mut b = TcpStream::connect(rx.addr).expect("connect");
+            b.write_all(body_head).expect("write");
+            b.set_nonblocking(true).expect("nonblocking");
+            bodies.push(b);
+        }
+        // Trickle one byte per second on every slow connection for 4 s, serving good clients
+        // in between.
+        let mut lat = Vec::new();
+        for second in 0..4 {
+            for s in &mut loris {
+                let _ = s.write(&head[second..second + 1]);
+            }
+            for b in &mut bodies {
+                let _ = b.write(b"x");
+            }
+            let tick = Instant::now();
+            lat.extend(good_latencies(&rx, 5));
+            std::thread::sleep(Duration::from_secs(1).saturating_sub(tick.elapsed()));
+        }
+        assert!(
+            worst(&lat) < BUDGET,
+            "{server}: a good delivery took {:?} beside {} slow clients",
+            worst(&lat),
+            2 * SLOW
+        );
+        if server != "may" {
+            // Every slow connection must have been closed by now (timeouts are 1 s).
+            let open = loris
+                .iter()
+                .chain(bodies.iter())
+                .filter(|s| {
+                    let mut s: &TcpStream = s;
+                    let mut buf = [0u8; 512];
+                    let mut total = 0;
+                    loop {
+                        match s.read(&mut buf) {
+                            Ok(0) => return false,
+                            Ok(n) => total += n,
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                                return total == 0;
+                            }
+                            Err(_) => return false,
+                        }
+                    }
+                })
+                .count();
+            assert_eq!(
+                open,
+                0,
+                "{server}: {open} of {} slow clients were not cut off after 4 s",
+                2 * SLOW
+            );
+        }
+        let after = rss_kib(rx.pid());
+        eprintln!(
+            "{server}: {} slow clients: RSS {before} -> {after} KiB; worst good delivery {:?}",
+            2 * SLOW,
+            worst(&lat)
+        );
+        assert!(rx.alive(), "{server} died");
+        drop((loris, bodies));
+        rx.stop();
+    }
+}

@@ -330,33 +330,7 @@ pub fn simple_reply(route: Route, metrics: &Metrics, queue_depth: usize) -> Repl
     }
 }
 
-/// How a `Content-Length` header reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ContentLength {
-    Missing,
-    Valid(usize),
-    /// Not a plain decimal, or several different values: a framing attack or a broken client.
-    Malformed,
-}
-
-/// Parses every `Content-Length` value of a request (RFC 9110: one decimal number; repeated
-/// headers must agree).
-pub fn content_length<'a>(values: impl Iterator<Item = &'a [u8]>) -> ContentLength {
-    let mut found: Option<usize> = None;
-    for v in values {
-        if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
-            return ContentLength::Malformed;
-        }
-        let n = v.iter().fold(0usize, |acc, d| {
-            acc.saturating_mul(10).saturating_add(usize::from(d - b'0'))
-        });
-        match found {
-            Some(prev) if prev != n => return ContentLength::Malformed,
-            _ => found = Some(n),
-        }
-    }
-    found.map_or(ContentLength::Missing, ContentLength::Valid)
-}
+pub use crate::framing::{ContentLength, content_length};
 
 #[cfg(test)]
 mod tests {
@@ -380,25 +354,6 @@ mod tests {
         assert_eq!(route("GET", "/metrics", false), Route::Metrics);
         assert_eq!(route("GET", "/", false), Route::NotFound);
         assert_eq!(route("POST", "/webhooks/didit/", false), Route::NotFound);
-    }
-
-    #[test]
-    fn content_lengths() {
-        let cl = |vals: &[&str]| content_length(vals.iter().map(|v| v.as_bytes()));
-        assert_eq!(cl(&[]), ContentLength::Missing);
-        assert_eq!(cl(&["42"]), ContentLength::Valid(42));
-        assert_eq!(cl(&["42", "42"]), ContentLength::Valid(42));
-        for bad in [
-            &["42", "43"][..],
-            &["-1"],
-            &["4 2"],
-            &[""],
-            &["0x10"],
-            &["+5"],
-            &["99999999999999999999"],
-        ] {
-            assert_eq!(cl(bad), ContentLength::Malformed, "{bad:?}");
-        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod axum_ext;
+pub mod framing;
 pub mod metrics;
 pub mod options;
 pub mod process;
@@ -35,6 +36,36 @@ pub(crate) fn announce(addr: std::net::SocketAddr) {
     let _ = out.flush();
 }
 
+/// Raises the soft open-file limit to the hard one, as servers do (a distribution's soft default
+/// of 1,024 would refuse connections long before `--max-connections`), and warns when even the
+/// hard limit is below what `max_connections` needs.
+fn raise_open_file_limit(max_connections: usize) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let mut lim = getrlimit(Resource::Nofile);
+    if let (Some(cur), Some(max)) = (lim.current, lim.maximum)
+        && cur < max
+    {
+        let raised = Rlimit {
+            current: Some(max),
+            maximum: Some(max),
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            lim = raised;
+        }
+    }
+    // Room for the store, the log and the listener besides the connections; None is unlimited.
+    let needed = max_connections as u64 + 64;
+    if let Some(cur) = lim.current
+        && cur < needed
+    {
+        tracing::warn!(
+            open_files = cur,
+            max_connections,
+            "the open-file limit is below --max-connections: raise it (ulimit -n, LimitNOFILE) or lower --max-connections"
+        );
+    }
+}
+
 /// Runs a receiver until SIGTERM or SIGINT (or the `consume` subcommand).
 pub fn run(opts: Options) -> anyhow::Result<()> {
     if let Some(options::Command::Consume(c)) = &opts.command {
@@ -54,6 +85,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         max_connections: opts.max_connections,
         extra_work: opts.extra_work,
     };
+    raise_open_file_limit(opts.max_connections);
     if matches!(opts.hmac, MacKind::Null) || matches!(opts.json, JsonKind::Null) {
         tracing::warn!("a null backend is selected: this receiver is for measurement only");
     }

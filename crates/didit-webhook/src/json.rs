@@ -42,7 +42,11 @@ impl JsonBackend for SerdeJson {
         _scratch: &'a mut Vec<u8>,
     ) -> Result<Envelope<'a>, JsonError> {
         // serde_json stops at 128 levels of nesting, so deep input is an error, not a stack overflow.
-        serde_json::from_slice(body).map_err(|_| JsonError)
+        // `from_slice` does not check UTF-8 inside strings it skips, so `{"x":"\xda"}` would pass
+        // where simd-json, sonic-rs and Python refuse it (found by fuzz/fuzz_targets/envelope.rs):
+        // validate the whole body once, then parse it as text.
+        let text = std::str::from_utf8(body).map_err(|_| JsonError)?;
+        serde_json::from_str(text).map_err(|_| JsonError)
     }
 }
 

@@ -28,6 +28,9 @@ use crate::app::{ContentLength, Limits, RETRY_AFTER_SECS, Reply, content_length}
 use crate::metrics::Outcome;
 use didit_webhook::{Rejection, Scratch, SignatureHeaders};
 
+/// The accept queue asked of the kernel.
+const LISTEN_BACKLOG: u32 = 8192;
+
 /// Longest wait for in-flight requests after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
@@ -155,9 +158,20 @@ where
 
 /// Binds `addr` and prints `listening on <addr>` once it accepts connections.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    // A deep accept queue (the kernel caps it at net.core.somaxconn): with tokio's default of
+    // 1,024, a burst of new connections (5,000 clients reconnecting at once) overflows it and
+    // each dropped SYN costs its client a 1 s retransmission.
+    let listen = || -> std::io::Result<TcpListener> {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    let listener = listen().map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     crate::announce(listener.local_addr()?);
     Ok(listener)
 }

@@ -17,9 +17,8 @@ use std::time::{Duration, Instant};
 use didit_webhook::{JsonBackend, Mac, Rejection, Scratch, SignatureHeaders, Tag};
 use may_minihttp::{HttpServiceFactory, Request, Response};
 
-use crate::app::{
-    App, ContentLength, Handled, Reply, ReplyBody, Route, ack_reply, content_length, early_reply,
-};
+use crate::app::{App, Handled, Reply, ReplyBody, Route, ack_reply, early_reply};
+use crate::framing::{BodyPlan, DRAIN_CAP, body_plan};
 use crate::metrics::Outcome;
 use crate::ticket::{Ack, Ticket};
 
@@ -27,11 +26,6 @@ use crate::ticket::{Ack, Ticket};
 /// recurses up to `canon::MAX_DEPTH` levels, and sonic-rs un-escapes strings in large on-stack
 /// buffers (256 KiB overflowed, which wedges may's scheduler). Only touched pages cost memory.
 const STACK_SIZE_WORDS: usize = 0x20000;
-
-/// The largest body drained (read and dropped) so that a refused request still gets its answer:
-/// may_minihttp parses whatever follows the head as the next request, and on a parse error drops
-/// the connection before writing the answers it has queued.
-const DRAIN_CAP: usize = 16 << 20;
 
 /// Room for one header value we care about: a 64-character tag, one more so a longer value is
 /// still refused, or a timestamp.
@@ -59,10 +53,9 @@ impl Copied {
 
 /// What one pass over the request headers finds: the framing and the signature headers, copied
 /// so that the body can be read afterwards.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Head {
-    chunked: bool,
-    length: Option<ContentLength>,
+    plan: BodyPlan,
     signature: Option<Copied>,
     signature_v2: Option<Copied>,
     signature_simple: Option<Copied>,
@@ -70,24 +63,18 @@ struct Head {
 }
 
 impl Head {
-    fn of(req: &Request<'_, '_, '_>) -> Self {
-        let mut h = Head::default();
+    fn of(req: &Request<'_, '_, '_>, max_body: usize) -> Self {
+        let mut h = Head {
+            plan: body_plan(req.headers().iter().map(|h| (h.name, h.value)), max_body),
+            signature: None,
+            signature_v2: None,
+            signature_simple: None,
+            timestamp: None,
+        };
         for header in req.headers() {
             let name = header.name;
             let v = header.value;
-            if name.eq_ignore_ascii_case("content-length") {
-                // Repeated lengths must agree: fold them through the same parser.
-                h.length = Some(match h.length {
-                    None => content_length(std::iter::once(v)),
-                    Some(ContentLength::Valid(n)) => match content_length(std::iter::once(v)) {
-                        ContentLength::Valid(m) if m == n => ContentLength::Valid(n),
-                        _ => ContentLength::Malformed,
-                    },
-                    Some(other) => other,
-                });
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                h.chunked = true;
-            } else if name.eq_ignore_ascii_case(didit_webhook::HEADER_SIGNATURE) {
+            if name.eq_ignore_ascii_case(didit_webhook::HEADER_SIGNATURE) {
                 h.signature = Some(Copied::new(v));
             } else if name.eq_ignore_ascii_case(didit_webhook::HEADER_SIGNATURE_V2) {
                 h.signature_v2 = Some(Copied::new(v));
@@ -100,10 +87,6 @@ impl Head {
         h
     }
 
-    fn length(&self) -> ContentLength {
-        self.length.unwrap_or(ContentLength::Missing)
-    }
-
     fn signatures(&self) -> SignatureHeaders<'_> {
         SignatureHeaders {
             signature: self.signature.as_ref().map(Copied::get),
@@ -114,12 +97,14 @@ impl Head {
     }
 
     /// Reads and drops the body when that is possible and bounded, so the next request on the
-    /// connection parses. Never called with a malformed length: may_minihttp would panic on it.
+    /// connection parses. Never for a malformed length: may_minihttp would panic on it.
     fn drain(&self, req: Request<'_, '_, '_>) {
-        if let (false, ContentLength::Valid(n)) = (self.chunked, self.length())
-            && n > 0
-            && n <= DRAIN_CAP
-        {
+        let drain = match self.plan {
+            BodyPlan::Read(n) => n > 0 && n <= DRAIN_CAP,
+            BodyPlan::TooLarge { drain } => drain,
+            BodyPlan::LengthRequired | BodyPlan::BadLength => false,
+        };
+        if drain {
             // BodyReader reads the rest of the declared body when dropped.
             drop(req.body());
         }
@@ -154,18 +139,16 @@ fn with_body<M: Mac, J: JsonBackend>(
     route: Route,
     req: Request<'_, '_, '_>,
 ) -> io::Result<Reply> {
-    let head = Head::of(&req);
+    let head = Head::of(&req, app.limits().max_body);
     // Never let may_minihttp see a length it would fail to parse.
-    let n = match (head.chunked, head.length()) {
-        (true, _) | (false, ContentLength::Missing) => {
-            return Ok(early_reply(Outcome::LengthRequired));
-        }
-        (false, ContentLength::Malformed) => return Ok(early_reply(Outcome::BadContentLength)),
-        (false, ContentLength::Valid(n)) if n > app.limits().max_body => {
+    let n = match head.plan {
+        BodyPlan::LengthRequired => return Ok(early_reply(Outcome::LengthRequired)),
+        BodyPlan::BadLength => return Ok(early_reply(Outcome::BadContentLength)),
+        BodyPlan::TooLarge { .. } => {
             head.drain(req);
             return Ok(early_reply(Outcome::Rejected(Rejection::PayloadTooLarge)));
         }
-        (false, ContentLength::Valid(n)) => n,
+        BodyPlan::Read(n) => n,
     };
     body.clear();
     body.reserve(n);
@@ -216,7 +199,7 @@ impl<M: Mac, J: JsonBackend> may_minihttp::HttpService for Service<M, J> {
         let Service { app, scratch, body } = self;
         let reply = if let Some(reply) = oversized_head(&req) {
             // The same limit as the tokio variants; may_minihttp itself has none.
-            Head::of(&req).drain(req);
+            Head::of(&req, app.limits().max_body).drain(req);
             reply
         } else {
             match route {
@@ -225,7 +208,7 @@ impl<M: Mac, J: JsonBackend> may_minihttp::HttpService for Service<M, J> {
                     with_body(app, scratch, body, route, req)?
                 }
                 other => {
-                    Head::of(&req).drain(req);
+                    Head::of(&req, app.limits().max_body).drain(req);
                     app.simple_route(other)
                 }
             }

@@ -126,3 +126,101 @@ pub fn outcome<M: Mac, J: JsonBackend>(
     let mut scratch = Scratch::new();
     v.verify(h, body, &mut scratch).map(|ok| ok.scheme())
 }
+
+/// Compares our canonicaliser and both V2 paths with CPython on every document; describes the
+/// first disagreement.
+pub fn check_against_python(docs: &[Vec<u8>]) -> Result<(), String> {
+    let answers = didit_fixtures::python_oracle(docs).map_err(|e| e.to_string())?;
+    for (doc, answer) in docs.iter().zip(answers) {
+        let show = || String::from_utf8_lossy(doc).into_owned();
+        let ours = didit_webhook::canon::Value::parse(doc);
+        match (answer, ours) {
+            (didit_fixtures::Oracle::Rejected, Err(_)) => {}
+            (didit_fixtures::Oracle::Rejected, Ok(v)) => {
+                return Err(format!("Python rejects, we accept {v:?}: {}", show()));
+            }
+            // A lone surrogate is refused wherever it stands, even in a value that a later
+            // duplicate key replaces (Python keeps only the survivor): documented on didit_webhook::canon::Value::parse.
+            (
+                didit_fixtures::Oracle::Dumps { .. },
+                Err(didit_webhook::canon::CanonError::LoneSurrogate),
+            ) => {}
+            // `json.loads(bytes)` decodes with surrogatepass, so UTF-8-encoded surrogates become
+            // lone surrogates there; they are not UTF-8 to us. Neither side can make a V2 message.
+            (
+                didit_fixtures::Oracle::Dumps { unicode: None, .. },
+                Err(didit_webhook::canon::CanonError::InvalidUtf8),
+            ) => {}
+            (didit_fixtures::Oracle::Dumps { unicode: None, .. }, other) => {
+                return Err(format!(
+                    "Python finds a lone surrogate, we say {other:?}: {}",
+                    show()
+                ));
+            }
+            (didit_fixtures::Oracle::Dumps { .. }, Err(e)) => {
+                return Err(format!("Python accepts, we reject ({e}): {}", show()));
+            }
+            (
+                didit_fixtures::Oracle::Dumps {
+                    ascii,
+                    unicode: Some(unicode),
+                },
+                Ok(v),
+            ) => {
+                let mut ours_ascii = Vec::new();
+                didit_webhook::canon::write_value(
+                    &v,
+                    didit_webhook::canon::Escaping::Ascii,
+                    &mut ours_ascii,
+                );
+                if ours_ascii != ascii {
+                    return Err(format!(
+                        "ASCII dump differs for {}\n python: {}\n    ours: {}",
+                        show(),
+                        String::from_utf8_lossy(&ascii),
+                        String::from_utf8_lossy(&ours_ascii)
+                    ));
+                }
+                let mut ours_unicode = Vec::new();
+                didit_webhook::canon::write_value(
+                    &v,
+                    didit_webhook::canon::Escaping::Unicode,
+                    &mut ours_unicode,
+                );
+                if ours_unicode != unicode {
+                    return Err(format!(
+                        "V2 dump differs for {}\n python: {}\n    ours: {}",
+                        show(),
+                        String::from_utf8_lossy(&unicode),
+                        String::from_utf8_lossy(&ours_unicode)
+                    ));
+                }
+                // The streaming path must accept Python's own wire output and agree byte for byte.
+                let mut out = Vec::new();
+                let fast = match didit_webhook::canon::v2_from_wire(&ascii, &mut out) {
+                    didit_webhook::canon::V2Message::SameAsBody => ascii.clone(),
+                    didit_webhook::canon::V2Message::Rewritten => out,
+                    didit_webhook::canon::V2Message::NotCanonical => {
+                        return Err(format!(
+                            "fast path declines Python's wire form {}",
+                            String::from_utf8_lossy(&ascii)
+                        ));
+                    }
+                };
+                if fast != unicode {
+                    return Err(format!(
+                        "fast V2 differs for {}\n python: {}\n    fast: {}",
+                        String::from_utf8_lossy(&ascii),
+                        String::from_utf8_lossy(&unicode),
+                        String::from_utf8_lossy(&fast)
+                    ));
+                }
+                let mut scratch = Vec::new();
+                if didit_webhook::canon::v2_message(doc, &mut scratch) != Ok(&unicode[..]) {
+                    return Err(format!("v2_message differs for {}", show()));
+                }
+            }
+        }
+    }
+    Ok(())
+}
