@@ -59,8 +59,10 @@ for spec in "${targets[@]}"; do
         -max_total_time="$secs_t" "${parallel[@]}" -print_final_stats=1 \
         -max_len=262144 -rss_limit_mb=4096) >"$log" 2>&1 || status=$?
     # libFuzzer's final stats: "stat::number_of_executed_units: N".
-    execs=$(cat "$log" fuzz/fuzz-*.log 2>/dev/null | grep 'stat::number_of_executed_units' |
-        awk '{s += $2} END {print s + 0}')
+    shopt -s nullglob
+    workers=(fuzz/fuzz-*.log)
+    shopt -u nullglob
+    execs=$(awk '/stat::number_of_executed_units/ {s += $2} END {print s + 0}' "$log" "${workers[@]}")
     if ((status != 0)); then
         failed=1
         verdict=crash
@@ -68,8 +70,8 @@ for spec in "${targets[@]}"; do
     else
         verdict=ok
     fi
-    cat fuzz/fuzz-*.log >>"$log" 2>/dev/null || true
-    rm -f fuzz/fuzz-*.log
+    ((${#workers[@]})) && cat "${workers[@]}" >>"$log"
+    rm -f "${workers[@]}"
     printf '%-12s %8s s %14s executions  %s\n' "$t" "$secs_t" "$execs" "$verdict"
     ((first)) || echo "," >>"$summary"
     first=0

@@ -879,7 +879,9 @@ impl Generator {
                     .acked
                     .lock()
                     .ok()
-                    .and_then(|mut a| a.pick(now, tol - 30, r));
+                    // Replayed while still inside the tolerance with room to spare (30 s, or
+                    // half of a shorter tolerance such as the soak's).
+                    .and_then(|mut a| a.pick(now, tol - (tol / 2).min(30), r));
                 let Some(prev) = picked else {
                     return self.fresh(kind, now, Class::Valid);
                 };

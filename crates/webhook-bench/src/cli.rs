@@ -33,6 +33,10 @@ pub enum Cmd {
         #[arg(long, default_value = "results")]
         results: PathBuf,
     },
+    /// Soak one receiver at a share of its measured maximum for minutes (scenarios/soak.toml:
+    /// noisy traffic); judge mismatches, RSS growth after the warm-up and p99 drift. Exit 0 if
+    /// it passed, 1 if not.
+    Soak(SoakArgs),
     /// Compare two runs like for like; exit 0 (no regression), 1 (regression), 2 (cannot compare).
     Compare {
         #[arg(long)]
@@ -93,6 +97,45 @@ pub struct RunArgs {
     pub publish: bool,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct SoakArgs {
+    /// The variant, server:hmac:json[:store] as for `run`.
+    #[arg(long, default_value = "hyper:ring:serde")]
+    pub receiver: String,
+    #[arg(long, default_value = "scenarios/soak.toml")]
+    pub scenario: PathBuf,
+    /// One minute instead of ten, 5 s segments (for CI); written under target/soak/.
+    #[arg(long)]
+    pub quick: bool,
+    /// Measured soak after the warm-up (default 10m; 1m with --quick).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Warm-up under the same load (default: twice the scenario's receiver tolerance plus 10 s,
+    /// the time the replay window takes to fill).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub warmup: Option<Duration>,
+    /// Length of one generator run; p99 is reported per segment (default 30s; 5s with --quick).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub segment: Option<Duration>,
+    /// Share of the calibrated maximum to offer.
+    #[arg(long, default_value = "80%", value_parser = parse_percent)]
+    pub load: f64,
+    /// Output folder (default: results/soak/<date>-<host>-<variant>/, or target/soak/... with
+    /// --quick).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub receiver_cpu: usize,
+    #[arg(long, default_value_t = 1)]
+    pub generator_cpu: usize,
+    #[arg(long, default_value = "raw")]
+    pub http: String,
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
 fn parse_percent(s: &str) -> Result<f64, String> {
     let t = s.trim().trim_end_matches('%');
     let v: f64 = t
@@ -124,6 +167,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }));
     match cmd {
         Cmd::Run(a) => run_cmd(a),
+        Cmd::Soak(a) => soak_cmd(a),
         Cmd::Publish { run, results } => {
             let dir = match run {
                 Some(d) => d,
@@ -201,11 +245,132 @@ pub fn publish(dir: &Path, results_dir: &Path) -> anyhow::Result<()> {
         .filter(|n| n.ends_with(".svg"))
         .collect();
     charts.sort();
-    std::fs::write(
-        results_dir.join("README.md"),
-        crate::publish::results_readme(&r, &rel, &charts),
-    )?;
+    let mut readme = crate::publish::results_readme(&r, &rel, &charts);
+    if let Some((soak_dir, soak)) = crate::soak::newest(results_dir) {
+        let rel = soak_dir
+            .strip_prefix(results_dir)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| soak_dir.display().to_string());
+        readme.push('\n');
+        readme.push_str(&crate::soak::markdown(&soak, "##"));
+        readme.push_str(&format!(
+            "\nFull data: [`{rel}/soak.json`]({rel}/soak.json).\n"
+        ));
+    }
+    std::fs::write(results_dir.join("README.md"), readme)?;
     Ok(())
+}
+
+fn bin_dir_of(given: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(d) => Ok(d.clone()),
+        None => std::env::current_exe()?
+            .parent()
+            .map(Path::to_path_buf)
+            .context("cannot locate this binary's folder; pass --bin-dir"),
+    }
+}
+
+fn soak_cmd(a: SoakArgs) -> anyhow::Result<ExitCode> {
+    let scenario = didit_loadgen::Scenario::load(&a.scenario)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.scenario.display()))?;
+    let variant = match crate::matrix::expand(&a.receiver).into_iter().next() {
+        Some(Ok(v)) => v,
+        Some(Err((name, e))) => bail!("--receiver {name}: {e}"),
+        None => bail!("--receiver names no variant"),
+    };
+    if a.receiver.contains(',') {
+        bail!("--receiver takes one variant; soak them one at a time");
+    }
+    let profile = scenario.receiver;
+    let mut receiver_args = vec![
+        "--tolerance".to_owned(),
+        format!("{}s", profile.tolerance.as_secs()),
+        "--max-body".to_owned(),
+        profile.max_body.to_string(),
+    ];
+    if profile.accept_simple {
+        receiver_args.push("--accept-simple".into());
+    }
+    let duration = a.duration.unwrap_or(if a.quick {
+        Duration::from_secs(60)
+    } else {
+        Duration::from_secs(600)
+    });
+    let segment = a.segment.unwrap_or(if a.quick {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_secs(30)
+    });
+    let warmup = a
+        .warmup
+        .unwrap_or(profile.tolerance * 2 + Duration::from_secs(10));
+    let plan = crate::soak::SoakPlan {
+        base: Plan {
+            scenarios: vec![a.scenario.clone()],
+            receivers: a.receiver.clone(),
+            repeat: 1,
+            out: PathBuf::new(),
+            quick: a.quick,
+            bin_dir: bin_dir_of(&a.bin_dir)?,
+            receiver_cpu: a.receiver_cpu,
+            generator_cpu: a.generator_cpu,
+            http: a.http.clone(),
+            command: std::iter::once("webhook-bench".to_owned())
+                .chain(std::env::args().skip(1))
+                .collect::<Vec<_>>()
+                .join(" "),
+            duration: None,
+            warmup: None,
+            quiet: a.quiet,
+            receiver_args,
+        },
+        variant,
+        scenario: a.scenario.clone(),
+        duration,
+        segment,
+        warmup,
+        calibration: if a.quick {
+            Duration::from_secs(3)
+        } else {
+            Duration::from_secs(8)
+        },
+        load_factor: a.load,
+    };
+    let result = crate::soak::run(&plan)?;
+    let out = match a.out {
+        Some(o) => o,
+        None => {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_else(|_| "host".into());
+            let id = format!(
+                "{}-{host}-{}",
+                crate::runner::sh("date", &["-u", "+%Y-%m-%d"]),
+                result.variant.replace(':', "-")
+            );
+            PathBuf::from(if a.quick {
+                "target/soak"
+            } else {
+                "results/soak"
+            })
+            .join(id)
+        }
+    };
+    crate::soak::write(&result, &out)?;
+    print!("{}", crate::soak::markdown(&result, "#"));
+    println!("\nwrote {}", out.display());
+    if out.starts_with("results") {
+        if let Ok(run) = newest_run(Path::new("results/runs")) {
+            publish(&run, Path::new("results"))?;
+            println!("updated results/README.md");
+        }
+    }
+    Ok(if result.verdict.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
@@ -255,6 +420,7 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         duration,
         warmup,
         quiet: a.quiet,
+        receiver_args: Vec::new(),
     };
     let started = std::time::Instant::now();
     let results = crate::runner::run(&plan)?;

@@ -3,7 +3,8 @@
 //!
 //! [`runner`] orchestrates (verify, calibrate, measure interleaved), [`results`] is the data model
 //! of `results.json`, [`charts`] and [`publish`] turn it into SVG and Markdown, [`compare`] gates
-//! regressions, [`cli`] is the `webhook-bench` command line.
+//! regressions, [`soak`] runs one receiver for minutes and judges drift, [`cli`] is the
+//! `webhook-bench` command line.
 
 pub mod charts;
 pub mod cli;
@@ -12,5 +13,6 @@ pub mod matrix;
 pub mod publish;
 pub mod results;
 pub mod runner;
+pub mod soak;
 
 pub use cli::{Cli, run};

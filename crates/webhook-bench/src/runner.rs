@@ -36,14 +36,16 @@ pub struct Plan {
     pub duration: Option<Duration>,
     pub warmup: Option<Duration>,
     pub quiet: bool,
+    /// More receiver flags, after the variant's own (the soak passes `--tolerance`).
+    pub receiver_args: Vec<String>,
 }
 
 const SECRET: &str = "webhook-bench-secret-not-a-real-key";
 
 /// A started receiver, with the `nats-server` it publishes to when its store is NATS.
-struct Receiver {
+pub(crate) struct Receiver {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
     nats: Option<Child>,
     /// Store files and folders to remove after the run.
     scratch: Option<PathBuf>,
@@ -110,7 +112,7 @@ fn prepare_store(
 }
 
 impl Receiver {
-    fn start(plan: &Plan, v: &Variant) -> Result<Receiver, String> {
+    pub(crate) fn start(plan: &Plan, v: &Variant) -> Result<Receiver, String> {
         let bin = plan.bin_dir.join("didit-receiver");
         let (store, mut nats, scratch) = prepare_store(plan, v)?;
         let stop_store = |nats: &mut Option<Child>| {
@@ -136,6 +138,7 @@ impl Receiver {
                 "--queue-capacity",
                 "1048576",
             ])
+            .args(&plan.receiver_args)
             .env("DIDIT_WEBHOOK_SECRET", SECRET)
             .env("RUST_LOG", "warn,may_minihttp=off")
             .stdout(Stdio::piped())
@@ -180,13 +183,13 @@ impl Receiver {
         }
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         // The pid of `taskset`, which execs the receiver: the same process.
         self.child.id()
     }
 
     /// `Err` if the receiver is no longer running.
-    fn alive(&mut self) -> Result<(), String> {
+    pub(crate) fn alive(&mut self) -> Result<(), String> {
         match self.child.try_wait() {
             Ok(Some(status)) => Err(format!("the receiver exited during the run ({status})")),
             _ => Ok(()),
@@ -200,7 +203,7 @@ impl Receiver {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status();
@@ -227,13 +230,18 @@ impl Receiver {
     }
 }
 
-fn last_lines(s: &str, n: usize) -> String {
+pub(crate) fn last_lines(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join(" | ")
 }
 
 /// One generator run: its JSON report, or why there is none.
-fn loadgen(plan: &Plan, rx: &Receiver, args: &[String], tag: &str) -> Result<Value, String> {
+pub(crate) fn loadgen(
+    plan: &Plan,
+    rx: &Receiver,
+    args: &[String],
+    tag: &str,
+) -> Result<Value, String> {
     let report =
         std::env::temp_dir().join(format!("webhook-bench-{}-{tag}.json", std::process::id()));
     let _ = std::fs::remove_file(&report);
@@ -261,7 +269,7 @@ fn loadgen(plan: &Plan, rx: &Receiver, args: &[String], tag: &str) -> Result<Val
     serde_json::from_slice(&text).map_err(|e| format!("unreadable loadgen report: {e}"))
 }
 
-fn u(v: &Value, path: &[&str]) -> u64 {
+pub(crate) fn u(v: &Value, path: &[&str]) -> u64 {
     let mut cur = v;
     for p in path {
         cur = &cur[*p];
@@ -269,7 +277,7 @@ fn u(v: &Value, path: &[&str]) -> u64 {
     cur.as_u64().unwrap_or(0)
 }
 
-fn f(v: &Value, path: &[&str]) -> f64 {
+pub(crate) fn f(v: &Value, path: &[&str]) -> f64 {
     let mut cur = v;
     for p in path {
         cur = &cur[*p];
@@ -365,7 +373,7 @@ fn timing_args(plan: &Plan) -> Vec<String> {
     a
 }
 
-fn sh(cmd: &str, args: &[&str]) -> String {
+pub(crate) fn sh(cmd: &str, args: &[&str]) -> String {
     Command::new(cmd)
         .args(args)
         .output()
