@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Regression gates for CI.
+# Regression and soak gates for CI.
 # 1. Deterministic: Callgrind instruction counts of the core's hot paths (Gungraun) against
 #    results/instructions-baseline.json, at 3 %.
 # 2. Throughput: a quick run of a fixed small matrix (hyper and the naive peer, max-throughput,
 #    3 interleaved rounds of 2 s) compared with the committed results/baseline.json; then the
 #    gate tests itself: the same run with hyper deliberately slowed (200 µs of extra work per
 #    delivery) must be reported as a regression.
+# 3. Soak (quick): `webhook-bench soak --quick`: hyper at 80 % of its measured maximum on noisy
+#    traffic for one minute after a 30 s warm-up; fails on any mismatch, RSS growth of 5 % or
+#    more after the warm-up, or p99 drifting past 1.5× (scenarios/soak.toml).
 #
-# Usage: scripts/ci-bench.sh            # about a minute after the build
+# Usage: scripts/ci-bench.sh            # about three minutes after the build
 # Env:   THRESHOLD (default 25%: this shared 2-core machine's run-to-run spread is about ±20 %)
 #        UPDATE_BASELINE=1 writes both baselines from this run instead of comparing.
 # Needs valgrind (installed from Debian when missing) and gungraun-runner 0.20.0 (installed with
@@ -60,3 +63,6 @@ if [ "$rc" -ne 1 ]; then
   exit 1
 fi
 echo "gate ok: the slowed variant was caught" >&2
+
+echo "== soak (quick)" >&2
+"$bench" soak --quick --quiet --out "$work/soak"

@@ -2,24 +2,26 @@
 # Runs the cargo-fuzz targets (fuzz/fuzz_targets) one after another, each for a given time, and
 # prints how many executions each ran and whether it crashed.
 #
-#   bash scripts/fuzz.sh [--time SECONDS] [--jobs N] [TARGET[:SECONDS]...]
+#   bash scripts/fuzz.sh [--time SECONDS] [--jobs N] [--summary FILE] [TARGET[:SECONDS]...]
 #
 # Defaults: 300 s per target (TARGET:SECONDS overrides it for one), all targets (verify canon envelope may_request), 1 job. Needs a
 # nightly toolchain (libFuzzer's sanitizer flags); installs cargo-fuzz with cargo if missing.
 # New inputs go to target/fuzz-corpus/<target> (not committed); the committed seeds in
 # fuzz/corpus/<target> are read, not grown. A crash leaves its input in fuzz/artifacts/<target>:
 # commit it under fuzz/regressions/<target>/ and `cargo test -p didit-webhook --test fuzz_corpus`
-# replays it. Writes a summary to target/fuzz-summary.json.
+# replays it. Writes a summary to target/fuzz-summary.json (or --summary FILE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 secs=300
 jobs=1
+summary=target/fuzz-summary.json
 targets=()
 while (($#)); do
     case "$1" in
     --time) secs=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
+    --summary) summary=$2; shift 2 ;;
     -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
@@ -37,8 +39,7 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 # With --jobs > 1 libFuzzer runs that many worker processes, each logging to fuzz/fuzz-N.log.
 parallel=()
 ((jobs > 1)) && parallel=(-jobs="$jobs" -workers="$jobs")
-summary=target/fuzz-summary.json
-mkdir -p target
+mkdir -p target "$(dirname "$summary")"
 echo "[" >"$summary"
 failed=0
 first=1

@@ -83,3 +83,52 @@ fn quick_run_records_what_ran_and_what_failed() {
     let readme = std::fs::read_to_string(out.join("README.md")).expect("README");
     assert!(readme.contains("git commit") && readme.contains("no-such-scenario"));
 }
+
+/// `webhook-bench soak` end to end, shortened: calibration, warm-up and measured segments run,
+/// `soak.json` and `README.md` are written, and the verdict holds its evidence. Whether a debug
+/// build passes the gates on a shared machine is not asserted; that the gates were judged is.
+#[test]
+fn a_short_soak_writes_its_verdict() {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_didit-receiver"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bench-soak-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let root = env!("CARGO_MANIFEST_DIR");
+    let run = Command::new(env!("CARGO_BIN_EXE_webhook-bench"))
+        .current_dir(root)
+        .args(["soak", "--quiet", "--http", "hyper", "--load", "50%"])
+        .args(["--duration", "4s", "--segment", "2s", "--warmup", "2s"])
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("webhook-bench runs");
+    let code = run.status.code();
+    assert!(
+        matches!(code, Some(0 | 1)),
+        "exit {code:?}\n{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = std::fs::read_to_string(out.join("soak.json")).expect("soak.json");
+    let r: webhook_bench::soak::SoakResult = serde_json::from_str(&text).expect("valid soak.json");
+    assert_eq!(r.schema, webhook_bench::soak::SOAK_SCHEMA);
+    assert!(r.calibrated_max_rps > 0.0);
+    assert!((r.rate - r.calibrated_max_rps * 0.5).abs() <= 1.0, "{r:?}");
+    assert_eq!(r.segments.len(), 3, "one warm-up and two measured segments");
+    assert!(r.segments[0].warmup && !r.segments[2].warmup);
+    assert!(
+        r.segments.iter().all(|s| s.requests > 0),
+        "{:?}",
+        r.segments
+    );
+    assert_eq!(r.verdict.mismatches, 0, "{:?}", r.verdict);
+    assert!(r.rss_timeline.len() >= 4, "{:?}", r.rss_timeline);
+    assert_eq!(code == Some(0), r.verdict.passed);
+    let readme = std::fs::read_to_string(out.join("README.md")).expect("README");
+    assert!(readme.contains("Soak") && readme.contains("| segment |"));
+}

@@ -40,9 +40,7 @@ fuzz_target!(|data: &[u8]| {
 
     // We follow Python, which accepts NaN/Infinity and lone surrogates that serde_json refuses;
     // for anything else serde_json must agree that it is JSON.
-    let lenient = ascii
-        .windows(3)
-        .any(|w| w == b"NaN" || w == b"Inf")
+    let lenient = ascii.windows(3).any(|w| w == b"NaN" || w == b"Inf")
         || ascii.windows(3).any(|w| w == b"\\ud" || w == b"\\uD");
     if !lenient {
         assert!(

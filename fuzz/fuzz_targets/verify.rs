@@ -53,9 +53,18 @@ fuzz_target!(|data: &[u8]| {
 
     let reference = verify::<RingMac, SerdeJson>(cfg, &headers, body);
     for (name, other) in [
-        ("rustcrypto/serde", verify::<RustCryptoMac, SerdeJson>(cfg, &headers, body)),
-        ("ring/simd", verify::<RingMac, SimdJson>(cfg, &headers, body)),
-        ("ring/sonic", verify::<RingMac, SonicJson>(cfg, &headers, body)),
+        (
+            "rustcrypto/serde",
+            verify::<RustCryptoMac, SerdeJson>(cfg, &headers, body),
+        ),
+        (
+            "ring/simd",
+            verify::<RingMac, SimdJson>(cfg, &headers, body),
+        ),
+        (
+            "ring/sonic",
+            verify::<RingMac, SonicJson>(cfg, &headers, body),
+        ),
     ] {
         assert_eq!(reference, other, "ring/serde and {name} disagree");
     }

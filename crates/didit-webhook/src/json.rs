@@ -41,13 +41,17 @@ impl JsonBackend for SerdeJson {
         body: &'a [u8],
         _scratch: &'a mut Vec<u8>,
     ) -> Result<Envelope<'a>, JsonError> {
-        // serde_json stops at 128 levels of nesting, so deep input is an error, not a stack overflow.
-        // `from_slice` does not check UTF-8 inside strings it skips, so `{"x":"\xda"}` would pass
-        // where simd-json, sonic-rs and Python refuse it (found by fuzz/fuzz_targets/envelope.rs):
-        // validate the whole body once, then parse it as text.
-        let text = std::str::from_utf8(body).map_err(|_| JsonError)?;
-        serde_json::from_str(text).map_err(|_| JsonError)
+        serde_envelope(body)
     }
+}
+
+fn serde_envelope(body: &[u8]) -> Result<Envelope<'_>, JsonError> {
+    // serde_json stops at 128 levels of nesting, so deep input is an error, not a stack overflow.
+    // `from_slice` does not check UTF-8 inside strings it skips, so `{"x":"\xda"}` would pass
+    // where simd-json, sonic-rs and Python refuse it (found by fuzz/fuzz_targets/envelope.rs):
+    // validate the whole body once, then parse it as text.
+    let text = std::str::from_utf8(body).map_err(|_| JsonError)?;
+    serde_json::from_str(text).map_err(|_| JsonError)
 }
 
 /// `simd-json`: SIMD structural indexing; it un-escapes in place, hence the copy into `scratch`.
@@ -66,7 +70,14 @@ impl JsonBackend for SimdJson {
     ) -> Result<Envelope<'a>, JsonError> {
         scratch.clear();
         scratch.extend_from_slice(body);
-        simd_json::serde::from_slice(scratch.as_mut_slice()).map_err(|_| JsonError)
+        match simd_json::serde::from_slice(scratch.as_mut_slice()) {
+            Ok(env) => Ok(env),
+            // simd-json refuses some JSON that Python (and serde_json) accept, such as a number
+            // that overflows to infinity (`1e999`; found by fuzz/fuzz_targets/envelope.rs). A
+            // body it refuses gets a second opinion, so every backend accepts the same bodies;
+            // only malformed bodies, rare after a valid signature, pay for two parses.
+            Err(_) => serde_envelope(body),
+        }
     }
 }
 
