@@ -360,11 +360,11 @@ fn soak_cmd(a: SoakArgs) -> anyhow::Result<ExitCode> {
     crate::soak::write(&result, &out)?;
     print!("{}", crate::soak::markdown(&result, "#"));
     println!("\nwrote {}", out.display());
-    if out.starts_with("results") {
-        if let Ok(run) = newest_run(Path::new("results/runs")) {
-            publish(&run, Path::new("results"))?;
-            println!("updated results/README.md");
-        }
+    if out.starts_with("results")
+        && let Ok(run) = newest_run(Path::new("results/runs"))
+    {
+        publish(&run, Path::new("results"))?;
+        println!("updated results/README.md");
     }
     Ok(if result.verdict.passed {
         ExitCode::SUCCESS
