@@ -369,3 +369,41 @@ fn slowloris_and_slow_bodies_do_not_stop_service() {
         rx.stop();
     }
 }
+
+/// A client that never ends its request head: every server drops it once the head passes
+/// 64 KiB, instead of buffering whatever it sends (may_minihttp did, unbounded, until the patch
+/// in vendor/may_minihttp).
+#[test]
+fn endless_headers_are_cut_off() {
+    const LIMIT: usize = 8 << 20;
+    for server in ["hyper", "axum", "axum-naive", "may"] {
+        let rx = Receiver::start(server, "ring", "serde", &["--header-timeout", "30s"]);
+        let before = rss_kib(rx.pid());
+        let mut s = TcpStream::connect(rx.addr).expect("connect");
+        s.set_write_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        s.write_all(b"POST /webhooks/didit HTTP/1.1\r\nHost: x\r\nX-Endless: ")
+            .expect("write");
+        let chunk = vec![b'a'; 64 * 1024];
+        let mut sent = 0;
+        while sent < LIMIT {
+            if s.write_all(&chunk).is_err() {
+                break;
+            }
+            sent += chunk.len();
+        }
+        let after = rss_kib(rx.pid());
+        assert!(
+            sent < LIMIT,
+            "{server}: accepted {} MiB of one header without closing",
+            sent >> 20
+        );
+        assert!(
+            after.saturating_sub(before) < 4 * 1024,
+            "{server}: RSS grew {} KiB for one endless header",
+            after.saturating_sub(before)
+        );
+        assert!(healthy(&rx), "{server}: not serving afterwards");
+        rx.stop();
+    }
+}
