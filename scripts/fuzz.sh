@@ -47,8 +47,8 @@ for spec in "${targets[@]}"; do
     t=${spec%%:*}
     secs_t=$secs
     [[ $spec == *:* ]] && secs_t=${spec#*:}
-    if [[ ! -f fuzz/fuzz_targets/$t.rs ]]; then
-        echo "fuzz.sh: no target $t (have: $(cd fuzz/fuzz_targets && ls | sed 's/\.rs$//' | tr '\n' ' '))" >&2
+    if ! grep -q "^name = \"$t\"" fuzz/Cargo.toml || [[ $t == didit-fuzz ]]; then
+        echo "fuzz.sh: no target $t (have: $(sed -n 's/^name = "\(.*\)"/\1/p' fuzz/Cargo.toml | grep -v didit-fuzz | tr '\n' ' '))" >&2
         exit 2
     fi
     work=target/fuzz-corpus/$t

@@ -6,16 +6,21 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[test]
-fn quick_run_records_what_ran_and_what_failed() {
+/// The debug binaries' folder, a fresh output folder, and the project root.
+fn setup(tag: &str) -> (PathBuf, PathBuf, &'static str) {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_didit-receiver"))
         .parent()
         .expect("bin dir")
         .to_path_buf();
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("bench-run-{}", std::process::id()));
+        .join(format!("bench-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let root = env!("CARGO_MANIFEST_DIR");
+    (bin_dir, out, env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn quick_run_records_what_ran_and_what_failed() {
+    let (bin_dir, out, root) = setup("run");
     let missing = format!("{root}/scenarios/no-such-scenario.toml");
     let run = Command::new(env!("CARGO_BIN_EXE_webhook-bench"))
         .current_dir(root)
@@ -89,14 +94,7 @@ fn quick_run_records_what_ran_and_what_failed() {
 /// build passes the gates on a shared machine is not asserted; that the gates were judged is.
 #[test]
 fn a_short_soak_writes_its_verdict() {
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_didit-receiver"))
-        .parent()
-        .expect("bin dir")
-        .to_path_buf();
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("bench-soak-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let root = env!("CARGO_MANIFEST_DIR");
+    let (bin_dir, out, root) = setup("soak");
     let run = Command::new(env!("CARGO_BIN_EXE_webhook-bench"))
         .current_dir(root)
         .args(["soak", "--quiet", "--http", "hyper", "--load", "50%"])

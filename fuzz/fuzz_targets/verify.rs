@@ -10,6 +10,8 @@ use didit_webhook::{
 };
 use libfuzzer_sys::fuzz_target;
 
+mod verify_input;
+
 const NOW: i64 = 1_700_000_000;
 
 fn verify<M: Mac, J: JsonBackend + Default>(
@@ -25,30 +27,8 @@ fn verify<M: Mac, J: JsonBackend + Default>(
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&flags, rest)) = data.split_first() else {
+    let Some((headers, body, cfg)) = verify_input::decode(data) else {
         return;
-    };
-    let mut parts = rest.splitn(5, |&b| b == b'\n');
-    let mut next = |present: bool| {
-        let p = parts.next();
-        if present { p } else { None }
-    };
-    let headers = SignatureHeaders {
-        signature: next(flags & 1 != 0),
-        signature_v2: next(flags & 2 != 0),
-        signature_simple: next(flags & 4 != 0),
-        timestamp: next(flags & 8 != 0),
-    };
-    let body = parts.next().unwrap_or_default();
-    let cfg = VerifyConfig {
-        tolerance_secs: 300,
-        policy: match flags >> 4 & 3 {
-            0 => SignaturePolicy::Any,
-            1 => SignaturePolicy::Raw,
-            _ => SignaturePolicy::V2,
-        },
-        accept_simple: flags & 64 != 0,
-        max_body: 1 << 20,
     };
 
     let reference = verify::<RingMac, SerdeJson>(cfg, &headers, body);

@@ -96,14 +96,16 @@ pub fn corpus() -> Vec<Case> {
 }
 
 fn expectation<'c>(case: &'c Case, server: &str) -> &'c Expect {
-    match server {
-        "may" => case.may.as_ref(),
-        "hyper" => case.hyper.as_ref(),
-        "axum" => case.axum.as_ref(),
-        "axum-naive" => case.axum_naive.as_ref(),
-        _ => None,
-    }
-    .unwrap_or(&case.expect)
+    support::for_server(
+        server,
+        [
+            case.may.as_ref(),
+            case.hyper.as_ref(),
+            case.axum.as_ref(),
+            case.axum_naive.as_ref(),
+        ],
+        &case.expect,
+    )
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);

@@ -11,6 +11,20 @@ use std::time::{Duration, Instant};
 pub const SECRET: &str = "conformance-secret-not-a-real-key";
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The per-server override of a corpus expectation, or the common one (conformance data files
+/// carry optional `may`, `hyper`, `axum`, `axum-naive` entries beside `expect`).
+pub fn for_server<'a, T>(server: &str, overrides: [Option<&'a T>; 4], common: &'a T) -> &'a T {
+    let [may, hyper, axum, naive] = overrides;
+    match server {
+        "may" => may,
+        "hyper" => hyper,
+        "axum" => axum,
+        "axum-naive" => naive,
+        _ => None,
+    }
+    .unwrap_or(common)
+}
+
 pub struct Response {
     pub status: u16,
     pub headers: HashMap<String, String>,

@@ -7,13 +7,15 @@
 //! - verify: every MAC × JSON backend gives the same answer for the same headers and body.
 
 mod common;
+#[path = "../../../fuzz/fuzz_targets/verify_input.rs"]
+mod verify_input;
 
 use std::path::{Path, PathBuf};
 
 use common::check_against_python;
 use didit_webhook::{
     FixedClock, JsonBackend, Mac, RingMac, RustCryptoMac, Scratch, Secret, SerdeJson,
-    SignatureHeaders, SignaturePolicy, SimdJson, SonicJson, Verifier, VerifyConfig, canon,
+    SignatureHeaders, SimdJson, SonicJson, Verifier, VerifyConfig, canon,
 };
 
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -87,27 +89,8 @@ fn verify_backends_agree_on_the_corpus() {
     let all = inputs("verify");
     assert!(all.len() >= 5, "the verify corpus is missing");
     for (path, data) in all {
-        // The fuzz target's input layout: flags byte, four header values and the body, split by \n.
-        let Some((&flags, rest)) = data.split_first() else {
+        let Some((h, body, cfg)) = verify_input::decode(&data) else {
             continue;
-        };
-        let mut parts = rest.splitn(5, |&b| b == b'\n');
-        let mut next = |present: bool| parts.next().filter(|_| present);
-        let h = SignatureHeaders {
-            signature: next(flags & 1 != 0),
-            signature_v2: next(flags & 2 != 0),
-            signature_simple: next(flags & 4 != 0),
-            timestamp: next(flags & 8 != 0),
-        };
-        let body = parts.next().unwrap_or_default();
-        let cfg = VerifyConfig {
-            policy: match flags >> 4 & 3 {
-                0 => SignaturePolicy::Any,
-                1 => SignaturePolicy::Raw,
-                _ => SignaturePolicy::V2,
-            },
-            accept_simple: flags & 64 != 0,
-            ..VerifyConfig::default()
         };
         let reference = verify::<RingMac, SerdeJson>(cfg, &h, body);
         for other in [

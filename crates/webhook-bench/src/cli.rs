@@ -77,21 +77,8 @@ pub struct RunArgs {
     /// Use each scenario file's own duration and warm-up.
     #[arg(long)]
     pub scenario_durations: bool,
-    /// Where didit-receiver and didit-loadgen are (default: beside this binary).
-    #[arg(long)]
-    pub bin_dir: Option<PathBuf>,
-    /// Core the receiver is pinned to.
-    #[arg(long, default_value_t = 0)]
-    pub receiver_cpu: usize,
-    /// Core the generator is pinned to.
-    #[arg(long, default_value_t = 1)]
-    pub generator_cpu: usize,
-    /// The open-loop engine's HTTP client (raw reaches higher ceilings; see didit-loadgen).
-    #[arg(long, default_value = "raw")]
-    pub http: String,
-    /// No progress output.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub harness: Harness,
     /// Also regenerate results/README.md from this run.
     #[arg(long)]
     pub publish: bool,
@@ -102,6 +89,7 @@ pub struct SoakArgs {
     /// The variant, server:hmac:json[:store] as for `run`.
     #[arg(long, default_value = "hyper:ring:serde")]
     pub receiver: String,
+    /// The traffic (mix, bad shares, connections) and the receiver's tolerance.
     #[arg(long, default_value = "scenarios/soak.toml")]
     pub scenario: PathBuf,
     /// One minute instead of ten, 5 s segments (for CI); written under target/soak/.
@@ -124,16 +112,40 @@ pub struct SoakArgs {
     /// --quick).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub harness: Harness,
+}
+
+/// Where the binaries are, how they are pinned, which HTTP client: shared by `run` and `soak`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Harness {
+    /// Where didit-receiver and didit-loadgen are (default: beside this binary).
     #[arg(long)]
     pub bin_dir: Option<PathBuf>,
+    /// Core the receiver is pinned to.
     #[arg(long, default_value_t = 0)]
     pub receiver_cpu: usize,
+    /// Core the generator is pinned to.
     #[arg(long, default_value_t = 1)]
     pub generator_cpu: usize,
+    /// The open-loop engine's HTTP client (raw reaches higher ceilings; see didit-loadgen).
     #[arg(long, default_value = "raw")]
     pub http: String,
+    /// No progress output.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Harness {
+            bin_dir: None,
+            receiver_cpu: 0,
+            generator_cpu: 1,
+            http: "raw".into(),
+            quiet: false,
+        }
+    }
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -158,11 +170,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         duration: None,
         warmup: None,
         scenario_durations: false,
-        bin_dir: None,
-        receiver_cpu: 0,
-        generator_cpu: 1,
-        http: "raw".into(),
-        quiet: false,
+        harness: Harness::default(),
         publish: true,
     }));
     match cmd {
@@ -312,17 +320,17 @@ fn soak_cmd(a: SoakArgs) -> anyhow::Result<ExitCode> {
             repeat: 1,
             out: PathBuf::new(),
             quick: a.quick,
-            bin_dir: bin_dir_of(&a.bin_dir)?,
-            receiver_cpu: a.receiver_cpu,
-            generator_cpu: a.generator_cpu,
-            http: a.http.clone(),
+            bin_dir: bin_dir_of(&a.harness.bin_dir)?,
+            receiver_cpu: a.harness.receiver_cpu,
+            generator_cpu: a.harness.generator_cpu,
+            http: a.harness.http.clone(),
             command: std::iter::once("webhook-bench".to_owned())
                 .chain(std::env::args().skip(1))
                 .collect::<Vec<_>>()
                 .join(" "),
             duration: None,
             warmup: None,
-            quiet: a.quiet,
+            quiet: a.harness.quiet,
             receiver_args,
         },
         variant,
@@ -386,13 +394,7 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
     if a.repeat == 0 {
         bail!("--repeat must be at least 1");
     }
-    let bin_dir = match &a.bin_dir {
-        Some(d) => d.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .map(Path::to_path_buf)
-            .context("cannot locate this binary's folder; pass --bin-dir")?,
-    };
+    let bin_dir = bin_dir_of(&a.harness.bin_dir)?;
     let (duration, warmup) = if a.scenario_durations {
         (None, None)
     } else if a.quick {
@@ -410,16 +412,16 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         out: PathBuf::new(),
         quick: a.quick,
         bin_dir,
-        receiver_cpu: a.receiver_cpu,
-        generator_cpu: a.generator_cpu,
-        http: a.http.clone(),
+        receiver_cpu: a.harness.receiver_cpu,
+        generator_cpu: a.harness.generator_cpu,
+        http: a.harness.http.clone(),
         command: std::iter::once("webhook-bench".to_owned())
             .chain(std::env::args().skip(1))
             .collect::<Vec<_>>()
             .join(" "),
         duration,
         warmup,
-        quiet: a.quiet,
+        quiet: a.harness.quiet,
         receiver_args: Vec::new(),
     };
     let started = std::time::Instant::now();
