@@ -25,7 +25,7 @@ const WAIT: Duration = Duration::from_secs(4);
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum Part {
-    /// Literal text (JSON escapes give `\r\n`; `{good_len}` is the length of a good body).
+    /// Literal text (JSON escapes give `\r\n`).
     Text(String),
     /// Raw bytes as hex pairs, for what a JSON string cannot hold (non-UTF-8).
     Hex(String),

@@ -265,6 +265,10 @@ pub fn publish(dir: &Path, results_dir: &Path) -> anyhow::Result<()> {
             "\nFull data: [`{rel}/soak.json`]({rel}/soak.json).\n"
         ));
     }
+    if let Some(fuzz) = crate::publish::fuzz_section(results_dir) {
+        readme.push('\n');
+        readme.push_str(&fuzz);
+    }
     std::fs::write(results_dir.join("README.md"), readme)?;
     Ok(())
 }

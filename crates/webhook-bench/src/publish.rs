@@ -400,3 +400,41 @@ pub fn results_readme(r: &Results, run_dir: &str, charts: &[String]) -> String {
     }
     s
 }
+
+/// One fuzz target's run, as `scripts/fuzz.sh` summarises it.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct FuzzRun {
+    pub target: String,
+    pub seconds: f64,
+    pub executions: u64,
+    pub result: String,
+    pub toolchain: String,
+}
+
+/// The fuzzing section of `results/README.md`, from the newest `results/fuzz/*.json` (the
+/// summaries of `scripts/fuzz.sh`, one array of runs per file).
+pub fn fuzz_section(results_dir: &std::path::Path) -> Option<String> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(results_dir.join("fuzz"))
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let file = files.pop()?;
+    let runs: Vec<FuzzRun> = serde_json::from_str(&std::fs::read_to_string(&file).ok()?).ok()?;
+    let name = file.file_name()?.to_string_lossy().into_owned();
+    let mut s = String::from(
+        "## Fuzzing\n\n`bash scripts/fuzz.sh`, one core per target; what each target asserts is in the project README (*Hostile traffic*).\n\n| target | seconds | executions | result |\n|---|---|---|---|\n",
+    );
+    for r in &runs {
+        let _ = writeln!(
+            s,
+            "| `{}` | {:.0} | {} | {} |",
+            r.target, r.seconds, r.executions, r.result
+        );
+    }
+    if let Some(t) = runs.first().map(|r| r.toolchain.as_str()) {
+        let _ = writeln!(s, "\nToolchain: {t}. Data: [`fuzz/{name}`](fuzz/{name}).");
+    }
+    Some(s)
+}

@@ -198,7 +198,8 @@ impl<M: Mac, J: JsonBackend> may_minihttp::HttpService for Service<M, J> {
         let route = self.app.route(req.method(), req.path());
         let Service { app, scratch, body } = self;
         let reply = if let Some(reply) = oversized_head(&req) {
-            // The same limit as the tokio variants; may_minihttp itself has none.
+            // The tokio variants' limit. The patched may_minihttp bounds only a head still
+            // incomplete at 64 KiB; one that arrived whole in a single read can be larger.
             Head::of(&req, app.limits().max_body).drain(req);
             reply
         } else {
