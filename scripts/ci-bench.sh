@@ -7,8 +7,9 @@
 #    gate tests itself: the same run with hyper deliberately slowed (200 µs of extra work per
 #    delivery) must be reported as a regression.
 # 3. Soak (quick): `webhook-bench soak --quick`: hyper at 80 % of its measured maximum on noisy
-#    traffic for one minute after a 30 s warm-up; fails on any mismatch, RSS growth of 5 % or
-#    more after the warm-up, or p99 drifting past 1.5× (scenarios/soak.toml).
+#    traffic for one minute after a 30 s warm-up (scenarios/soak.toml); fails on any mismatch,
+#    transport errors or a receiver that dies; RSS growth and p99 drift are printed, and gated by
+#    the full soak only.
 #
 # Usage: scripts/ci-bench.sh            # about three minutes after the build
 # Env:   THRESHOLD (default 25%: this shared 2-core machine's run-to-run spread is about ±20 %)
@@ -65,4 +66,23 @@ fi
 echo "gate ok: the slowed variant was caught" >&2
 
 echo "== soak (quick)" >&2
+set +e
 "$bench" soak --quick --quiet --out "$work/soak"
+rc=$?
+set -e
+# One minute on a shared 2-core machine is enough to catch wrong answers and a dying receiver,
+# which fail CI; RSS growth and p99 drift are judged by the full ten-minute soak (published under
+# results/soak/) and only reported here, since one stalled second of this VM moves them.
+python3 - "$work/soak/soak.json" "$rc" <<'PY'
+import json, sys
+path, rc = sys.argv[1], int(sys.argv[2])
+try:
+    v = json.load(open(path))["verdict"]
+except (OSError, ValueError, KeyError) as e:
+    sys.exit(f"soak: no verdict ({e}); exit {rc}")
+hard = [f for f in v["failures"] if not f.startswith(("RSS grew", "p99 drifted"))]
+if v["mismatches"] or hard:
+    sys.exit("soak failed: " + "; ".join(hard or [f"{v['mismatches']} mismatches"]))
+soft = [f for f in v["failures"] if f not in hard]
+print("soak ok: no mismatches, receiver alive" + (" (reported, not gated here: " + "; ".join(soft) + ")" if soft else ""), file=sys.stderr)
+PY

@@ -409,6 +409,9 @@ pub struct FuzzRun {
     pub executions: u64,
     pub result: String,
     pub toolchain: String,
+    /// Context a person added (earlier runs, what a crash was).
+    #[serde(default)]
+    pub note: String,
 }
 
 /// The fuzzing section of `results/README.md`, from the newest `results/fuzz/*.json` (the
@@ -424,13 +427,13 @@ pub fn fuzz_section(results_dir: &std::path::Path) -> Option<String> {
     let runs: Vec<FuzzRun> = serde_json::from_str(&std::fs::read_to_string(&file).ok()?).ok()?;
     let name = file.file_name()?.to_string_lossy().into_owned();
     let mut s = String::from(
-        "## Fuzzing\n\n`bash scripts/fuzz.sh`, one core per target; what each target asserts is in the project README (*Hostile traffic*).\n\n| target | seconds | executions | result |\n|---|---|---|---|\n",
+        "## Fuzzing\n\n`bash scripts/fuzz.sh`, one core per target; what each target asserts is in the project README (*Hostile traffic*).\n\n| target | seconds | executions | result | note |\n|---|---|---|---|---|\n",
     );
     for r in &runs {
         let _ = writeln!(
             s,
-            "| `{}` | {:.0} | {} | {} |",
-            r.target, r.seconds, r.executions, r.result
+            "| `{}` | {:.0} | {} | {} | {} |",
+            r.target, r.seconds, r.executions, r.result, r.note
         );
     }
     if let Some(t) = runs.first().map(|r| r.toolchain.as_str()) {
