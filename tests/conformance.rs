@@ -35,7 +35,7 @@ use serde::Deserialize;
 /// - `profile`: `default` or `simple` (receiver started with `--accept-simple`).
 /// - `repeat`: resend the exact request of an earlier case.
 /// - `expect`: `status`, optional `body` (JSON), `headers`, `contains`; a server name key
-///   (`may`, `hyper`, `axum`, `axum-naive`) overrides `expect` for that server. Status 0 means
+///   (`may`, `hyper`, `axum`, `axum-naive`, `actix`) overrides `expect` for that server. Status 0 means
 ///   the server closes the connection without an answer (a documented limitation).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,6 +70,7 @@ struct Case {
     axum: Option<Expect>,
     #[serde(rename = "axum-naive")]
     axum_naive: Option<Expect>,
+    actix: Option<Expect>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -352,6 +353,7 @@ fn expectation<'c>(case: &'c Case, server: &str) -> &'c Expect {
             case.hyper.as_ref(),
             case.axum.as_ref(),
             case.axum_naive.as_ref(),
+            case.actix.as_ref(),
         ],
         &case.expect,
     )
@@ -506,6 +508,11 @@ fn conformance_axum() {
 #[test]
 fn conformance_may() {
     conformance("may");
+}
+
+#[test]
+fn conformance_actix() {
+    conformance("actix");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Acknowledged means stored: receivers with the SQLite store are killed with SIGKILL under load
 //! and restarted on the same file, and every `event_id` the load generator saw acknowledged must
 //! be in the store, once. The same through NATS JetStream (a real `nats-server`, also killed and
-//! restarted), then the consumer into SQLite. A store that cannot write (a file-size limit
+//! restarted), then the consumer into SQLite, and through RabbitMQ (a real node, also killed and
+//! restarted; the consumer de-duplicates by `event_id`). A store that cannot write (a file-size limit
 //! standing in for a full disk) answers 503 and recovers when the limit is lifted. All load is on
 //! loopback, to receivers and servers these tests start, bounded in time.
 
@@ -113,7 +114,7 @@ fn sqlite_kill_9_under_load_loses_nothing_acknowledged() {
     let store = format!("sqlite:{}", db.display());
     let mut all_acked = Vec::new();
     // Each server in turn on the same file: a restart must also find what another server stored.
-    for (round, server) in ["hyper", "may", "axum"].into_iter().enumerate() {
+    for (round, server) in ["hyper", "may", "axum", "actix"].into_iter().enumerate() {
         // The smoke mix has a 200 KB AML payload.
         let rx = Receiver::try_start(
             server,
@@ -255,16 +256,46 @@ fn nats_kill_9_of_receiver_and_server_loses_nothing_acknowledged() {
 
     // Receiver → JetStream → consumer → SQLite.
     let db = dir.join("consumed.db");
+    consume_into(&nats.url(), &db);
+    assert_all_stored(&db, &ids);
+}
+
+/// `Ok` when every mismatch in a load generator report is a retry or replay answered 200
+/// `accepted` instead of `duplicate`.
+fn only_accepted_retries(path: &Path) -> Result<(), String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    for l in v["by_label"].as_array().ok_or("no by_label")? {
+        let wrong = l["mismatches"].as_u64().unwrap_or(0);
+        let class = l["class"].as_str().unwrap_or("");
+        if wrong > 0 && !matches!(class, "retry" | "replay") {
+            return Err(format!("{wrong} mismatches in class {class}"));
+        }
+    }
+    for ex in v["mismatch_examples"]
+        .as_array()
+        .ok_or("no mismatch_examples")?
+    {
+        if ex["got_status"] != 200 || ex["got_body"] != r#"{"status":"accepted"}"# {
+            return Err(format!("mismatch {ex}"));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `didit-receiver consume --from <url>` until idle; returns its summary line.
+fn consume_into(from: &str, db: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_didit-receiver"))
         .args([
             "consume",
             "--from",
-            &nats.url(),
+            from,
             "--exit-when-idle",
             "2s",
             "--sqlite",
         ])
-        .arg(&db)
+        .arg(db)
         .output()
         .expect("consumer runs");
     assert!(
@@ -272,9 +303,86 @@ fn nats_kill_9_of_receiver_and_server_loses_nothing_acknowledged() {
         "consumer failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert!(said.starts_with("consumed "), "{said}");
+    said
+}
+
+#[test]
+fn rabbitmq_kill_9_of_receiver_and_broker_loses_nothing_acknowledged() {
+    let dir = tmp_dir("rabbitmq");
+    let mut mq = webhook_bench::broker::RabbitMq::start(&dir.join("node"), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let store = mq.url();
+    let args = ["--store", &store, "--max-body", "1MiB"];
+    let rx = Receiver::try_start("actix", "ring", "serde", &args, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = rx.addr;
+    let acked = dir.join("acked.txt");
+    let report = dir.join("report.json");
+    // Long enough to cover the broker's reboot (several seconds) and its recovery.
+    let lg = loadgen(addr, &acked, &report, 20);
+    std::thread::sleep(Duration::from_millis(1500));
+    // The receiver crashes and comes back as the may server (the ticket path of both runtimes).
+    rx.kill9();
+    let rx = restart_on("may", addr, &store);
+    std::thread::sleep(Duration::from_millis(1500));
+    // The broker crashes and stays down while it reboots: the receiver must refuse meanwhile.
+    mq.crash_and_restart(Duration::from_millis(1000))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = lg.wait_with_output().expect("loadgen finishes");
+    let (_, shed) = report_counts(&report);
+    // RabbitMQ does not de-duplicate, so a receiver restarted on it cannot tell a retry of an
+    // event its predecessor queued from a new one: it answers 200 `accepted` where the label
+    // says `duplicate`, and the consumer drops the second copy (checked below). That is the only
+    // wrong answer allowed.
+    if let Err(e) = only_accepted_retries(&report) {
+        panic!(
+            "load generator ({}): {e} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        shed > 0,
+        "no 503 while the broker was down: the receiver acknowledged without the queue"
+    );
+    let mut ids = lines(&acked);
+    assert!(
+        ids.len() > 500,
+        "only {} acknowledged deliveries",
+        ids.len()
+    );
+    // Recovered: a fresh delivery is confirmed again after the broker's restart.
+    let r = send(addr, &delivery(addr, "after-the-broker-restart", 0)).expect("answer");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    ids.push("after-the-broker-restart".into());
+    // RabbitMQ does not de-duplicate: a retry that reaches a receiver which does not remember the
+    // first delivery (here: restarted) is queued twice, and the consumer must store it once.
+    let dup = delivery(addr, "delivered-twice", 0);
+    assert_eq!(send(addr, &dup).expect("answer").status, 200);
+    rx.kill9();
+    let rx = restart_on("hyper", addr, &store);
+    let again = send(addr, &dup).expect("answer");
+    assert_eq!(
+        (again.status, again.body.as_slice()),
+        (200, br#"{"status":"accepted"}"#.as_slice()),
+        "a restarted receiver does not remember the first delivery"
+    );
+    ids.push("delivered-twice".into());
+    rx.stop();
+
+    // Receiver → RabbitMQ → consumer → SQLite.
+    let db = dir.join("consumed.db");
+    let said = consume_into(&mq.url(), &db);
+    assert!(
+        !said.ends_with(" 0 already stored"),
+        "the twice-queued event was not recognised: {said}"
+    );
     assert_all_stored(&db, &ids);
+    // Everything was acknowledged after the commit: a second consumer finds nothing left.
+    let said = consume_into(&mq.url(), &db);
+    assert!(said.starts_with("consumed 0 messages"), "{said}");
 }
 
 /// A signed delivery of a fresh event, as raw HTTP.

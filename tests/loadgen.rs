@@ -131,6 +131,11 @@ fn every_class_gets_its_label_from_axum() {
 }
 
 #[test]
+fn every_class_gets_its_label_from_actix() {
+    every_class_against("actix", "raw");
+}
+
+#[test]
 fn every_class_gets_its_label_from_axum_naive() {
     every_class_against("axum-naive", "raw");
 }

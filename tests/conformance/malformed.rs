@@ -81,6 +81,7 @@ pub struct Case {
     pub axum: Option<Expect>,
     #[serde(rename = "axum-naive")]
     pub axum_naive: Option<Expect>,
+    pub actix: Option<Expect>,
 }
 
 #[derive(Deserialize)]
@@ -103,6 +104,7 @@ fn expectation<'c>(case: &'c Case, server: &str) -> &'c Expect {
             case.hyper.as_ref(),
             case.axum.as_ref(),
             case.axum_naive.as_ref(),
+            case.actix.as_ref(),
         ],
         &case.expect,
     )

@@ -12,14 +12,15 @@ pub const SECRET: &str = "conformance-secret-not-a-real-key";
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The per-server override of a corpus expectation, or the common one (conformance data files
-/// carry optional `may`, `hyper`, `axum`, `axum-naive` entries beside `expect`).
-pub fn for_server<'a, T>(server: &str, overrides: [Option<&'a T>; 4], common: &'a T) -> &'a T {
-    let [may, hyper, axum, naive] = overrides;
+/// carry optional `may`, `hyper`, `axum`, `axum-naive`, `actix` entries beside `expect`).
+pub fn for_server<'a, T>(server: &str, overrides: [Option<&'a T>; 5], common: &'a T) -> &'a T {
+    let [may, hyper, axum, naive, actix] = overrides;
     match server {
         "may" => may,
         "hyper" => hyper,
         "axum" => axum,
         "axum-naive" => naive,
+        "actix" => actix,
         _ => None,
     }
     .unwrap_or(common)

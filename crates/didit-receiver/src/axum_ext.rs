@@ -27,59 +27,17 @@
 //! [`Outcome`] in the response extensions for metrics middleware.
 
 use std::marker::PhantomData;
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{FromRequest, Request};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use didit_webhook::{Envelope, JsonBackend, Mac, Secret, Verified, Verifier, VerifyConfig};
+use didit_webhook::{Envelope, JsonBackend, Mac, Verified};
 
 use crate::app::early_reply;
 use crate::metrics::Outcome;
 use crate::server::http1::{SCRATCH, read_body, signature_headers, to_response};
 
-/// What the extractor needs from the app state.
-pub trait VerifierSource<M, J>: Send + Sync {
-    fn verifier(&self) -> &Verifier<M, J>;
-
-    /// Time allowed for the body to arrive.
-    fn body_timeout(&self) -> Duration {
-        Duration::from_secs(10)
-    }
-}
-
-impl<M, J, T: VerifierSource<M, J>> VerifierSource<M, J> for Arc<T> {
-    fn verifier(&self) -> &Verifier<M, J> {
-        (**self).verifier()
-    }
-
-    fn body_timeout(&self) -> Duration {
-        (**self).body_timeout()
-    }
-}
-
-/// A ready-made state holding one verifier.
-#[derive(Debug)]
-pub struct DiditVerifier<M, J>(Arc<Verifier<M, J>>);
-
-impl<M, J> Clone for DiditVerifier<M, J> {
-    fn clone(&self) -> Self {
-        DiditVerifier(Arc::clone(&self.0))
-    }
-}
-
-impl<M: Mac, J: JsonBackend + Default> DiditVerifier<M, J> {
-    pub fn new(secret: &Secret, cfg: VerifyConfig) -> Self {
-        DiditVerifier(Arc::new(Verifier::new(secret, cfg)))
-    }
-}
-
-impl<M: Mac, J: JsonBackend> VerifierSource<M, J> for DiditVerifier<M, J> {
-    fn verifier(&self) -> &Verifier<M, J> {
-        &self.0
-    }
-}
+pub use crate::integration::{DiditVerifier, VerifierSource};
 
 /// A verified Didit delivery: the envelope (owned) and the raw body, for storing or full parsing.
 #[derive(Debug)]

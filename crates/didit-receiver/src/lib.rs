@@ -6,9 +6,11 @@
 //! chosen once in [`run`] and reach the request path monomorphised: `App<M, J>` is generic over
 //! both. [`axum_ext`] is the reusable piece: an extractor a team can drop into its own axum app.
 
+pub mod actix_ext;
 pub mod app;
 pub mod axum_ext;
 pub mod framing;
+pub mod integration;
 pub mod metrics;
 pub mod options;
 pub mod process;
@@ -69,7 +71,7 @@ fn raise_open_file_limit(max_connections: usize) {
 /// Runs a receiver until SIGTERM or SIGINT (or the `consume` subcommand).
 pub fn run(opts: Options) -> anyhow::Result<()> {
     if let Some(options::Command::Consume(c)) = &opts.command {
-        return store::nats::run_consume(c);
+        return store::run_consume(c);
     }
     let secret = options::load_secret(&opts)?;
     let cfg = VerifyConfig {
@@ -156,6 +158,7 @@ fn serve<M: Mac, J: JsonBackend + Default>(
         ServerKind::Hyper => server::hyper::run(app, opts.listen, workers).context("hyper server"),
         ServerKind::Axum => server::axum::run(app, opts.listen, workers).context("axum server"),
         ServerKind::May => server::may::run(app, opts.listen, workers).context("may server"),
+        ServerKind::Actix => server::actix::run(app, opts.listen, workers).context("actix server"),
         ServerKind::AxumNaive => unreachable!("handled in run"),
     }
 }

@@ -20,14 +20,17 @@ pub enum ServerKind {
     Axum,
     /// The tutorial-style peer: whole body into `serde_json::Value`, `hmac`+`sha2`, hex-string compare.
     AxumNaive,
+    /// actix-web with the reusable `DiditWebhook` extractor, on actix's own server.
+    Actix,
 }
 
 impl ServerKind {
-    pub const ALL: [ServerKind; 4] = [
+    pub const ALL: [ServerKind; 5] = [
         ServerKind::Hyper,
         ServerKind::May,
         ServerKind::Axum,
         ServerKind::AxumNaive,
+        ServerKind::Actix,
     ];
 
     pub fn name(self) -> &'static str {
@@ -36,6 +39,7 @@ impl ServerKind {
             ServerKind::May => "may",
             ServerKind::Axum => "axum",
             ServerKind::AxumNaive => "axum-naive",
+            ServerKind::Actix => "actix",
         }
     }
 }
@@ -102,13 +106,15 @@ pub struct Options {
     pub secret_file: Option<PathBuf>,
 
     /// Where verified events go: sqlite[:PATH] (durable, the default, file didit-webhooks.db in
-    /// the working directory), nats://HOST:PORT (JetStream, for more than one receiver) or memory
-    /// (lost at exit). axum-naive always keeps its state in memory.
+    /// the working directory), nats://HOST:PORT (JetStream, for more than one receiver),
+    /// amqp://[USER:PASS@]HOST:PORT/VHOST (a durable RabbitMQ queue; credentials from the URL or
+    /// DIDIT_AMQP_USER / DIDIT_AMQP_PASSWORD) or memory (lost at exit). axum-naive always keeps
+    /// its state in memory.
     #[arg(long)]
     pub store: Option<StoreSpec>,
 
     /// When a durable store answers Didit: after-commit (200 once stored and synced, or confirmed
-    /// by JetStream) or after-enqueue (200 once queued: faster, and what is queued is lost if the
+    /// by JetStream or RabbitMQ) or after-enqueue (200 once queued: faster, and what is queued is lost if the
     /// process dies).
     #[arg(long, value_enum, default_value = "after-commit")]
     pub ack: AckMode,
@@ -138,8 +144,9 @@ pub struct Options {
 /// Work other than receiving.
 #[derive(Clone, Debug, Subcommand)]
 pub enum Command {
-    /// Apply the JetStream stream that receivers publish to (--store nats://...) to a SQLite store.
-    Consume(crate::store::nats::ConsumeOptions),
+    /// Apply the JetStream stream (--store nats://...) or RabbitMQ queue (--store amqp://...) that
+    /// receivers publish to to a SQLite store.
+    Consume(crate::store::ConsumeOptions),
 }
 
 impl Options {

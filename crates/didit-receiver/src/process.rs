@@ -158,7 +158,8 @@ impl RecentSet {
     }
 
     /// Deliveries remembered now, expired ones included until their shard's next sweep.
-    pub(crate) fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.shards
             .iter()
             .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).seen.len())

@@ -6,6 +6,7 @@
 //! regressions, [`soak`] runs one receiver for minutes and judges drift, [`cli`] is the
 //! `webhook-bench` command line.
 
+pub mod broker;
 pub mod charts;
 pub mod cli;
 pub mod compare;

@@ -2,7 +2,7 @@
 //! `may:aws-lc:simd` or `hyper:ring:serde:sqlite`.
 
 /// Servers, HMAC and JSON backends the receivers offer (see `didit-receiver --help`).
-pub const SERVERS: [&str; 4] = ["hyper", "may", "axum", "axum-naive"];
+pub const SERVERS: [&str; 5] = ["hyper", "may", "axum", "axum-naive", "actix"];
 pub const HMACS: [&str; 3] = ["ring", "rustcrypto", "aws-lc"];
 pub const JSONS: [&str; 3] = ["serde", "simd", "sonic"];
 
@@ -18,14 +18,17 @@ pub enum StoreKind {
     SqliteEnqueue,
     /// NATS JetStream (a `nats-server` the runner starts), 200 after the publish acknowledgement.
     Nats,
+    /// RabbitMQ (a node the runner starts), 200 after the publisher confirm.
+    Rabbitmq,
 }
 
 impl StoreKind {
-    pub const ALL: [(StoreKind, &'static str); 4] = [
+    pub const ALL: [(StoreKind, &'static str); 5] = [
         (StoreKind::Memory, "memory"),
         (StoreKind::Sqlite, "sqlite"),
         (StoreKind::SqliteEnqueue, "sqlite-enqueue"),
         (StoreKind::Nats, "nats"),
+        (StoreKind::Rabbitmq, "rabbitmq"),
     ];
 
     pub fn token(self) -> &'static str {
@@ -38,15 +41,17 @@ impl StoreKind {
 
 /// The default matrix: each server once on the common backends, the fastest HMAC on hyper, the
 /// naive peer as the reference, and hyper with each durable store.
-pub const DEFAULT: [&str; 8] = [
+pub const DEFAULT: [&str; 10] = [
     "may:ring:serde",
     "hyper:ring:serde",
     "hyper:aws-lc:serde",
     "axum:ring:serde",
+    "actix:ring:serde",
     "axum-naive:ring:serde",
     "hyper:ring:serde:sqlite",
     "hyper:ring:serde:sqlite-enqueue",
     "hyper:ring:serde:nats",
+    "hyper:ring:serde:rabbitmq",
 ];
 
 /// The naive peer, the in-run reference for "ratio to naive".
@@ -125,7 +130,7 @@ impl Variant {
     }
 
     /// The receiver's arguments for this variant; `store` is the `--store` value the runner
-    /// prepared (a fresh SQLite file, or the URL of the `nats-server` it started).
+    /// prepared (a fresh SQLite file, or the URL of the `nats-server` or RabbitMQ node it started).
     pub fn args(&self, store: &str) -> Vec<String> {
         let mut a = vec![
             "--server".into(),

@@ -279,7 +279,7 @@ fn how_to_choose(r: &Results) -> String {
 /// What durability costs: each durable variant against its in-memory sibling (same server and
 /// backends) in every scenario measured at the maximum rate, as same-run ratios.
 pub fn durability_cost(r: &Results) -> Option<String> {
-    const STORES: [(&str, &str); 3] = [
+    const STORES: [(&str, &str); 4] = [
         (
             ":sqlite-enqueue",
             "SQLite, 200 once queued (lost if the process dies before the commit)",
@@ -288,6 +288,10 @@ pub fn durability_cost(r: &Results) -> Option<String> {
         (
             ":nats",
             "NATS JetStream, 200 after the stream's acknowledgement (nats-server on the receiver's core)",
+        ),
+        (
+            ":rabbitmq",
+            "RabbitMQ, 200 after the publisher confirm of a persistent message (the node on the receiver's core)",
         ),
     ];
     let mut rows = Vec::new();

@@ -42,22 +42,41 @@ pub struct Plan {
 
 const SECRET: &str = "webhook-bench-secret-not-a-real-key";
 
-/// A started receiver, with the `nats-server` it publishes to when its store is NATS.
+/// The broker a receiver publishes to, started for it.
+enum Broker {
+    Nats(Child),
+    Rabbit(crate::broker::RabbitMq),
+}
+
+impl Broker {
+    fn stop(self) {
+        match self {
+            Broker::Nats(mut c) => {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            // Dropping it kills the node and its port mapper.
+            Broker::Rabbit(mq) => drop(mq),
+        }
+    }
+}
+
+/// A started receiver, with the broker it publishes to when its store is one.
 pub(crate) struct Receiver {
     child: Child,
     pub(crate) addr: String,
-    nats: Option<Child>,
+    broker: Option<Broker>,
     /// Store files and folders to remove after the run.
     scratch: Option<PathBuf>,
 }
 
-/// Fresh store state for every receiver start: a new SQLite file, or a new `nats-server` (pinned
-/// with the receiver: the durable system gets the same one core) with empty storage, so no run
-/// inherits another's backlog.
+/// Fresh store state for every receiver start: a new SQLite file, or a new `nats-server` or
+/// RabbitMQ node (pinned with the receiver: the durable system gets the same one core) with empty
+/// storage, so no run inherits another's backlog.
 fn prepare_store(
     plan: &Plan,
     v: &Variant,
-) -> Result<(String, Option<Child>, Option<PathBuf>), String> {
+) -> Result<(String, Option<Broker>, Option<PathBuf>), String> {
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("webhook-bench-{}-{n}", std::process::id()));
@@ -106,7 +125,19 @@ fn prepare_store(
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            Ok((format!("nats://127.0.0.1:{port}"), child, Some(dir)))
+            Ok((
+                format!("nats://127.0.0.1:{port}"),
+                child.map(Broker::Nats),
+                Some(dir),
+            ))
+        }
+        StoreKind::Rabbitmq => {
+            let mq = crate::broker::RabbitMq::start(&dir, Some(plan.receiver_cpu)).inspect_err(
+                |_| {
+                    let _ = std::fs::remove_dir_all(&dir);
+                },
+            )?;
+            Ok((mq.url(), Some(Broker::Rabbit(mq)), Some(dir)))
         }
     }
 }
@@ -114,11 +145,10 @@ fn prepare_store(
 impl Receiver {
     pub(crate) fn start(plan: &Plan, v: &Variant) -> Result<Receiver, String> {
         let bin = plan.bin_dir.join("didit-receiver");
-        let (store, mut nats, scratch) = prepare_store(plan, v)?;
-        let stop_store = |nats: &mut Option<Child>| {
-            if let Some(mut c) = nats.take() {
-                let _ = c.kill();
-                let _ = c.wait();
+        let (store, mut broker, scratch) = prepare_store(plan, v)?;
+        let stop_store = |broker: &mut Option<Broker>| {
+            if let Some(b) = broker.take() {
+                b.stop();
             }
             if let Some(d) = &scratch {
                 let _ = std::fs::remove_dir_all(d);
@@ -147,7 +177,7 @@ impl Receiver {
         let mut child = match spawned {
             Ok(c) => c,
             Err(e) => {
-                stop_store(&mut nats);
+                stop_store(&mut broker);
                 return Err(format!("cannot start {} under taskset: {e}", bin.display()));
             }
         };
@@ -163,11 +193,11 @@ impl Receiver {
             Some(addr) => Ok(Receiver {
                 child,
                 addr: addr.to_owned(),
-                nats,
+                broker,
                 scratch,
             }),
             None => {
-                stop_store(&mut nats);
+                stop_store(&mut broker);
                 let _ = child.kill();
                 let mut err = String::new();
                 if let Some(mut e) = child.stderr.take() {
@@ -220,9 +250,8 @@ impl Receiver {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        if let Some(mut c) = self.nats.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(b) = self.broker.take() {
+            b.stop();
         }
         if let Some(d) = self.scratch.take() {
             let _ = std::fs::remove_dir_all(d);

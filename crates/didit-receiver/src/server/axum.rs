@@ -10,23 +10,13 @@ use axum::http::{Method, Uri};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::post;
-use didit_webhook::{JsonBackend, Mac, Verifier};
+use didit_webhook::{JsonBackend, Mac};
 
 use crate::app::{App, NULL_PATH, Route, WEBHOOK_PATH, ack_reply, early_reply};
-use crate::axum_ext::{DiditWebhook, VerifierSource, reply_response};
+use crate::axum_ext::{DiditWebhook, reply_response};
 use crate::metrics::Outcome;
 use crate::process::{Processor, Submit};
 use crate::server::http1::read_body;
-
-impl<M: Mac, J: JsonBackend> VerifierSource<M, J> for App<M, J> {
-    fn verifier(&self) -> &Verifier<M, J> {
-        App::verifier(self)
-    }
-
-    fn body_timeout(&self) -> std::time::Duration {
-        self.limits().body_timeout
-    }
-}
 
 async fn webhook<M: Mac, J: JsonBackend>(
     State(app): State<Arc<App<M, J>>>,

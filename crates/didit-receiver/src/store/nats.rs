@@ -23,7 +23,7 @@ use futures_util::StreamExt;
 use sha2::Digest;
 
 use super::sqlite::Db;
-use super::{AckMode, Job, JobQueue, Record, submit_durable};
+use super::{AckMode, ConsumeOptions, ConsumeSummary, Job, JobQueue, Record, submit_durable};
 use crate::process::{Processor, RecentSet, Submit};
 use crate::ticket::Ack;
 
@@ -220,34 +220,6 @@ impl Processor for NatsStore {
     }
 }
 
-/// Options of `didit-receiver consume`.
-#[derive(Clone, Debug, clap::Args)]
-pub struct ConsumeOptions {
-    /// The NATS server holding the stream.
-    #[arg(long, default_value = "nats://127.0.0.1:4222")]
-    pub from: String,
-
-    /// The SQLite store to apply events to (created on first use).
-    #[arg(long, default_value = super::DEFAULT_SQLITE_PATH)]
-    pub sqlite: std::path::PathBuf,
-
-    /// Largest batch applied in one transaction.
-    #[arg(long, default_value_t = 512)]
-    pub batch: usize,
-
-    /// Exit once no message arrived for this long (e.g. 2s); without it, run until SIGTERM.
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub exit_when_idle: Option<Duration>,
-}
-
-/// What `consume` did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ConsumeSummary {
-    pub messages: u64,
-    pub stored: u64,
-    pub duplicates: u64,
-}
-
 /// Applies the stream to the SQLite store until idle (or forever): receiver → JetStream →
 /// consumer → store. Messages are acknowledged only after the batch holding them committed.
 pub fn consume(opts: &ConsumeOptions) -> anyhow::Result<ConsumeSummary> {
@@ -359,16 +331,6 @@ fn to_record(m: &jetstream::Message, scratch: &mut Vec<u8>) -> Option<Record> {
         .unwrap_or(0);
     let env = SerdeJson.parse_envelope(&m.payload, scratch).ok()?;
     Some(Record::from_envelope(&env, id, received_at, &m.payload))
-}
-
-/// Runs `consume` for the CLI, printing what it did.
-pub fn run_consume(opts: &ConsumeOptions) -> anyhow::Result<()> {
-    let s = consume(opts)?;
-    println!(
-        "consumed {} messages: {} stored, {} already stored",
-        s.messages, s.stored, s.duplicates
-    );
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,188 @@
+//! A throwaway RabbitMQ node on loopback, for the benchmark runner and the tests: its own node
+//! name, ports (AMQP, Erlang distribution, epmd) and data folder, so it never meets the system's
+//! broker or another run's. Started from the Debian package's scripts (`rabbitmq-server`, which
+//! `scripts/bench.sh` and `scripts/test.sh` install); it takes a few seconds to boot.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a node may take to boot before it counts as failed.
+const BOOT_LIMIT: Duration = Duration::from_secs(60);
+
+/// Where Debian puts the scripts that run the node as the calling user (`/usr/sbin`'s wrapper
+/// switches to the `rabbitmq` user and drops the environment this module sets).
+const SCRIPT_DIRS: [&str; 2] = ["/usr/lib/rabbitmq/bin", "/usr/local/lib/rabbitmq/bin"];
+
+/// A running RabbitMQ node.
+#[derive(Debug)]
+pub struct RabbitMq {
+    child: Option<Child>,
+    port: u16,
+    dist_port: u16,
+    epmd_port: u16,
+    dir: PathBuf,
+    node: String,
+    cpu: Option<usize>,
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free loopback port: {e}"))
+}
+
+fn script() -> Result<PathBuf, String> {
+    SCRIPT_DIRS
+        .iter()
+        .map(|d| Path::new(d).join("rabbitmq-server"))
+        .find(|p| p.exists())
+        .ok_or_else(|| {
+            "rabbitmq-server is not installed; `apt-get install rabbitmq-server` (scripts/test.sh and scripts/bench.sh do)".into()
+        })
+}
+
+impl RabbitMq {
+    /// Boots a node keeping its data in `dir`, pinned to `cpu` when given, and waits until it
+    /// accepts AMQP connections.
+    pub fn start(dir: &Path, cpu: Option<usize>) -> Result<RabbitMq, String> {
+        static NODES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let node = format!("didit-{}-{n}@localhost", std::process::id());
+        let mut mq = RabbitMq {
+            child: None,
+            port: free_port()?,
+            dist_port: free_port()?,
+            epmd_port: free_port()?,
+            dir: dir.to_owned(),
+            node,
+            cpu,
+        };
+        mq.boot()?;
+        Ok(mq)
+    }
+
+    /// `amqp://127.0.0.1:<port>/%2f` (the default vhost; guest/guest works from loopback).
+    pub fn url(&self) -> String {
+        format!("amqp://127.0.0.1:{}/%2f", self.port)
+    }
+
+    fn boot(&mut self) -> Result<(), String> {
+        let script = script()?;
+        let d = &self.dir.clone();
+        for sub in ["mnesia", "log", "config"] {
+            std::fs::create_dir_all(d.join(sub)).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
+        // No plugins (no management UI): less to boot, nothing else listening.
+        std::fs::write(d.join("enabled_plugins"), "[].\n")
+            .map_err(|e| format!("{}: {e}", d.display()))?;
+        let mut cmd = match self.cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpu.to_string()).arg(&script);
+                c
+            }
+            None => Command::new(&script),
+        };
+        cmd.env("HOME", d)
+            .env("RABBITMQ_NODENAME", &self.node)
+            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+            .env("RABBITMQ_NODE_PORT", self.port.to_string())
+            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
+            .env("ERL_EPMD_ADDRESS", "127.0.0.1")
+            .env("ERL_EPMD_PORT", self.epmd_port.to_string())
+            // Lets `epmd -kill` stop the port mapper at the end even if it still lists the node.
+            .env("ERL_EPMD_RELAXED_COMMAND_CHECK", "1")
+            .env("RABBITMQ_MNESIA_BASE", d.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", d.join("log"))
+            .env("RABBITMQ_LOGS", d.join("log").join("rabbit.log"))
+            .env("RABBITMQ_GENERATED_CONFIG_DIR", d.join("config"))
+            .env("RABBITMQ_CONFIG_FILE", d.join("config").join("rabbitmq"))
+            .env("RABBITMQ_CONF_ENV_FILE", d.join("rabbitmq-env.conf"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", d.join("enabled_plugins"))
+            .env("RABBITMQ_PID_FILE", d.join("rabbit.pid"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // Its own process group: the script starts the Erlang VM as a child, and a crash test
+        // must kill both at once.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        if self.cpu.is_some() {
+            // One scheduler on the one core it gets, as the other brokers get.
+            cmd.env("RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS", "+S 1:1");
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + BOOT_LIMIT;
+        loop {
+            if amqp_answers(self.port) {
+                return Ok(());
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || Instant::now() > deadline {
+                self.kill9();
+                return Err(format!(
+                    "rabbitmq-server did not start on port {} within {BOOT_LIMIT:?}; see {}",
+                    self.port,
+                    d.join("log").display()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL to the node and its script, as a crash.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let group = format!("-{}", c.id());
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &group])
+                .stderr(Stdio::null())
+                .status();
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A crash, `down_for` without a broker, then the same node on the same ports and data.
+    pub fn crash_and_restart(&mut self, down_for: Duration) -> Result<(), String> {
+        self.kill9();
+        std::thread::sleep(down_for);
+        self.boot()
+    }
+}
+
+/// Whether something on `port` answers an AMQP 0-9-1 protocol header with `connection.start`
+/// (RabbitMQ opens its listener late in boot, but a bare TCP accept is not proof enough).
+fn amqp_answers(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"AMQP\x00\x00\x09\x01").is_err() {
+        return false;
+    }
+    let mut frame = [0u8; 8];
+    // A method frame (type 1) on channel 0.
+    s.read_exact(&mut frame).is_ok() && frame[0] == 1 && frame[1..3] == [0, 0]
+}
+
+impl Drop for RabbitMq {
+    fn drop(&mut self) {
+        self.kill9();
+        // The Erlang port mapper the node started on its own port outlives the node.
+        let _ = Command::new("epmd")
+            .args(["-port", &self.epmd_port.to_string(), "-kill"])
+            .env("ERL_EPMD_PORT", self.epmd_port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
