@@ -7,7 +7,8 @@ use std::sync::LazyLock;
 use std::time::Instant;
 
 use didit_webhook::{
-    JsonBackend, Mac, Rejection, Scratch, Secret, SignatureHeaders, Verifier, VerifyConfig,
+    Envelope, JsonBackend, Mac, Rejection, Scratch, Secret, SignatureHeaders, Verified, Verifier,
+    VerifyConfig,
 };
 
 use crate::metrics::{Metrics, Outcome};
@@ -291,6 +292,16 @@ impl<M: Mac, J: JsonBackend, P: Processor> App<M, J, P> {
             }
         };
         Handled::Ready(early_reply(outcome))
+    }
+
+    /// Hands an event an extractor verified to processing and waits for the answer (a durable
+    /// store's commit or confirm): the async servers' half of [`App::webhook`].
+    pub async fn process(&self, event: &Verified<Envelope<'_>>, body: &[u8]) -> Ack {
+        burn(self.limits.extra_work);
+        match self.processor.submit(event, body, event.verified_at()) {
+            Submit::Done(ack) => ack,
+            Submit::Pending(ticket) => ticket.await,
+        }
     }
 
     /// Answers a non-webhook route (and the null endpoint, whose body the server has read).

@@ -161,7 +161,7 @@ pub fn expand(spec: &str) -> Vec<Result<Variant, (String, String)>> {
         "default" | "" => DEFAULT.iter().map(|s| (*s).to_owned()).collect(),
         "all" => {
             let mut v = Vec::new();
-            for server in ["may", "hyper", "axum"] {
+            for server in ["may", "hyper", "axum", "actix"] {
                 for h in HMACS {
                     for j in JSONS {
                         v.push(format!("{server}:{h}:{j}"));
@@ -215,8 +215,8 @@ mod tests {
 
     #[test]
     fn expands_lists_keeping_bad_names_as_errors() {
-        assert_eq!(expand("default").len(), 8);
-        assert_eq!(expand("all").len(), 28);
+        assert_eq!(expand("default").len(), 10);
+        assert_eq!(expand("all").len(), 37);
         let mixed = expand("hyper:ring:serde, bogus:ring:serde");
         assert!(mixed[0].is_ok());
         assert!(matches!(&mixed[1], Err((n, _)) if n == "bogus:ring:serde"));

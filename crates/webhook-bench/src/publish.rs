@@ -216,15 +216,18 @@ fn how_to_choose(r: &Results) -> String {
             );
         }
     }
-    if let Some(axum) = sc.cells.iter().find(|c| c.variant.starts_with("axum:"))
-        && let Some(a) = axum.rps
-    {
-        let _ = write!(
-            s,
-            "The reusable axum extractor ({}) delivers {:.0} % of the leader's rate: what a team adopting these results in an axum app should expect. ",
-            axum.variant,
-            a.median / b.median.max(1.0) * 100.0
-        );
+    // The two reusable extractors: what a team on that framework should expect.
+    for (prefix, framework) in [("axum:", "axum"), ("actix:", "actix-web")] {
+        if let Some(cell) = sc.cells.iter().find(|c| c.variant.starts_with(prefix))
+            && let Some(a) = cell.rps
+        {
+            let _ = write!(
+                s,
+                "The reusable {framework} extractor ({}) delivers {:.0} % of the leader's rate: what a team adopting these results in an {framework} app should expect. ",
+                cell.variant,
+                a.median / b.median.max(1.0) * 100.0
+            );
+        }
     }
     if let Some(naive) = sc
         .cells

@@ -17,7 +17,6 @@ use futures_util::future::{Either, FutureExt, LocalBoxFuture};
 use crate::actix_ext::{DiditWebhook, drain_body, reply_response};
 use crate::app::{App, NULL_PATH, Route, WEBHOOK_PATH, ack_reply, early_reply};
 use crate::metrics::Outcome;
-use crate::process::{Processor, Submit};
 use crate::server::http1::MAX_HEAD;
 
 /// Longest wait for in-flight requests after a shutdown signal, as for the other servers.
@@ -27,15 +26,7 @@ async fn webhook<M: Mac, J: JsonBackend>(
     app: web::Data<App<M, J>>,
     hook: DiditWebhook<M, J, App<M, J>>,
 ) -> HttpResponse {
-    crate::app::burn(app.limits().extra_work);
-    let ack = match app
-        .processor()
-        .submit(&hook.event, &hook.body, hook.event.verified_at())
-    {
-        Submit::Done(ack) => ack,
-        Submit::Pending(ticket) => ticket.await,
-    };
-    reply_response(ack_reply(ack))
+    reply_response(ack_reply(app.process(&hook.event, &hook.body).await))
 }
 
 async fn null<M: Mac, J: JsonBackend>(

@@ -15,22 +15,13 @@ use didit_webhook::{JsonBackend, Mac};
 use crate::app::{App, NULL_PATH, Route, WEBHOOK_PATH, ack_reply, early_reply};
 use crate::axum_ext::{DiditWebhook, reply_response};
 use crate::metrics::Outcome;
-use crate::process::{Processor, Submit};
 use crate::server::http1::read_body;
 
 async fn webhook<M: Mac, J: JsonBackend>(
     State(app): State<Arc<App<M, J>>>,
     hook: DiditWebhook<M, J>,
 ) -> Response {
-    crate::app::burn(app.limits().extra_work);
-    let ack = match app
-        .processor()
-        .submit(&hook.event, &hook.body, hook.event.verified_at())
-    {
-        Submit::Done(ack) => ack,
-        Submit::Pending(ticket) => ticket.await,
-    };
-    reply_response(ack_reply(ack))
+    reply_response(ack_reply(app.process(&hook.event, &hook.body).await))
 }
 
 async fn null<M: Mac, J: JsonBackend>(State(app): State<Arc<App<M, J>>>, req: Request) -> Response {

@@ -14,12 +14,12 @@
 //! the transaction holding it committed, so a consumer crash redelivers rather than loses.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use didit_webhook::{Envelope, JsonBackend, SerdeJson, Verified};
+use didit_webhook::{JsonBackend, SerdeJson};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
@@ -28,10 +28,9 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 
+use super::publisher::{Publish, PublishingStore, client_runtime};
 use super::sqlite::Db;
-use super::{AckMode, ConsumeOptions, ConsumeSummary, Job, JobQueue, Record, submit_durable};
-use crate::process::{Processor, RecentSet, Submit};
-use crate::ticket::Ack;
+use super::{AckMode, ConsumeOptions, ConsumeSummary, Record};
 
 /// The durable queue the receivers publish to and the consumer reads.
 pub const QUEUE: &str = "didit.webhooks";
@@ -186,90 +185,35 @@ impl Link {
     }
 }
 
-/// The RabbitMQ processing stage: a bounded queue in front of a publisher task on its own small
-/// tokio runtime (so the may server, which has none, can use it too).
-#[derive(Debug)]
-pub struct AmqpStore {
-    recent: Arc<RecentSet>,
-    queue: JobQueue,
+/// Connects to `url` and starts the publisher; an unreachable broker is a start-up error.
+pub fn connect(
+    url: &str,
     mode: AckMode,
-    runtime: Mutex<Option<tokio::runtime::Runtime>>,
-    publisher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    capacity: usize,
+    window_secs: i64,
+) -> anyhow::Result<PublishingStore> {
+    let runtime = client_runtime("didit-amqp")?;
+    let first = runtime.block_on(open_channel(url))?;
+    let link = Link {
+        url: url.to_owned(),
+        current: Mutex::new(Some(first)),
+        last_attempt: Mutex::new(None),
+    };
+    tracing::info!(url = %redact(url), queue = QUEUE, ack = ?mode, "RabbitMQ store connected");
+    Ok(PublishingStore::start(
+        runtime,
+        link,
+        mode,
+        capacity,
+        window_secs,
+        CONFIRM_TIMEOUT + Duration::from_secs(1),
+    ))
 }
 
-impl AmqpStore {
-    /// Connects to `url` and starts the publisher; an unreachable broker is a start-up error.
-    pub fn connect(
-        url: &str,
-        mode: AckMode,
-        capacity: usize,
-        window_secs: i64,
-    ) -> anyhow::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("didit-amqp")
-            .enable_all()
-            .build()
-            .context("starting the AMQP client runtime")?;
-        let first = runtime.block_on(open_channel(url))?;
-        let link = Arc::new(Link {
-            url: url.to_owned(),
-            current: Mutex::new(Some(first)),
-            last_attempt: Mutex::new(None),
-        });
-        let (queue, rx, depth) = JobQueue::new(capacity);
-        let recent = Arc::new(RecentSet::new(window_secs));
-        let publisher = runtime.spawn(publish_loop(link, rx, Arc::clone(&recent), depth, mode));
-        tracing::info!(url = %redact(url), queue = QUEUE, ack = ?mode, "RabbitMQ store connected");
-        Ok(AmqpStore {
-            recent,
-            queue,
-            mode,
-            runtime: Mutex::new(Some(runtime)),
-            publisher: Mutex::new(Some(publisher)),
-        })
-    }
-}
-
-async fn publish_loop(
-    link: Arc<Link>,
-    rx: flume::Receiver<Job>,
-    recent: Arc<RecentSet>,
-    depth: Arc<AtomicUsize>,
-    mode: AckMode,
-) {
-    while let Ok(job) = rx.recv_async().await {
-        depth.fetch_sub(1, Relaxed);
-        let link = Arc::clone(&link);
-        let recent = Arc::clone(&recent);
-        // Each publish waits for its own confirm; many are in flight at once on the channel.
-        tokio::spawn(async move {
-            let tries = if mode == AckMode::AfterEnqueue { 30 } else { 1 };
-            for attempt in 1..=tries {
-                match publish(&link, &job.record).await {
-                    Ok(()) => {
-                        if mode == AckMode::AfterCommit {
-                            recent.insert(job.key, job.record.received_at);
-                        }
-                        if let Some(done) = job.done {
-                            done.complete(Ack::Accepted);
-                        }
-                        return;
-                    }
-                    Err(e) if attempt == tries => {
-                        if mode == AckMode::AfterEnqueue {
-                            tracing::error!(error = %format!("{e:#}"), key = %job.record.dedup_key,
-                                "an acknowledged event could not be published: lost");
-                        } else {
-                            tracing::debug!(error = %format!("{e:#}"), "publish failed: answering 503");
-                        }
-                        // Dropping the completer answers 503.
-                        return;
-                    }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-                }
-            }
-        });
+impl Publish for Link {
+    /// RabbitMQ has no de-duplication to report: a confirmed publish is always new to it.
+    async fn publish(&self, r: &Record) -> anyhow::Result<bool> {
+        publish(self, r).await.map(|()| false)
     }
 }
 
@@ -318,52 +262,18 @@ async fn publish(link: &Link, r: &Record) -> anyhow::Result<()> {
     }
 }
 
-impl Processor for AmqpStore {
-    fn submit(&self, event: &Verified<Envelope<'_>>, body: &[u8], now_unix: i64) -> Submit {
-        submit_durable(&self.recent, self.mode, event, body, now_unix, |job| {
-            self.queue.push(job)
-        })
-    }
-
-    fn queue_depth(&self) -> usize {
-        self.queue.depth()
-    }
-
-    fn drain(&self) {
-        self.queue.close();
-        let publisher = self
-            .publisher
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(rt) = self
-            .runtime
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            if let Some(p) = publisher {
-                let _ = rt.block_on(p);
-            }
-            // Let in-flight confirms arrive, then stop.
-            rt.shutdown_timeout(CONFIRM_TIMEOUT + Duration::from_secs(1));
-        }
-    }
-}
-
 /// Applies the queue to the SQLite store until idle (or forever): receiver → RabbitMQ → consumer
 /// → store. A batch is committed before any of its messages is acknowledged; a message whose
 /// `event_id` is already stored is acknowledged without a second row.
 pub fn consume(opts: &ConsumeOptions) -> anyhow::Result<ConsumeSummary> {
-    let mut db = Db::open(&opts.sqlite)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the consumer runtime")?;
-    rt.block_on(consume_async(opts, &mut db))
+    super::run_consumer(opts, |db, stop| consume_async(opts, db, stop))
 }
 
-async fn consume_async(opts: &ConsumeOptions, db: &mut Db) -> anyhow::Result<ConsumeSummary> {
+async fn consume_async(
+    opts: &ConsumeOptions,
+    mut db: Db,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<(Db, ConsumeSummary)> {
     let (_conn, ch) = open_channel(&opts.from).await?;
     let batch = opts.batch.clamp(1, usize::from(u16::MAX));
     ch.basic_qos(
@@ -381,10 +291,6 @@ async fn consume_async(opts: &ConsumeOptions, db: &mut Db) -> anyhow::Result<Con
         )
         .await
         .with_context(|| format!("consuming from {QUEUE}"))?;
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))?;
-    }
     let mut summary = ConsumeSummary::default();
     let mut idle_since = Instant::now();
     let mut scratch = Vec::new();
@@ -429,9 +335,7 @@ async fn consume_async(opts: &ConsumeOptions, db: &mut Db) -> anyhow::Result<Con
                 continue;
             }
         };
-        summary.messages += deliveries.len() as u64;
-        summary.stored += fresh.iter().filter(|n| **n).count() as u64;
-        summary.duplicates += fresh.iter().filter(|n| !**n).count() as u64;
+        summary.add_batch(deliveries.len(), &fresh);
         for (d, r) in deliveries.iter().zip(&records) {
             if r.is_some() {
                 d.acker
@@ -452,9 +356,7 @@ async fn consume_async(opts: &ConsumeOptions, db: &mut Db) -> anyhow::Result<Con
             }
         }
     }
-    db.flush_sessions()
-        .context("writing the session table at exit")?;
-    Ok(summary)
+    Ok((db, summary))
 }
 
 /// The record a message stands for, de-duplicated by `event_id` (`e:<event_id>`, as the SQLite

@@ -7,7 +7,10 @@
 
 pub mod amqp;
 pub mod nats;
+mod publisher;
 pub mod sqlite;
+
+pub use publisher::PublishingStore;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -245,8 +248,8 @@ pub(crate) fn submit_durable(
 pub enum Store {
     Memory(MemoryProcessor),
     Sqlite(sqlite::SqliteStore),
-    Nats(nats::NatsStore),
-    Amqp(amqp::AmqpStore),
+    /// NATS JetStream or RabbitMQ.
+    Broker(PublishingStore),
 }
 
 impl Store {
@@ -262,12 +265,8 @@ impl Store {
             StoreSpec::Sqlite(path) => {
                 Store::Sqlite(sqlite::SqliteStore::open(path, ack, capacity, window_secs)?)
             }
-            StoreSpec::Nats(url) => {
-                Store::Nats(nats::NatsStore::connect(url, ack, capacity, window_secs)?)
-            }
-            StoreSpec::Amqp(url) => {
-                Store::Amqp(amqp::AmqpStore::connect(url, ack, capacity, window_secs)?)
-            }
+            StoreSpec::Nats(url) => Store::Broker(nats::connect(url, ack, capacity, window_secs)?),
+            StoreSpec::Amqp(url) => Store::Broker(amqp::connect(url, ack, capacity, window_secs)?),
         })
     }
 }
@@ -277,8 +276,7 @@ impl Processor for Store {
         match self {
             Store::Memory(p) => p.submit(event, body, now_unix),
             Store::Sqlite(p) => p.submit(event, body, now_unix),
-            Store::Nats(p) => p.submit(event, body, now_unix),
-            Store::Amqp(p) => p.submit(event, body, now_unix),
+            Store::Broker(p) => p.submit(event, body, now_unix),
         }
     }
 
@@ -286,8 +284,7 @@ impl Processor for Store {
         match self {
             Store::Memory(p) => p.queue_depth(),
             Store::Sqlite(p) => p.queue_depth(),
-            Store::Nats(p) => p.queue_depth(),
-            Store::Amqp(p) => p.queue_depth(),
+            Store::Broker(p) => p.queue_depth(),
         }
     }
 
@@ -295,8 +292,7 @@ impl Processor for Store {
         match self {
             Store::Memory(p) => p.drain(),
             Store::Sqlite(p) => p.drain(),
-            Store::Nats(p) => p.drain(),
-            Store::Amqp(p) => p.drain(),
+            Store::Broker(p) => p.drain(),
         }
     }
 }
@@ -328,6 +324,39 @@ pub struct ConsumeSummary {
     pub messages: u64,
     pub stored: u64,
     pub duplicates: u64,
+}
+
+impl ConsumeSummary {
+    /// Counts a committed batch of `messages`; `fresh` says, per record, whether it was new.
+    pub(crate) fn add_batch(&mut self, messages: usize, fresh: &[bool]) {
+        let stored = fresh.iter().filter(|n| **n).count();
+        self.messages += messages as u64;
+        self.stored += stored as u64;
+        self.duplicates += (fresh.len() - stored) as u64;
+    }
+}
+
+/// Runs a consumer's loop over the SQLite store `--sqlite` on a current-thread runtime, with
+/// `stop` raised by SIGTERM or SIGINT, and brings the session table up to date at the end.
+pub(crate) fn run_consumer<F, Fut>(opts: &ConsumeOptions, body: F) -> anyhow::Result<ConsumeSummary>
+where
+    F: FnOnce(sqlite::Db, std::sync::Arc<std::sync::atomic::AtomicBool>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<(sqlite::Db, ConsumeSummary)>>,
+{
+    use anyhow::Context as _;
+    let db = sqlite::Db::open(&opts.sqlite)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))?;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the consumer runtime")?;
+    let (mut db, summary) = rt.block_on(body(db, stop))?;
+    db.flush_sessions()
+        .context("writing the session table at exit")?;
+    Ok(summary)
 }
 
 /// Runs `consume` for the CLI from the source `--from` names, printing what it did.

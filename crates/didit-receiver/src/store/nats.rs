@@ -11,21 +11,20 @@
 //! store and acknowledges the messages only after the commit, so a consumer crash redelivers
 //! rather than loses; the store's UNIQUE key absorbs the redelivery.
 
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer::pull, stream};
 use bytes::Bytes;
-use didit_webhook::{Envelope, JsonBackend, SerdeJson, Verified};
+use didit_webhook::{JsonBackend, SerdeJson};
 use futures_util::StreamExt;
 use sha2::Digest;
 
+use super::publisher::{Publish, PublishingStore, client_runtime};
 use super::sqlite::Db;
-use super::{AckMode, ConsumeOptions, ConsumeSummary, Job, JobQueue, Record, submit_durable};
-use crate::process::{Processor, RecentSet, Submit};
-use crate::ticket::Ack;
+use super::{AckMode, ConsumeOptions, ConsumeSummary, Record};
 
 /// The stream the receivers publish to and the consumer reads.
 pub const STREAM: &str = "DIDIT_WEBHOOKS";
@@ -49,17 +48,6 @@ pub fn message_id(dedup_key: &str) -> String {
         let d = sha2::Sha256::digest(dedup_key.as_bytes());
         format!("x:{}", hex::encode(d))
     }
-}
-
-/// The JetStream processing stage: a bounded queue in front of a publisher task on its own
-/// small tokio runtime (so the may server, which has none, can use it too).
-#[derive(Debug)]
-pub struct NatsStore {
-    recent: Arc<RecentSet>,
-    queue: JobQueue,
-    mode: AckMode,
-    runtime: Mutex<Option<tokio::runtime::Runtime>>,
-    publisher: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// Connects, creating the stream when it does not exist.
@@ -96,142 +84,57 @@ async fn connect_stream(url: &str, window_secs: i64) -> anyhow::Result<jetstream
     Ok(js)
 }
 
-impl NatsStore {
-    /// Connects to `url` and starts the publisher; an unreachable server is a start-up error.
-    pub fn connect(
-        url: &str,
-        mode: AckMode,
-        capacity: usize,
-        window_secs: i64,
-    ) -> anyhow::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("didit-nats")
-            .enable_all()
-            .build()
-            .context("starting the NATS client runtime")?;
-        let js = runtime.block_on(connect_stream(url, window_secs))?;
-        let (queue, rx, depth) = JobQueue::new(capacity);
-        let recent = Arc::new(RecentSet::new(window_secs));
-        let publisher = runtime.spawn(publish_loop(js, rx, Arc::clone(&recent), depth, mode));
-        tracing::info!(url, stream = STREAM, ack = ?mode, "NATS JetStream store connected");
-        Ok(NatsStore {
-            recent,
-            queue,
-            mode,
-            runtime: Mutex::new(Some(runtime)),
-            publisher: Mutex::new(Some(publisher)),
-        })
-    }
-}
-
-async fn publish_loop(
-    js: jetstream::Context,
-    rx: flume::Receiver<Job>,
-    recent: Arc<RecentSet>,
-    depth: Arc<AtomicUsize>,
+/// Connects to `url` and starts the publisher; an unreachable server is a start-up error.
+pub fn connect(
+    url: &str,
     mode: AckMode,
-) {
-    let js = Arc::new(js);
-    while let Ok(job) = rx.recv_async().await {
-        depth.fetch_sub(1, Relaxed);
-        let js = Arc::clone(&js);
-        let recent = Arc::clone(&recent);
-        // Each publish waits for its own acknowledgement; many are in flight at once.
-        tokio::spawn(async move {
-            let tries = if mode == AckMode::AfterEnqueue { 30 } else { 1 };
-            for attempt in 1..=tries {
-                match publish(&js, &job.record).await {
-                    Ok(duplicate) => {
-                        if mode == AckMode::AfterCommit {
-                            recent.insert(job.key, job.record.received_at);
-                        }
-                        if let Some(done) = job.done {
-                            done.complete(if duplicate {
-                                Ack::Duplicate
-                            } else {
-                                Ack::Accepted
-                            });
-                        }
-                        return;
-                    }
-                    Err(e) if attempt == tries => {
-                        if mode == AckMode::AfterEnqueue {
-                            tracing::error!(error = %e, key = %job.record.dedup_key,
-                                "an acknowledged event could not be published: lost");
-                        } else {
-                            tracing::debug!(error = %e, "publish failed: answering 503");
-                        }
-                        // Dropping the completer answers 503.
-                        return;
-                    }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-                }
-            }
-        });
-    }
+    capacity: usize,
+    window_secs: i64,
+) -> anyhow::Result<PublishingStore> {
+    let runtime = client_runtime("didit-nats")?;
+    let js = runtime.block_on(connect_stream(url, window_secs))?;
+    tracing::info!(url, stream = STREAM, ack = ?mode, "NATS JetStream store connected");
+    Ok(PublishingStore::start(
+        runtime,
+        JetStream(js),
+        mode,
+        capacity,
+        window_secs,
+        PUBLISH_TIMEOUT + Duration::from_secs(1),
+    ))
 }
 
-/// Publishes one record; `Ok(true)` when JetStream reports it as a duplicate.
-async fn publish(js: &jetstream::Context, r: &Record) -> anyhow::Result<bool> {
-    if js.client().connection_state() != async_nats::connection::State::Connected {
-        anyhow::bail!("not connected to NATS");
-    }
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert(HEADER_RECEIVED_AT, r.received_at.to_string().as_str());
-    let msg = jetstream::message::PublishMessage::build()
-        .payload(Bytes::copy_from_slice(&r.body))
-        .headers(headers)
-        .message_id(message_id(&r.dedup_key));
-    let ack = js.send_publish(SUBJECT, msg).await?.await?;
-    Ok(ack.duplicate)
-}
+/// Publishes to the stream; JetStream reports a message id it already has as a duplicate.
+struct JetStream(jetstream::Context);
 
-impl Processor for NatsStore {
-    fn submit(&self, event: &Verified<Envelope<'_>>, body: &[u8], now_unix: i64) -> Submit {
-        submit_durable(&self.recent, self.mode, event, body, now_unix, |job| {
-            self.queue.push(job)
-        })
-    }
-
-    fn queue_depth(&self) -> usize {
-        self.queue.depth()
-    }
-
-    fn drain(&self) {
-        self.queue.close();
-        let publisher = self
-            .publisher
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(rt) = self
-            .runtime
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            if let Some(p) = publisher {
-                let _ = rt.block_on(p);
-            }
-            // Let in-flight acknowledgements arrive, then stop.
-            rt.shutdown_timeout(PUBLISH_TIMEOUT + Duration::from_secs(1));
+impl Publish for JetStream {
+    async fn publish(&self, r: &Record) -> anyhow::Result<bool> {
+        let js = &self.0;
+        if js.client().connection_state() != async_nats::connection::State::Connected {
+            anyhow::bail!("not connected to NATS");
         }
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(HEADER_RECEIVED_AT, r.received_at.to_string().as_str());
+        let msg = jetstream::message::PublishMessage::build()
+            .payload(Bytes::copy_from_slice(&r.body))
+            .headers(headers)
+            .message_id(message_id(&r.dedup_key));
+        let ack = js.send_publish(SUBJECT, msg).await?.await?;
+        Ok(ack.duplicate)
     }
 }
 
 /// Applies the stream to the SQLite store until idle (or forever): receiver → JetStream →
 /// consumer → store. Messages are acknowledged only after the batch holding them committed.
 pub fn consume(opts: &ConsumeOptions) -> anyhow::Result<ConsumeSummary> {
-    let mut db = Db::open(&opts.sqlite)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the consumer runtime")?;
-    rt.block_on(consume_async(opts, &mut db))
+    super::run_consumer(opts, |db, stop| consume_async(opts, db, stop))
 }
 
-async fn consume_async(opts: &ConsumeOptions, db: &mut Db) -> anyhow::Result<ConsumeSummary> {
+async fn consume_async(
+    opts: &ConsumeOptions,
+    mut db: Db,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<(Db, ConsumeSummary)> {
     let js = connect_stream(&opts.from, 600).await?;
     let stream = js
         .get_stream(STREAM)
@@ -249,10 +152,6 @@ async fn consume_async(opts: &ConsumeOptions, db: &mut Db) -> anyhow::Result<Con
         )
         .await
         .with_context(|| format!("cannot create the durable consumer {DURABLE}"))?;
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))?;
-    }
     let mut summary = ConsumeSummary::default();
     let mut idle_since = std::time::Instant::now();
     let mut scratch = Vec::new();
@@ -297,9 +196,7 @@ async fn consume_async(opts: &ConsumeOptions, db: &mut Db) -> anyhow::Result<Con
                 continue;
             }
         };
-        summary.messages += msgs.len() as u64;
-        summary.stored += fresh.iter().filter(|n| **n).count() as u64;
-        summary.duplicates += fresh.iter().filter(|n| !**n).count() as u64;
+        summary.add_batch(msgs.len(), &fresh);
         for (m, r) in msgs.iter().zip(&records) {
             let kind = if r.is_some() {
                 jetstream::AckKind::Ack
@@ -317,9 +214,7 @@ async fn consume_async(opts: &ConsumeOptions, db: &mut Db) -> anyhow::Result<Con
                 .map_err(|e| anyhow::anyhow!("acknowledging a message: {e}"))?;
         }
     }
-    db.flush_sessions()
-        .context("writing the session table at exit")?;
-    Ok(summary)
+    Ok((db, summary))
 }
 
 fn to_record(m: &jetstream::Message, scratch: &mut Vec<u8>) -> Option<Record> {
