@@ -102,6 +102,8 @@ impl RabbitMq {
             .env("RABBITMQ_CONF_ENV_FILE", d.join("rabbitmq-env.conf"))
             .env("RABBITMQ_ENABLED_PLUGINS_FILE", d.join("enabled_plugins"))
             .env("RABBITMQ_PID_FILE", d.join("rabbit.pid"))
+            // A killed VM may leave a crash dump: in its folder, not the caller's working directory.
+            .env("ERL_CRASH_DUMP", d.join("erl_crash.dump"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());

@@ -418,6 +418,7 @@ fn crate_versions() -> Vec<String> {
         "hyper",
         "axum",
         "may_minihttp",
+        "actix-web",
         "tokio",
         "ring",
         "aws-lc-rs",
@@ -427,6 +428,9 @@ fn crate_versions() -> Vec<String> {
         "simd-json",
         "sonic-rs",
         "goose",
+        "rusqlite",
+        "async-nats",
+        "lapin",
     ];
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
     let mut out = Vec::new();
