@@ -385,6 +385,45 @@ fn rabbitmq_kill_9_of_receiver_and_broker_loses_nothing_acknowledged() {
     assert!(said.starts_with("consumed 0 messages"), "{said}");
 }
 
+#[test]
+fn rabbitmq_queue_deleted_under_the_receiver_is_never_a_silent_drop() {
+    let dir = tmp_dir("rabbitmq-deleted");
+    let mq = webhook_bench::broker::RabbitMq::start(&dir.join("node"), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let store = mq.url();
+    let rx = Receiver::try_start("hyper", "ring", "serde", &["--store", &store], None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = rx.addr;
+    assert_eq!(
+        send(addr, &delivery(addr, "before", 0))
+            .expect("answer")
+            .status,
+        200
+    );
+    mq.ctl(&["delete_queue", "didit.webhooks"])
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The default exchange cannot route to a deleted queue: the broker returns the message (it
+    // is published as mandatory) and the receiver must not answer 200 for it.
+    let r = send(addr, &delivery(addr, "while-gone", 0)).expect("answer");
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    // Then it reconnects, declares the queue again and keeps events once more.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = send(addr, &delivery(addr, "while-gone", 0)).expect("answer");
+        if r.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recovery: {}", r.status);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    rx.stop();
+    let db = dir.join("consumed.db");
+    consume_into(&mq.url(), &db);
+    // What was kept before the deletion went with the queue (an operator's act); what was
+    // acknowledged after the recovery is there.
+    assert_all_stored(&db, &["while-gone".to_owned()]);
+}
+
 /// A signed delivery of a fresh event, as raw HTTP.
 fn delivery(addr: SocketAddr, event_id: &str, pad: usize) -> Vec<u8> {
     use didit_webhook::canon::Value;

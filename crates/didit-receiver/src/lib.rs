@@ -164,10 +164,15 @@ fn serve<M: Mac, J: JsonBackend + Default>(
 }
 
 /// Logs to stderr; `RUST_LOG` sets the level (default `info`, with may's per-socket notices and
-/// may_minihttp's "read closed" errors, logged for every client that hangs up, silenced).
+/// may_minihttp's "read closed" errors, logged for every client that hangs up, silenced, and
+/// lapin's warning on a returned message off: it prints the whole message, a KYC body included;
+/// the store logs the event itself).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,may=warn,may_minihttp=off"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "info,may=warn,may_minihttp=off,lapin::returned_messages=off",
+        )
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

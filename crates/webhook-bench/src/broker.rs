@@ -68,23 +68,9 @@ impl RabbitMq {
         format!("amqp://127.0.0.1:{}/%2f", self.port)
     }
 
-    fn boot(&mut self) -> Result<(), String> {
-        let script = script()?;
-        let d = &self.dir.clone();
-        for sub in ["mnesia", "log", "config"] {
-            std::fs::create_dir_all(d.join(sub)).map_err(|e| format!("{}: {e}", d.display()))?;
-        }
-        // No plugins (no management UI): less to boot, nothing else listening.
-        std::fs::write(d.join("enabled_plugins"), "[].\n")
-            .map_err(|e| format!("{}: {e}", d.display()))?;
-        let mut cmd = match self.cpu {
-            Some(cpu) => {
-                let mut c = Command::new("taskset");
-                c.arg("-c").arg(cpu.to_string()).arg(&script);
-                c
-            }
-            None => Command::new(&script),
-        };
+    /// The environment that names this node, for the server and for `rabbitmqctl`.
+    fn node_env(&self, cmd: &mut Command) {
+        let d = &self.dir;
         cmd.env("HOME", d)
             .env("RABBITMQ_NODENAME", &self.node)
             .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
@@ -103,8 +89,50 @@ impl RabbitMq {
             .env("RABBITMQ_ENABLED_PLUGINS_FILE", d.join("enabled_plugins"))
             .env("RABBITMQ_PID_FILE", d.join("rabbit.pid"))
             // A killed VM may leave a crash dump: in its folder, not the caller's working directory.
-            .env("ERL_CRASH_DUMP", d.join("erl_crash.dump"))
+            .env("ERL_CRASH_DUMP", d.join("erl_crash.dump"));
+    }
+
+    /// Runs `rabbitmqctl ARGS` against this node (an Erlang VM of its own: a second or two).
+    pub fn ctl(&self, args: &[&str]) -> Result<String, String> {
+        let ctl = script()?.with_file_name("rabbitmqctl");
+        let mut cmd = Command::new(&ctl);
+        self.node_env(&mut cmd);
+        let out = cmd
+            .args(["-n", &self.node])
+            .args(args)
             .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", ctl.display()))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "rabbitmqctl {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    fn boot(&mut self) -> Result<(), String> {
+        let script = script()?;
+        let d = &self.dir.clone();
+        for sub in ["mnesia", "log", "config"] {
+            std::fs::create_dir_all(d.join(sub)).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
+        // No plugins (no management UI): less to boot, nothing else listening.
+        std::fs::write(d.join("enabled_plugins"), "[].\n")
+            .map_err(|e| format!("{}: {e}", d.display()))?;
+        let mut cmd = match self.cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpu.to_string()).arg(&script);
+                c
+            }
+            None => Command::new(&script),
+        };
+        self.node_env(&mut cmd);
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         // Its own process group: the script starts the Erlang VM as a child, and a crash test

@@ -236,7 +236,12 @@ async fn publish(link: &Link, r: &Record) -> anyhow::Result<()> {
         ch.basic_publish(
             "".into(),
             QUEUE.into(),
-            BasicPublishOptions::default(),
+            // Mandatory: if the queue is gone (deleted by an operator), the broker returns the
+            // message instead of confirming a message it dropped.
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
             &r.body,
             props,
         )
@@ -253,7 +258,17 @@ async fn publish(link: &Link, r: &Record) -> anyhow::Result<()> {
     };
     match outcome {
         Confirmation::Ack(None) => Ok(()),
-        Confirmation::Ack(Some(_)) => anyhow::bail!("the broker returned the message unrouted"),
+        Confirmation::Ack(Some(_)) => {
+            // Reconnecting declares the queue again.
+            tracing::warn!(
+                queue = QUEUE,
+                "RabbitMQ returned a message: the queue is gone; declaring it again"
+            );
+            link.failed(&ch);
+            anyhow::bail!(
+                "the broker returned the message unrouted: was the queue {QUEUE} deleted?"
+            )
+        }
         Confirmation::Nack(_) => anyhow::bail!("the broker refused the message (negative confirm)"),
         Confirmation::NotRequested => {
             link.failed(&ch);
