@@ -14,7 +14,7 @@
 //! the transaction holding it committed, so a consumer crash redelivers rather than loses.
 
 use std::str::FromStr;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -137,15 +137,27 @@ async fn declare_queue(ch: &Channel) -> anyhow::Result<()> {
 /// The publisher's link to the broker: the current channel, replaced after a failure.
 struct Link {
     url: String,
-    current: Mutex<Option<(Connection, Channel)>>,
+    /// The connection and its channel, numbered so that a failure reported late for an old one
+    /// does not drop its successor (channel ids repeat across connections).
+    current: Mutex<Option<(u64, Connection, Channel)>>,
+    generation: AtomicU64,
     last_attempt: Mutex<Option<Instant>>,
 }
 
 impl Link {
-    /// The channel to publish on, reconnecting (at most every [`RECONNECT_EVERY`]) when the last
-    /// one failed; `None` while the broker cannot be reached.
-    async fn channel(&self) -> Option<Channel> {
-        if let Some((conn, ch)) = self
+    fn new(url: &str, first: (Connection, Channel)) -> Self {
+        Link {
+            url: url.to_owned(),
+            current: Mutex::new(Some((0, first.0, first.1))),
+            generation: AtomicU64::new(1),
+            last_attempt: Mutex::new(None),
+        }
+    }
+
+    /// The channel to publish on (with its generation), reconnecting (at most every
+    /// [`RECONNECT_EVERY`]) when the last one failed; `None` while the broker cannot be reached.
+    async fn channel(&self) -> Option<(u64, Channel)> {
+        if let Some((generation, conn, ch)) = self
             .current
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -153,7 +165,7 @@ impl Link {
             && conn.status().connected()
             && ch.status().connected()
         {
-            return Some(ch.clone());
+            return Some((*generation, ch.clone()));
         }
         {
             let mut last = self.last_attempt.lock().unwrap_or_else(|p| p.into_inner());
@@ -165,9 +177,17 @@ impl Link {
         match open_channel(&self.url).await {
             Ok((conn, ch)) => {
                 tracing::info!(url = %redact(&self.url), "RabbitMQ connected");
+                let generation = self.generation.fetch_add(1, Relaxed);
                 let out = ch.clone();
-                *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some((conn, ch));
-                Some(out)
+                let old = self
+                    .current
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .replace((generation, conn, ch));
+                if let Some((_, conn, _)) = old {
+                    close_in_background(conn);
+                }
+                Some((generation, out))
             }
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "RabbitMQ unreachable: answering 503");
@@ -176,13 +196,22 @@ impl Link {
         }
     }
 
-    /// Drops a channel that failed, so the next publish reconnects.
-    fn failed(&self, ch: &Channel) {
+    /// Drops the connection of generation `failed`, so the next publish reconnects.
+    fn failed(&self, failed: u64) {
         let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        if cur.as_ref().is_some_and(|(_, c)| c.id() == ch.id()) {
-            *cur = None;
+        if cur.as_ref().is_some_and(|(g, _, _)| *g == failed)
+            && let Some((_, conn, _)) = cur.take()
+        {
+            close_in_background(conn);
         }
     }
+}
+
+/// Closes a connection given up on (a no-op on the broker's side if it is already gone).
+fn close_in_background(conn: Connection) {
+    tokio::spawn(async move {
+        let _ = conn.close(200, "didit-receiver reconnects".into()).await;
+    });
 }
 
 /// Connects to `url` and starts the publisher; an unreachable broker is a start-up error.
@@ -194,11 +223,7 @@ pub fn connect(
 ) -> anyhow::Result<PublishingStore> {
     let runtime = client_runtime("didit-amqp")?;
     let first = runtime.block_on(open_channel(url))?;
-    let link = Link {
-        url: url.to_owned(),
-        current: Mutex::new(Some(first)),
-        last_attempt: Mutex::new(None),
-    };
+    let link = Link::new(url, first);
     tracing::info!(url = %redact(url), queue = QUEUE, ack = ?mode, "RabbitMQ store connected");
     Ok(PublishingStore::start(
         runtime,
@@ -219,7 +244,7 @@ impl Publish for Link {
 
 /// Publishes one record and waits for the broker's positive confirm.
 async fn publish(link: &Link, r: &Record) -> anyhow::Result<()> {
-    let Some(ch) = link.channel().await else {
+    let Some((generation, ch)) = link.channel().await else {
         anyhow::bail!("not connected to RabbitMQ");
     };
     let mut headers = FieldTable::default();
@@ -251,7 +276,7 @@ async fn publish(link: &Link, r: &Record) -> anyhow::Result<()> {
     let outcome = match tokio::time::timeout(CONFIRM_TIMEOUT, confirmed).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
-            link.failed(&ch);
+            link.failed(generation);
             return Err(e).context("publishing to RabbitMQ");
         }
         Err(_) => anyhow::bail!("no confirm from RabbitMQ within {CONFIRM_TIMEOUT:?}"),
@@ -264,14 +289,14 @@ async fn publish(link: &Link, r: &Record) -> anyhow::Result<()> {
                 queue = QUEUE,
                 "RabbitMQ returned a message: the queue is gone; declaring it again"
             );
-            link.failed(&ch);
+            link.failed(generation);
             anyhow::bail!(
                 "the broker returned the message unrouted: was the queue {QUEUE} deleted?"
             )
         }
         Confirmation::Nack(_) => anyhow::bail!("the broker refused the message (negative confirm)"),
         Confirmation::NotRequested => {
-            link.failed(&ch);
+            link.failed(generation);
             anyhow::bail!("the channel is not in confirm mode")
         }
     }
