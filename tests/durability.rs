@@ -424,6 +424,58 @@ fn rabbitmq_queue_deleted_under_the_receiver_is_never_a_silent_drop() {
     assert_all_stored(&db, &["while-gone".to_owned()]);
 }
 
+#[test]
+fn rabbitmq_uses_a_quorum_queue_an_operator_declared() {
+    use lapin::options::QueueDeclareOptions;
+    use lapin::types::{AMQPValue, FieldTable};
+    let dir = tmp_dir("rabbitmq-quorum");
+    let mq = webhook_bench::broker::RabbitMq::start(&dir.join("node"), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = mq.url();
+    // The README's deployment: the queue declared once, as a quorum queue, before any receiver.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let conn = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+                .await
+                .expect("connect");
+            let ch = conn.create_channel().await.expect("channel");
+            let mut args = FieldTable::default();
+            args.insert(
+                "x-queue-type".into(),
+                AMQPValue::LongString("quorum".into()),
+            );
+            ch.queue_declare(
+                "didit.webhooks".into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                args,
+            )
+            .await
+            .expect("quorum queue declared");
+            let _ = conn.close(200, "done".into()).await;
+        });
+    // A receiver that declared its own (classic) queue here would be refused by the broker
+    // (inequivalent x-queue-type) and fail to start.
+    let rx = Receiver::try_start("actix", "ring", "serde", &["--store", &url], None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = rx.addr;
+    assert_eq!(
+        send(addr, &delivery(addr, "into-quorum", 0))
+            .expect("answer")
+            .status,
+        200
+    );
+    rx.stop();
+    let db = dir.join("consumed.db");
+    consume_into(&url, &db);
+    assert_all_stored(&db, &["into-quorum".to_owned()]);
+}
+
 /// A signed delivery of a fresh event, as raw HTTP.
 fn delivery(addr: SocketAddr, event_id: &str, pad: usize) -> Vec<u8> {
     use didit_webhook::canon::Value;
