@@ -8,6 +8,10 @@
 # building and signing a fresh delivery for every request (what its /webhooks/didit runs do).
 # Loopback only; every run is bounded.
 #
+# Besides each rate, the generator's own CPU time per request (user + system, /usr/bin/time, the
+# whole process: didit-loadgen's start-up and warm-up included) says which side was the limit:
+# a generator with CPU to spare was held back by the receiver.
+#
 # Usage: scripts/bench-loadgen-capacity.sh [seconds per run, default 8]
 # Env: REPEAT (default 3) interleaved rounds; SERVER (default may).
 set -euo pipefail
@@ -16,10 +20,8 @@ secs="${1:-8}"
 repeat="${REPEAT:-3}"
 server="${SERVER:-may}"
 
-if ! command -v wrk >/dev/null; then
-  echo "wrk not found: installing the Debian package" >&2
-  (apt-get update -qq && apt-get install -y -qq wrk) >&2 || { echo "cannot install wrk; install it and retry" >&2; exit 2; }
-fi
+bash scripts/apt-install.sh wrk time:/usr/bin/time >&2 \
+  || { echo "cannot install wrk and time (Debian packages); install them and retry" >&2; exit 2; }
 [ "$(nproc)" -ge 2 ] || { echo "needs 2 cores (receiver and generator on separate cores)" >&2; exit 2; }
 
 cargo build --release --bin didit-receiver --bin didit-loadgen >&2
@@ -42,35 +44,47 @@ open(sys.argv[1], "w").write(
 PY
 
 : >"$work/raw.tsv"
+# Runs a command under /usr/bin/time; its user + system CPU seconds go to $work/time.
+timed() {
+  /usr/bin/time -f "%U %S" -o "$work/time.raw" "$@"
+  awk '{print $1 + $2}' "$work/time.raw" >"$work/time"
+}
+# One row for a wrk run: rate, requests sent, CPU seconds.
+wrk_row() {
+  printf "%s\t%s\t%s\t%s\n" "$1" "$(awk '/Requests\/sec/ {print $2}' "$work/wrk")" \
+    "$(awk '/requests in/ {print $1}' "$work/wrk")" "$(cat "$work/time")" >>"$work/raw.tsv"
+}
 for round in $(seq "$repeat"); do
   echo "== round $round/$repeat: wrk" >&2
   taskset -c 1 wrk -t1 -c32 -d1s -s "$work/static.lua" "http://$addr/webhooks/null" >/dev/null
-  taskset -c 1 wrk -t1 -c32 -d"${secs}s" -s "$work/static.lua" "http://$addr/webhooks/null" >"$work/wrk"
-  printf "wrk\t%s\n" "$(awk '/Requests\/sec/ {print $2}' "$work/wrk")" >>"$work/raw.tsv"
+  timed taskset -c 1 wrk -t1 -c32 -d"${secs}s" -s "$work/static.lua" "http://$addr/webhooks/null" >"$work/wrk"
+  wrk_row wrk
   echo "== round $round/$repeat: wrk + Lua pool" >&2
   python3 scripts/wrk_pool.py "$work/pool.lua" --count 1000 --path /webhooks/null 2>/dev/null
   taskset -c 1 wrk -t1 -c32 -d1s -s "$work/pool.lua" "http://$addr" >/dev/null
-  taskset -c 1 wrk -t1 -c32 -d"${secs}s" -s "$work/pool.lua" "http://$addr" >"$work/wrk"
-  printf "wrk + Lua pool\t%s\n" "$(awk '/Requests\/sec/ {print $2}' "$work/wrk")" >>"$work/raw.tsv"
+  timed taskset -c 1 wrk -t1 -c32 -d"${secs}s" -s "$work/pool.lua" "http://$addr" >"$work/wrk"
+  wrk_row "wrk + Lua pool"
   for mode in pool fresh raw-pool raw-fresh; do
     echo "== round $round/$repeat: didit-loadgen, $mode" >&2
     extra=()
     case $mode in pool) extra=(--pool 1000);; raw-pool) extra=(--pool 1000 --http raw);; raw-fresh) extra=(--http raw);; esac
-    taskset -c 1 target/release/didit-loadgen --scenario scenarios/max-throughput.toml \
+    timed taskset -c 1 target/release/didit-loadgen --scenario scenarios/max-throughput.toml \
       --target "http://$addr" --path /webhooks/null --max --connections 32 --warmup 1s \
       --duration "${secs}s" --quiet --report "$work/lg.json" "${extra[@]}" >/dev/null
-    printf "didit-loadgen ($mode)\t%s\n" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["load"]["achieved_rate"])' "$work/lg.json")" >>"$work/raw.tsv"
+    printf "didit-loadgen ($mode)\t%s\t%s\n" "$(python3 -c 'import json,sys; r = json.load(open(sys.argv[1])); print(r["load"]["achieved_rate"], r["requests"]["total"], sep="\t")' "$work/lg.json")" \
+      "$(cat "$work/time")" >>"$work/raw.tsv"
   done
 done
 python3 - "$work/raw.tsv" "$repeat" <<'PY'
 import statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines() if l]
-res = {}
-for name, rps in rows:
+res, cpu = {}, {}
+for name, rps, requests, cpu_s in rows:
     res.setdefault(name, []).append(float(rps))
+    cpu.setdefault(name, []).append(float(cpu_s) / max(float(requests), 1.0) * 1e6)
 med = {k: statistics.median(v) for k, v in res.items()}
-print("| generator (one core) | /webhooks/null req/s, median (min–max) |")
-print("|---|---|")
+print("| generator (one core) | /webhooks/null req/s, median (min–max) | generator CPU per request, µs, median (min–max) |")
+print("|---|---|---|")
 names = {"wrk": "wrk, one static request", "wrk + Lua pool": "wrk, Lua pool of 1,000 signed deliveries",
          "didit-loadgen (pool)": "didit-loadgen --pool 1000 (hyper client)",
          "didit-loadgen (fresh)": "didit-loadgen, fresh signed delivery per request (hyper client)",
@@ -78,7 +92,9 @@ names = {"wrk": "wrk, one static request", "wrk + Lua pool": "wrk, Lua pool of 1
          "didit-loadgen (raw-fresh)": "didit-loadgen --http raw, fresh signed delivery per request"}
 for k in names:
     v = res[k]
-    print(f"| {names[k]} | {med[k]:,.0f} ({min(v):,.0f}–{max(v):,.0f}) |")
+    c = cpu[k]
+    print(f"| {names[k]} | {med[k]:,.0f} ({min(v):,.0f}–{max(v):,.0f}) "
+          f"| {statistics.median(c):.1f} ({min(c):.1f}–{max(c):.1f}) |")
 lua = med["wrk + Lua pool"]
 print(f"\nratios to wrk's Lua pool (like for like: 1,000 pre-signed deliveries), medians of {sys.argv[2]} interleaved rounds:")
 for k in names:

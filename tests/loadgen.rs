@@ -140,6 +140,53 @@ fn every_class_gets_its_label_from_axum_naive() {
     every_class_against("axum-naive", "raw");
 }
 
+/// `--pool` with the raw client writes each pooled request from bytes built before the run: the
+/// receiver must take every one of them, again and again, as a well-formed request.
+#[test]
+fn raw_client_cycles_its_prebuilt_pool() {
+    let rx = Receiver::start("may", "ring", "serde", &["--enable-null-endpoint"]);
+    let target = format!("http://{}", rx.addr);
+    let rep = tmp("raw-pool.json");
+    let out = loadgen(
+        &[
+            "--scenario",
+            &scenario("max-throughput"),
+            "--target",
+            &target,
+            "--path",
+            "/webhooks/null",
+            "--max",
+            "--connections",
+            "4",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--pool",
+            "20",
+            "--http",
+            "raw",
+            "--quiet",
+            "--report",
+            rep.to_str().expect("utf-8 path"),
+        ],
+        SECRET,
+    );
+    rx.stop();
+    assert!(out.status.success(), "{}", text(&out));
+    let r = report(&rep);
+    assert_eq!(r["http_client"], "raw");
+    assert_eq!(r["pool"], 20);
+    let requests = &r["requests"];
+    assert!(
+        requests["total"].as_u64().expect("total") > 40,
+        "the pool was not cycled: {requests}"
+    );
+    assert_eq!(requests["correct"], requests["total"], "{}", text(&out));
+    assert_eq!(requests["transport_errors"], 0, "{}", text(&out));
+    assert_eq!(requests["reconnects"], 0, "{}", text(&out));
+}
+
 #[test]
 fn goose_engine_runs_the_smoke_scenario_and_writes_its_reports() {
     let rx = Receiver::start("hyper", "ring", "serde", &["--max-body", "1MiB"]);

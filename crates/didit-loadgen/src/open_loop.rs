@@ -11,6 +11,7 @@
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -73,6 +74,9 @@ struct Shared {
     client: HttpClient,
     generator: RefCell<Generator>,
     pool: Vec<crate::model::Delivery>,
+    /// With the raw client, each pool delivery's whole request (head and body) as it goes on
+    /// the wire, built once: a pooled exchange is then one plain write.
+    pool_wire: Vec<Vec<u8>>,
     pool_next: std::cell::Cell<usize>,
     stats: RefCell<Stats>,
     acked_log: RefCell<Option<BufWriter<File>>>,
@@ -120,13 +124,26 @@ pub fn run(
     let now_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let pool = (0..cfg.pool.unwrap_or(0))
+    let pool: Vec<_> = (0..cfg.pool.unwrap_or(0))
         .map(|_| generator.next(now_unix))
         .collect();
+    let pool_wire = if cfg.client == HttpClient::Raw {
+        pool.iter()
+            .map(|d: &crate::model::Delivery| {
+                let mut wire = Vec::with_capacity(512 + d.body.len());
+                raw_head(cfg.target, d, &mut wire);
+                wire.extend_from_slice(&d.body);
+                wire
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let shared = Rc::new(Shared {
         client: cfg.client,
         generator: RefCell::new(generator),
         pool,
+        pool_wire,
         pool_next: std::cell::Cell::new(0),
         stats: RefCell::new(Stats::default()),
         acked_log: RefCell::new(cfg.acked_log.map(BufWriter::new)),
@@ -336,44 +353,61 @@ async fn connect(shared: &Shared) -> Result<Link, String> {
     Ok(Link::Hyper(sender))
 }
 
-/// One exchange with the raw client: the request in one vectored write, the answer parsed by
-/// `httparse` and framed by its `Content-Length`.
+/// The request head the raw client writes for `delivery`, appended to `out`.
+fn raw_head(target: &Target, delivery: &crate::model::Delivery, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"POST ");
+    out.extend_from_slice(target.path_uri.path().as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(target.host_header.as_bytes());
+    for (name, value) in &delivery.headers {
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+    }
+    out.extend_from_slice(b"\r\ncontent-length: ");
+    crate::template::write_int(delivery.body.len() as i64, out);
+    out.extend_from_slice(b"\r\n\r\n");
+}
+
+/// Largest piece of a body written before looking for an early answer.
+const CHUNK: usize = 64 * 1024;
+
+/// One exchange with the raw client: the request in one write (`wire`, when the whole request
+/// was built beforehand) or one vectored write of head and body, the answer parsed by `httparse`
+/// and framed by its `Content-Length`. The answer's body is left in `c.buf`, at the returned range.
 async fn raw_exchange(
     c: &mut RawConn,
     shared: &Shared,
     delivery: &crate::model::Delivery,
-) -> Result<(u16, Bytes), String> {
+    wire: Option<&[u8]>,
+) -> Result<(u16, Range<usize>), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    c.buf.clear();
     let head = &mut c.head;
     head.clear();
-    head.extend_from_slice(b"POST ");
-    head.extend_from_slice(shared.target.path_uri.path().as_bytes());
-    head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-    head.extend_from_slice(shared.target.host_header.as_bytes());
-    for (name, value) in &delivery.headers {
-        head.extend_from_slice(b"\r\n");
-        head.extend_from_slice(name.as_str().as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value.as_bytes());
-    }
-    head.extend_from_slice(b"\r\ncontent-length: ");
-    crate::template::write_int(delivery.body.len() as i64, head);
-    head.extend_from_slice(b"\r\n\r\n");
-    c.buf.clear();
-    // Small bodies go out with the head in one vectored write. A large one goes in chunks, and
-    // between chunks an early answer is looked for: a receiver refuses an oversize body by its
-    // length (413) and closes, and writing on would only meet a reset.
-    const CHUNK: usize = 64 * 1024;
+    // Small bodies go out with the head in one write. A large one goes in chunks, and between
+    // chunks an early answer is looked for: a receiver refuses an oversize body by its length
+    // (413) and closes, and writing on would only meet a reset.
     let body = &delivery.body[..];
-    let first = body.len().min(CHUNK);
-    let mut parts = [
-        std::io::IoSlice::new(head),
-        std::io::IoSlice::new(&body[..first]),
-    ];
+    let (first_parts, first) = match wire {
+        Some(w) if body.len() <= CHUNK => ([w, &[][..]], body.len()),
+        _ => {
+            raw_head(&shared.target, delivery, head);
+            let first = body.len().min(CHUNK);
+            ([&head[..], &body[..first]], first)
+        }
+    };
+    let mut parts = first_parts.map(std::io::IoSlice::new);
     let mut slices: &mut [std::io::IoSlice<'_>] = &mut parts;
     let mut early = false;
     while !slices.is_empty() {
-        match c.stream.write_vectored(slices).await {
+        let written = if slices.len() == 2 && slices[1].is_empty() {
+            c.stream.write(&slices[0]).await
+        } else {
+            c.stream.write_vectored(slices).await
+        };
+        match written {
             Ok(0) => return Err("the receiver stopped reading".into()),
             Ok(n) => std::io::IoSlice::advance_slices(&mut slices, n),
             Err(e) => return raw_early_answer(c, e).await,
@@ -417,7 +451,10 @@ async fn raw_exchange(
 }
 
 /// After a failed write: the receiver may have answered (and closed) before reading it all.
-async fn raw_early_answer(c: &mut RawConn, e: std::io::Error) -> Result<(u16, Bytes), String> {
+async fn raw_early_answer(
+    c: &mut RawConn,
+    e: std::io::Error,
+) -> Result<(u16, Range<usize>), String> {
     use tokio::io::AsyncReadExt;
     c.closed = true;
     let read = tokio::time::timeout(Duration::from_millis(200), async {
@@ -439,7 +476,7 @@ async fn raw_early_answer(c: &mut RawConn, e: std::io::Error) -> Result<(u16, By
 }
 
 /// A complete answer in `c.buf`, if there is one yet.
-fn parse_answer(c: &mut RawConn) -> Result<Option<(u16, Bytes)>, String> {
+fn parse_answer(c: &mut RawConn) -> Result<Option<(u16, Range<usize>)>, String> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut resp = httparse::Response::new(&mut headers);
     let head_len = match resp.parse(&c.buf) {
@@ -482,24 +519,38 @@ fn parse_answer(c: &mut RawConn) -> Result<Option<(u16, Bytes)>, String> {
         c.closed = true;
         return Err("bytes after the answer to a request that was not pipelined".into());
     }
-    Ok(Some((
-        status,
-        Bytes::copy_from_slice(&c.buf[head_len..head_len + length]),
-    )))
+    Ok(Some((status, head_len..head_len + length)))
+}
+
+/// Where an answer's body is.
+enum AnswerBody {
+    Owned(Bytes),
+    /// In the raw connection's read buffer.
+    InConn(Range<usize>),
 }
 
 /// Sends one delivery on `conn` (connecting first if needed) and records the answer.
-async fn exchange(shared: &Shared, conn: &mut Option<Link>, intended: Instant, measured: bool) {
+/// `intended_is_now`: `intended` was read from the clock just before the call (closed loop), so
+/// it also serves as the send time unless a connection had to be opened first.
+async fn exchange(
+    shared: &Shared,
+    conn: &mut Option<Link>,
+    intended: Instant,
+    measured: bool,
+    intended_is_now: bool,
+) {
     let owned;
-    let delivery = if shared.pool.is_empty() {
+    let (delivery, wire) = if shared.pool.is_empty() {
         owned = shared.generator.borrow_mut().next(shared.unix_now());
-        &owned
+        (&owned, None)
     } else {
         let i = shared.pool_next.get();
         shared.pool_next.set((i + 1) % shared.pool.len());
-        &shared.pool[i]
+        (&shared.pool[i], shared.pool_wire.get(i).map(Vec::as_slice))
     };
+    let mut send_now_known = intended_is_now;
     if conn.as_ref().is_none_or(Link::is_closed) {
+        send_now_known = false;
         if conn.is_some() {
             shared.stats.borrow_mut().reconnects += 1;
         }
@@ -517,10 +568,16 @@ async fn exchange(shared: &Shared, conn: &mut Option<Link>, intended: Instant, m
     let Some(link) = conn.as_mut() else {
         return;
     };
-    let t0 = Instant::now();
+    let t0 = if send_now_known {
+        intended
+    } else {
+        Instant::now()
+    };
     let send = async {
         match link {
-            Link::Raw(c) => raw_exchange(c, shared, delivery).await,
+            Link::Raw(c) => raw_exchange(c, shared, delivery, wire)
+                .await
+                .map(|(status, at)| (status, AnswerBody::InConn(at))),
             Link::Hyper(sender) => {
                 let mut req = Request::new(Full::new(delivery.body.clone()));
                 *req.method_mut() = Method::POST;
@@ -540,7 +597,7 @@ async fn exchange(shared: &Shared, conn: &mut Option<Link>, intended: Instant, m
                     .await
                     .map_err(|e| e.to_string())?
                     .to_bytes();
-                Ok::<_, String>((status, body))
+                Ok::<_, String>((status, AnswerBody::Owned(body)))
             }
         }
     };
@@ -549,13 +606,18 @@ async fn exchange(shared: &Shared, conn: &mut Option<Link>, intended: Instant, m
         .unwrap_or_else(|_| Err(format!("no answer within {:?}", shared.timeout)));
     let t1 = Instant::now();
     match result {
-        Ok((status, body)) => {
-            let verdict = check(delivery.label.expect, status, &body);
+        Ok((status, answer)) => {
+            let body: &[u8] = match (&answer, &*link) {
+                (AnswerBody::Owned(b), _) => b,
+                (AnswerBody::InConn(at), Link::Raw(c)) => &c.buf[at.clone()],
+                (AnswerBody::InConn(_), Link::Hyper(_)) => &[],
+            };
+            let verdict = check(delivery.label.expect, status, body);
             let latency = measured.then(|| (t1 - intended, t1 - t0));
             shared
                 .stats
                 .borrow_mut()
-                .answer(&delivery.label, status, &body, verdict, latency);
+                .answer(&delivery.label, status, body, verdict, latency);
             shared.live.answered.fetch_add(1, Relaxed);
             if verdict == Verdict::Mismatch {
                 shared.live.mismatches.fetch_add(1, Relaxed);
@@ -586,7 +648,7 @@ async fn connection(shared: Rc<Shared>, rx: flume::Receiver<Ticket>) {
             shared.stats.borrow_mut().unsent += 1;
             continue;
         }
-        exchange(&shared, &mut conn, ticket.intended, ticket.measured).await;
+        exchange(&shared, &mut conn, ticket.intended, ticket.measured, false).await;
     }
 }
 
@@ -598,6 +660,6 @@ async fn closed_loop(shared: Rc<Shared>, max_requests: Option<u64>) {
         if now >= shared.end || max_requests.is_some_and(|m| shared.stats.borrow().measured >= m) {
             break;
         }
-        exchange(&shared, &mut conn, now, now >= shared.measure_start).await;
+        exchange(&shared, &mut conn, now, now >= shared.measure_start, true).await;
     }
 }
