@@ -531,7 +531,8 @@ enum AnswerBody {
 
 /// Sends one delivery on `conn` (connecting first if needed) and records the answer.
 /// `intended_is_now`: `intended` was read from the clock just before the call (closed loop), so
-/// it also serves as the send time unless a connection had to be opened first.
+/// it also serves as the send time unless a delivery had to be built (outside the pool: the
+/// uncorrected latency must not include signing) or a connection opened first.
 async fn exchange(
     shared: &Shared,
     conn: &mut Option<Link>,
@@ -548,7 +549,7 @@ async fn exchange(
         shared.pool_next.set((i + 1) % shared.pool.len());
         (&shared.pool[i], shared.pool_wire.get(i).map(Vec::as_slice))
     };
-    let mut send_now_known = intended_is_now;
+    let mut send_now_known = intended_is_now && wire.is_some();
     if conn.as_ref().is_none_or(Link::is_closed) {
         send_now_known = false;
         if conn.is_some() {
