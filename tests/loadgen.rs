@@ -187,6 +187,59 @@ fn raw_client_cycles_its_prebuilt_pool() {
     assert_eq!(requests["reconnects"], 0, "{}", text(&out));
 }
 
+/// On a real endpoint a pool delivers fresh, validly signed events, each once; a pool smaller
+/// than the run repeats them, the receiver rightly answers `duplicate`, and the run fails saying
+/// how large the pool must be.
+#[test]
+fn a_pool_on_the_real_endpoint_sends_each_delivery_once_or_fails() {
+    let rx = Receiver::start("hyper", "ring", "serde", &[]);
+    let target = format!("http://{}", rx.addr);
+    let run = |pool: &str, name: &str| {
+        let rep = tmp(name);
+        let out = loadgen(
+            &[
+                "--scenario",
+                &scenario("max-throughput"),
+                "--target",
+                &target,
+                "--rate",
+                "200",
+                "--duration",
+                "1s",
+                "--warmup",
+                "0s",
+                "--pool",
+                pool,
+                "--http",
+                "raw",
+                "--quiet",
+                "--report",
+                rep.to_str().expect("utf-8 path"),
+            ],
+            SECRET,
+        );
+        (out, rep)
+    };
+    let (out, rep) = run("1000", "pool-fresh.json");
+    assert!(out.status.success(), "{}", text(&out));
+    let requests = report(&rep)["requests"].clone();
+    assert!(
+        requests["total"].as_u64().expect("total") >= 100,
+        "{requests}"
+    );
+    assert_eq!(requests["correct"], requests["total"], "{}", text(&out));
+
+    let (out, _) = run("20", "pool-wraps.json");
+    rx.stop();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pool of 20 deliveries ran out"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn goose_engine_runs_the_smoke_scenario_and_writes_its_reports() {
     let rx = Receiver::start("hyper", "ring", "serde", &["--max-body", "1MiB"]);

@@ -60,8 +60,10 @@ pub struct Options {
     /// endpoint answers (on by default when --path ends in /webhooks/null).
     #[arg(long)]
     pub calibrate: bool,
-    /// With --calibrate: cycle through N deliveries built before the run (as wrk's Lua pool
-    /// does) instead of building and signing one per request. Measures the HTTP path alone.
+    /// Cycle through N deliveries built before the run (as wrk's Lua pool does) instead of
+    /// building and signing one per request, which takes signing out of the generator's cost.
+    /// A real endpoint answers a delivery sent twice as `duplicate`: there, make N larger than
+    /// the run's requests (warm-up included); the run fails if the pool runs out.
     #[arg(long)]
     pub pool: Option<usize>,
     /// The open-loop engine's HTTP/1.1 client: hyper (default) or raw (a minimal writer and
@@ -152,14 +154,12 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
     if opts.pool.is_some() && scenario.engine == EngineKind::Goose {
         bail!("--pool is an open-loop engine option");
     }
-    if opts.pool.is_some() && !calibrate {
-        bail!(
-            "--pool repeats deliveries, which a real endpoint answers as duplicates: use it only \
-             with --calibrate or --path /webhooks/null"
-        );
-    }
-    let generator =
+    let mut generator =
         Generator::new(templates, &scenario, &secret, Acked::shared(), seed).calibrate(calibrate);
+    let pool = match opts.pool.filter(|n| *n > 0) {
+        Some(n) => crate::open_loop::Pool::build(&mut generator, n, opts.http, &target),
+        None => crate::open_loop::Pool::default(),
+    };
     let acked_log = opts
         .acked_log
         .as_ref()
@@ -171,7 +171,7 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
         target: &target,
         acked_log,
         quiet: opts.quiet,
-        pool: opts.pool.filter(|n| *n > 0),
+        pool,
         client: opts.http,
     };
     let started_unix = SystemTime::now()
@@ -195,7 +195,22 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
         let json = serde_json::to_vec_pretty(&report)?;
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(if report.requests.mismatches > 0 {
+    // On a real endpoint a repeated delivery is a duplicate, not the fresh one it is labelled as.
+    let pool_ran_out = !calibrate
+        && scenario.engine == EngineKind::OpenLoop
+        && opts
+            .pool
+            .is_some_and(|n| n > 0 && report.requests.total > n as u64);
+    if pool_ran_out {
+        eprintln!(
+            "error: the pool of {} deliveries ran out ({} requests were sent, warm-up included), so \
+             the receiver saw repeats and answered them as duplicates; rerun with --pool above {}",
+            opts.pool.unwrap_or(0),
+            report.requests.total,
+            report.requests.total
+        );
+    }
+    Ok(if report.requests.mismatches > 0 || pool_ran_out {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -58,10 +58,41 @@ pub struct EngineConfig<'a> {
     pub target: &'a Target,
     pub acked_log: Option<File>,
     pub quiet: bool,
-    /// Cycle through this many deliveries built before the run instead of building one per
-    /// request (calibration only: a repeat would be a duplicate to a real endpoint).
-    pub pool: Option<usize>,
+    /// Deliveries to cycle through instead of building one per request (empty: build each).
+    pub pool: Pool,
     pub client: HttpClient,
+}
+
+/// Deliveries built before the run (`--pool`), each with the raw client's wire bytes.
+#[derive(Debug, Default)]
+pub struct Pool {
+    deliveries: Vec<crate::model::Delivery>,
+    wire: Vec<Vec<u8>>,
+}
+
+impl Pool {
+    /// Builds and signs `n` deliveries now, before the run's clock and CPU accounting start: a
+    /// pool large enough to send only fresh deliveries takes seconds to sign.
+    pub fn build(generator: &mut Generator, n: usize, client: HttpClient, target: &Target) -> Pool {
+        let now_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let deliveries: Vec<_> = (0..n).map(|_| generator.next(now_unix)).collect();
+        let wire = if client == HttpClient::Raw {
+            deliveries
+                .iter()
+                .map(|d: &crate::model::Delivery| {
+                    let mut wire = Vec::with_capacity(512 + d.body.len());
+                    raw_head(target, d, &mut wire);
+                    wire.extend_from_slice(&d.body);
+                    wire
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Pool { deliveries, wire }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -117,28 +148,13 @@ pub fn run(
         .map_err(EngineError::Runtime)?;
     let local = tokio::task::LocalSet::new();
     let s = cfg.scenario;
+    let Pool {
+        deliveries: pool,
+        wire: pool_wire,
+    } = cfg.pool;
     let start = Instant::now();
     let measure_start = start + s.warmup;
     let end = measure_start + s.duration;
-    let mut generator = generator;
-    let now_unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let pool: Vec<_> = (0..cfg.pool.unwrap_or(0))
-        .map(|_| generator.next(now_unix))
-        .collect();
-    let pool_wire = if cfg.client == HttpClient::Raw {
-        pool.iter()
-            .map(|d: &crate::model::Delivery| {
-                let mut wire = Vec::with_capacity(512 + d.body.len());
-                raw_head(cfg.target, d, &mut wire);
-                wire.extend_from_slice(&d.body);
-                wire
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
     let shared = Rc::new(Shared {
         client: cfg.client,
         generator: RefCell::new(generator),
