@@ -10,10 +10,14 @@
 # - chattr (e2fsprogs): the read-only test sets the store's files immutable (needs root, as the
 #   apt-get above does).
 # - python3: the CPython oracle for signatures and canonicalisation.
+# - curl, nodejs (Debian packages) and the pinned Python clients of tests/clients/requirements.txt
+#   (pip, into a virtualenv: scripts/clients-install.sh): tests/real_clients.rs sends with them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/apt-install.sh nats-server util-linux:prlimit e2fsprogs:chattr python3 \
-  rabbitmq-server:/usr/lib/rabbitmq/bin/rabbitmq-server
+  rabbitmq-server:/usr/lib/rabbitmq/bin/rabbitmq-server curl nodejs:node
+DIDIT_CLIENTS_PYTHON=$(bash scripts/clients-install.sh)
+export DIDIT_CLIENTS_PYTHON
 
 exec cargo test --workspace --all-targets "$@"

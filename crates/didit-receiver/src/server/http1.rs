@@ -1,5 +1,5 @@
 //! The HTTP/1.1 connection layer shared by the tokio-based variants (hyper, axum, axum-naive):
-//! accept loop, connection limit, header and body timeouts, graceful shutdown.
+//! accept loop, connection limit, header and body timeouts, lingering close, graceful shutdown.
 //!
 //! Keeping this in one place means those variants differ only in how a request is handled, which
 //! is the part the benchmark compares.
@@ -7,8 +7,11 @@
 use std::cell::RefCell;
 use std::convert::Infallible;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,8 +24,9 @@ use hyper::server::conn::http1;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::app::{ContentLength, Limits, RETRY_AFTER_SECS, Reply, content_length};
 use crate::metrics::Outcome;
@@ -33,6 +37,18 @@ const LISTEN_BACKLOG: u32 = 8192;
 
 /// Longest wait for in-flight requests after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// Longest a closed connection's input is drained (never past the body timeout).
+pub const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// Most input a closed connection's drain reads before it gives up: twice the body limit, and at
+/// least this much, so the answer to any oversize body up to that size still arrives.
+pub const LINGER_BYTES: usize = 16 << 20;
+
+/// The drain's byte bound for a body limit of `max_body`.
+pub fn linger_bytes(max_body: usize) -> usize {
+    max_body.saturating_mul(2).max(LINGER_BYTES)
+}
 
 thread_local! {
     /// One verification scratch per worker thread; never held across an `.await`.
@@ -156,6 +172,116 @@ where
     }
 }
 
+/// A connection's socket that closes the way nginx's `lingering_close` does.
+///
+/// When the server ends a connection that may still carry unread input (an early 413, a 400, a
+/// 408, an idle timeout), closing the socket outright makes the kernel answer that input with a
+/// reset, and a reset destroys the answer the client has not read yet. A client that writes its
+/// whole request before reading (Python's `http.client`) then sees a broken pipe instead of the
+/// 413, and retries what it should give up. So on drop, unless the client already closed its
+/// side, the socket is handed to a task that half-closes it (the answer is already written:
+/// hyper flushes before it lets go), reads and discards input until the client closes, and stops
+/// after [`LINGER_TIME`] or [`linger_bytes`], so lingering cannot hold a connection for long.
+/// The connection's permit is held until then, so lingering sockets count against the limit.
+struct Lingering {
+    stream: Option<TcpStream>,
+    /// The client closed its side (a read saw EOF or failed): nothing can be left unread.
+    client_done: bool,
+    permit: Option<OwnedSemaphorePermit>,
+    linger: Duration,
+    linger_bytes: usize,
+}
+
+impl Lingering {
+    fn stream(&mut self) -> Pin<&mut TcpStream> {
+        // Only `drop` takes the stream out.
+        Pin::new(self.stream.as_mut().expect("stream present until drop"))
+    }
+}
+
+impl AsyncRead for Lingering {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let room = buf.remaining() > 0;
+        let r = ready!(self.stream().poll_read(cx, buf));
+        if r.is_err() || (room && buf.filled().len() == before) {
+            self.client_done = true;
+        }
+        Poll::Ready(r)
+    }
+}
+
+impl AsyncWrite for Lingering {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.stream().poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.stream().poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.as_ref().is_some_and(|s| s.is_write_vectored())
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream().poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream().poll_shutdown(cx)
+    }
+}
+
+impl Drop for Lingering {
+    fn drop(&mut self) {
+        let Some(stream) = self.stream.take() else {
+            return;
+        };
+        if self.client_done {
+            return;
+        }
+        let permit = self.permit.take();
+        let (linger, max) = (self.linger, self.linger_bytes);
+        // Dropped inside the connection's task, so a runtime is there; without one (a runtime
+        // shutting down) the socket simply closes.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                drain(stream, linger, max).await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// Half-closes `stream` and discards its input until the peer closes, `limit` passes or `max`
+/// bytes were read. Returns the bytes discarded.
+async fn drain(mut stream: TcpStream, limit: Duration, max: usize) -> usize {
+    let _ = stream.shutdown().await;
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    while total < max {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => total += n,
+            _ => break,
+        }
+    }
+    total
+}
+
 /// Binds `addr` and prints `listening on <addr>` once it accepts connections.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     // A deep accept queue (the kernel caps it at net.core.somaxconn): with tokio's default of
@@ -223,13 +349,19 @@ where
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let stream = Lingering {
+            stream: Some(stream),
+            client_done: false,
+            permit: Some(permit),
+            linger: LINGER_TIME.min(limits.body_timeout),
+            linger_bytes: linger_bytes(limits.max_body),
+        };
         let conn = builder.serve_connection(TokioIo::new(stream), Guard(service.clone()));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
-            drop(permit);
         });
     }
     drop(listener);
@@ -281,4 +413,59 @@ where
         let listener = bind(listen).await?;
         serve(listener, service, limits, shutdown_signal()).await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let client = TcpStream::connect(l.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (server, _) = l.accept().await.expect("accept");
+        (server, client)
+    }
+
+    #[tokio::test]
+    async fn the_drain_reads_until_the_client_closes_and_the_client_sees_end_of_stream() {
+        let (server, mut client) = pair().await;
+        let writer = tokio::spawn(async move {
+            client.write_all(&vec![b'x'; 3 << 20]).await.expect("write");
+            // The server's half-close reaches the client as end of stream, not a reset.
+            let mut rest = Vec::new();
+            client.read_to_end(&mut rest).await.expect("read");
+            rest.len()
+        });
+        let drained = drain(server, Duration::from_secs(10), LINGER_BYTES).await;
+        assert_eq!(drained, 3 << 20);
+        assert_eq!(writer.await.expect("join"), 0);
+    }
+
+    #[tokio::test]
+    async fn the_drain_stops_at_its_byte_bound_and_at_its_deadline() {
+        let (server, mut client) = pair().await;
+        let writer = tokio::spawn(async move {
+            let chunk = vec![b'x'; 64 * 1024];
+            // Keeps writing until the server gives up on it.
+            while client.write_all(&chunk).await.is_ok() {}
+        });
+        let drained = drain(server, Duration::from_secs(10), 1 << 20).await;
+        assert!(
+            (1 << 20..(1 << 20) + 64 * 1024).contains(&drained),
+            "{drained}"
+        );
+        writer.await.expect("join");
+
+        // A client that neither sends nor closes holds the drain only until its deadline.
+        let (server, client) = pair().await;
+        let started = std::time::Instant::now();
+        assert_eq!(
+            drain(server, Duration::from_millis(200), LINGER_BYTES).await,
+            0
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        drop(client);
+    }
 }
