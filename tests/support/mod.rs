@@ -2,9 +2,8 @@
 //! talk HTTP/1.1 to it over raw TCP, stop it with SIGTERM.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,57 +25,9 @@ pub fn for_server<'a, T>(server: &str, overrides: [Option<&'a T>; 5], common: &'
     .unwrap_or(common)
 }
 
-pub struct Response {
-    pub status: u16,
-    pub headers: HashMap<String, String>,
-    pub body: Vec<u8>,
-}
-
-pub fn send(addr: SocketAddr, bytes: &[u8]) -> Result<Response, String> {
-    let mut s =
-        TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| format!("connect: {e}"))?;
-    s.set_read_timeout(Some(IO_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(IO_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    // A server may answer before it has read everything (413); a failed write is not the answer.
-    let _ = s.write_all(bytes);
-    read_response(&mut BufReader::new(s))
-}
-
-pub fn read_response(r: &mut impl BufRead) -> Result<Response, String> {
-    let mut line = String::new();
-    r.read_line(&mut line)
-        .map_err(|e| format!("status line: {e}"))?;
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line {line:?}"))?;
-    let mut headers = HashMap::new();
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).map_err(|e| format!("header: {e}"))?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-        }
-    }
-    let len: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).map_err(|e| format!("body: {e}"))?;
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
-}
+/// Raw HTTP/1.1 over TCP, shared with `webhook-bench verify` (each test binary uses a part).
+#[allow(unused_imports)]
+pub use webhook_bench::verify::wire::{Response, read_response, send};
 
 pub struct Receiver {
     child: Child,

@@ -808,6 +808,11 @@ impl Generator {
             .kinds
             .pick(self.rng.random())
             .unwrap_or(PayloadKind::Approved);
+        self.make_kind(class, kind, now)
+    }
+
+    /// A delivery of `class` built on a payload of `kind` (where the class has a payload).
+    pub fn make_kind(&mut self, class: Class, kind: PayloadKind, now: i64) -> Delivery {
         let tol = self.profile.tolerance.as_secs() as i64;
         match class {
             Class::Valid => self.fresh(kind, now, Class::Valid),

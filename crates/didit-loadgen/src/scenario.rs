@@ -157,7 +157,8 @@ mod humantime_serde_compat {
     }
 }
 
-fn parse_size(s: &str) -> Result<usize, String> {
+/// A size like `1MiB`, `64KiB`, `1MB` or `65536` (bytes).
+pub fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let (num, mul) = [
         ("KiB", 1024),

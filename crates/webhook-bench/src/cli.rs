@@ -1,4 +1,4 @@
-//! The `webhook-bench` command line: `run`, `publish`, `compare`.
+//! The `webhook-bench` command line: `run`, `publish`, `compare`, `soak`, `verify`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,6 +37,10 @@ pub enum Cmd {
     /// noisy traffic); judge mismatches, RSS growth after the warm-up and p99 drift. Exit 0 if
     /// it passed, 1 if not.
     Soak(SoakArgs),
+    /// Send the conformance suite to any receiver, in any language, over HTTP, and print its
+    /// report card: one line per case, grouped security / correctness / http / framing /
+    /// optional. Exit 0 if every required case passed, 1 if any failed, 2 if it could not run.
+    Verify(VerifyArgs),
     /// Compare two runs like for like; exit 0 (no regression), 1 (regression), 2 (cannot compare).
     Compare {
         #[arg(long)]
@@ -82,6 +86,38 @@ pub struct RunArgs {
     /// Also regenerate results/README.md from this run.
     #[arg(long)]
     pub publish: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The receiver: http://HOST:PORT[/path] (path default: /webhooks/didit).
+    #[arg(long)]
+    pub target: String,
+    /// A file holding the shared secret (default: the DIDIT_WEBHOOK_SECRET variable).
+    #[arg(long)]
+    pub secret_file: Option<PathBuf>,
+    /// The receiver's body limit; the oversize cases are one byte over it.
+    #[arg(long, default_value = "1MiB", value_parser = didit_loadgen::scenario::parse_size)]
+    pub max_body: usize,
+    /// The receiver's freshness tolerance; stale and future cases are a minute outside it.
+    #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
+    pub tolerance: Duration,
+    /// The receiver accepts deliveries signed with X-Signature-Simple only (deprecated by Didit).
+    #[arg(long)]
+    pub accept_simple: bool,
+    /// Framing failures (the raw-TCP malformed corpus) fail the card too.
+    #[arg(long, conflicts_with = "no_framing")]
+    pub strict_http: bool,
+    /// Skip the raw-TCP malformed corpus (for a receiver behind a proxy that owns the framing).
+    #[arg(long)]
+    pub no_framing: bool,
+    /// Also write the card as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Judge the framing corpus by one of this project's servers' recorded answers (hyper,
+    /// axum, axum-naive, actix, may) instead of the common ones.
+    #[arg(long)]
+    pub server: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -175,6 +211,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }));
     match cmd {
         Cmd::Run(a) => run_cmd(a),
+        Cmd::Verify(a) => verify_cmd(a),
         Cmd::Soak(a) => soak_cmd(a),
         Cmd::Publish { run, results } => {
             let dir = match run {
@@ -477,4 +514,56 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `verify`: exit 0 (every required case passed), 1 (one failed), 2 (could not run).
+fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
+    use crate::verify::{Options, Target, verify};
+    let cannot = |msg: String| {
+        eprintln!("webhook-bench verify: {msg}");
+        Ok(ExitCode::from(2))
+    };
+    let secret = match &a.secret_file {
+        Some(f) => match std::fs::read_to_string(f) {
+            // A trailing newline is the file's, not the secret's.
+            Ok(s) => s.trim_end_matches(['\r', '\n']).to_owned(),
+            Err(e) => return cannot(format!("cannot read the secret file {}: {e}", f.display())),
+        },
+        None => match std::env::var("DIDIT_WEBHOOK_SECRET") {
+            Ok(s) if !s.is_empty() => s,
+            _ => {
+                return cannot(
+                    "no secret: set DIDIT_WEBHOOK_SECRET or pass --secret-file FILE".into(),
+                );
+            }
+        },
+    };
+    let target = match Target::parse(&a.target) {
+        Ok(t) => t,
+        Err(e) => return cannot(e.to_string()),
+    };
+    let o = Options {
+        target,
+        secret,
+        max_body: a.max_body,
+        tolerance: a.tolerance,
+        accept_simple: a.accept_simple,
+        strict_http: a.strict_http,
+        framing: !a.no_framing,
+        server: a.server,
+    };
+    let card = match verify(&o, |step| eprintln!("verify: {step}")) {
+        Ok(c) => c,
+        Err(e) => return cannot(e.to_string()),
+    };
+    print!("{}", card.render());
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&card)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(if card.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

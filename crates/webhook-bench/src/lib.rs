@@ -3,8 +3,8 @@
 //!
 //! [`runner`] orchestrates (verify, calibrate, measure interleaved), [`results`] is the data model
 //! of `results.json`, [`charts`] and [`publish`] turn it into SVG and Markdown, [`compare`] gates
-//! regressions, [`soak`] runs one receiver for minutes and judges drift, [`cli`] is the
-//! `webhook-bench` command line.
+//! regressions, [`soak`] runs one receiver for minutes and judges drift, [`verify`] makes the
+//! conformance report card of any receiver, [`cli`] is the `webhook-bench` command line.
 
 pub mod broker;
 pub mod charts;
@@ -15,5 +15,6 @@ pub mod publish;
 pub mod results;
 pub mod runner;
 pub mod soak;
+pub mod verify;
 
 pub use cli::{Cli, run};

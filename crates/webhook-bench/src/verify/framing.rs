@@ -1,13 +1,13 @@
-//! The malformed-request corpus (`tests/conformance/malformed.json`), written over raw TCP so that
-//! requests no HTTP client library would send arrive byte for byte. Each case lists the answers
-//! the server must give in order and whether it must then close the connection; after every case
-//! the receiver must still be alive and accept a good delivery on a new connection.
+//! The malformed-request corpus (`tests/conformance/malformed.json`, compiled in), written over
+//! raw TCP so that requests no HTTP client library would send arrive byte for byte. Each case
+//! lists the answers the server must give in order and whether it must then close the
+//! connection; after every case the receiver must still accept a good delivery on a new
+//! connection. The conformance tests and `webhook-bench verify` both play it through [`play_all`].
 //!
 //! `MALFORMED_RECORD=1` prints what each server actually did, to help write a new case.
 
 use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,10 @@ use didit_webhook::canon::{Map, Value};
 use didit_webhook::{RingMac, Secret, Signer};
 use serde::Deserialize;
 
-use crate::support::{self, SECRET};
+use super::wire;
+
+/// The corpus as committed.
+const MALFORMED: &str = include_str!("../../../../tests/conformance/malformed.json");
 
 /// How long to wait for an answer or a close. The test receivers cut off a stalled client after
 /// 1 s (`--header-timeout`/`--body-timeout`), so this is generous.
@@ -71,7 +74,6 @@ fn default_then() -> String {
 pub struct Case {
     pub name: String,
     /// Why the expected answer is right (RFC 9112 section, or the limit that applies).
-    #[allow(dead_code)]
     pub why: String,
     pub send: Vec<Part>,
     pub expect: Expect,
@@ -89,31 +91,42 @@ struct File {
     cases: Vec<Case>,
 }
 
+/// The committed corpus, in order.
 pub fn corpus() -> Vec<Case> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/malformed.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let f: File = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let f: File = serde_json::from_str(MALFORMED).unwrap_or_else(|e| {
+        panic!("tests/conformance/malformed.json is compiled in and must parse: {e}")
+    });
     f.cases
 }
 
-fn expectation<'c>(case: &'c Case, server: &str) -> &'c Expect {
-    support::for_server(
-        server,
-        [
-            case.may.as_ref(),
-            case.hyper.as_ref(),
-            case.axum.as_ref(),
-            case.axum_naive.as_ref(),
-            case.actix.as_ref(),
-        ],
-        &case.expect,
-    )
+impl Case {
+    /// The expectation for one of our servers (its override, else the common one).
+    pub fn expect_for(&self, server: &str) -> &Expect {
+        match server {
+            "may" => self.may.as_ref(),
+            "hyper" => self.hyper.as_ref(),
+            "axum" => self.axum.as_ref(),
+            "axum-naive" => self.axum_naive.as_ref(),
+            "actix" => self.actix.as_ref(),
+            _ => None,
+        }
+        .unwrap_or(&self.expect)
+    }
+}
+
+/// Where and how the corpus is sent.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub addr: SocketAddr,
+    /// The webhook path: the corpus's `/webhooks/didit` is rewritten to it.
+    pub path: String,
+    pub secret: String,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// A validly signed delivery: (head without the blank line, body).
-fn good_parts(bad_signature: bool) -> (String, Vec<u8>) {
+fn good_parts(t: &Target, bad_signature: bool) -> (String, Vec<u8>) {
     let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -131,7 +144,7 @@ fn good_parts(bad_signature: bool) -> (String, Vec<u8>) {
         Value::from(format!("malformed-{}-{n}", std::process::id())),
     );
     m.insert("status", Value::from("Approved"));
-    let signed = Signer::<RingMac>::new(&Secret::new(SECRET))
+    let signed = Signer::<RingMac>::new(&Secret::new(&t.secret))
         .sign(&Value::Object(m))
         .expect("signable");
     let mut sig = signed.signature.to_string();
@@ -139,15 +152,17 @@ fn good_parts(bad_signature: bool) -> (String, Vec<u8>) {
         sig = sig.chars().rev().collect();
     }
     let head = format!(
-        "POST /webhooks/didit HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+        "POST {} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
          X-Signature: {sig}\r\nX-Timestamp: {now}\r\nContent-Length: {}\r\n",
+        t.path,
         signed.body.len()
     );
     (head, signed.body)
 }
 
-fn good_request() -> Vec<u8> {
-    let (head, body) = good_parts(false);
+/// A complete, validly signed delivery to `t`.
+pub fn good_request(t: &Target) -> Vec<u8> {
+    let (head, body) = good_parts(t, false);
     let mut v = head.into_bytes();
     v.extend_from_slice(b"\r\n");
     v.extend_from_slice(&body);
@@ -156,7 +171,7 @@ fn good_request() -> Vec<u8> {
 
 fn hex(s: &str) -> Vec<u8> {
     s.split_whitespace()
-        .map(|p| u8::from_str_radix(p, 16).unwrap_or_else(|e| panic!("hex {p:?}: {e}")))
+        .filter_map(|p| u8::from_str_radix(p, 16).ok())
         .collect()
 }
 
@@ -206,21 +221,21 @@ pub struct Observed {
 /// Reads one response head and its content-length body from the raw stream; skips 1xx.
 fn read_one(r: &mut BufReader<TcpStream>) -> Option<u16> {
     loop {
-        let resp = support::read_response(r).ok()?;
+        let resp = wire::read_response(r).ok()?;
         if !(100..200).contains(&resp.status) {
             return Some(resp.status);
         }
     }
 }
 
-fn play(addr: SocketAddr, case: &Case, expected: usize, then: &str) -> Observed {
-    let mut s = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
-    s.set_read_timeout(Some(WAIT)).expect("timeout");
-    s.set_write_timeout(Some(WAIT)).expect("timeout");
+fn play(t: &Target, case: &Case, expected: usize, then: &str) -> std::io::Result<Observed> {
+    let mut s = TcpStream::connect_timeout(&t.addr, WAIT)?;
+    s.set_read_timeout(Some(WAIT))?;
+    s.set_write_timeout(Some(WAIT))?;
     let mut continued = None;
     let mut pending_body: Option<Vec<u8>> = None;
     let mut out: Vec<u8> = Vec::new();
-    let mut reader = BufReader::new(s.try_clone().expect("clone"));
+    let mut reader = BufReader::new(s.try_clone()?);
     let flush = |s: &mut TcpStream, out: &mut Vec<u8>| {
         // The server may close before reading everything; that is an answer, not an error.
         let _ = s.write_all(out);
@@ -228,22 +243,24 @@ fn play(addr: SocketAddr, case: &Case, expected: usize, then: &str) -> Observed 
     };
     for part in &case.send {
         match part {
-            Part::Text(t) => out.extend_from_slice(t.as_bytes()),
+            Part::Text(text) => {
+                out.extend_from_slice(text.replace("/webhooks/didit", &t.path).as_bytes());
+            }
             Part::Hex(h) => out.extend_from_slice(&hex(h)),
             Part::Repeat { text, times } => {
                 for _ in 0..*times {
                     out.extend_from_slice(text.as_bytes());
                 }
             }
-            Part::Good => out.extend_from_slice(&good_request()),
+            Part::Good => out.extend_from_slice(&good_request(t)),
             Part::BadSignature => {
-                let (head, body) = good_parts(true);
+                let (head, body) = good_parts(t, true);
                 out.extend_from_slice(head.as_bytes());
                 out.extend_from_slice(b"\r\n");
                 out.extend_from_slice(&body);
             }
             Part::GoodHead | Part::GoodHead10 => {
-                let (mut head, body) = good_parts(false);
+                let (mut head, body) = good_parts(t, false);
                 if matches!(part, Part::GoodHead10) {
                     head = head.replacen("HTTP/1.1", "HTTP/1.0", 1);
                 }
@@ -251,7 +268,7 @@ fn play(addr: SocketAddr, case: &Case, expected: usize, then: &str) -> Observed 
                 pending_body = Some(body);
             }
             Part::Body => {
-                out.extend_from_slice(&pending_body.take().expect("Body after a head"));
+                out.extend_from_slice(&pending_body.take().unwrap_or_default());
             }
             Part::AwaitContinue => {
                 flush(&mut s, &mut out);
@@ -278,7 +295,7 @@ fn play(addr: SocketAddr, case: &Case, expected: usize, then: &str) -> Observed 
         match then {
             // Still usable: one more good delivery on the same connection is answered.
             "open" => {
-                let _ = s.write_all(&good_request());
+                let _ = s.write_all(&good_request(t));
                 read_one(&mut reader) != Some(200)
             }
             "close" => wait_for_eof(&mut reader, WAIT, &mut responses),
@@ -286,11 +303,11 @@ fn play(addr: SocketAddr, case: &Case, expected: usize, then: &str) -> Observed 
             _ => wait_for_eof(&mut reader, Duration::from_millis(150), &mut responses),
         }
     };
-    Observed {
+    Ok(Observed {
         responses,
         closed,
         continued,
-    }
+    })
 }
 
 /// Whether the server closes within `limit`: EOF or a reset. Bytes arriving instead are an
@@ -323,54 +340,80 @@ fn wait_for_eof(r: &mut BufReader<TcpStream>, limit: Duration, responses: &mut V
     }
 }
 
-/// Runs the corpus against one running receiver; returns every failure.
-pub fn run(rx: &support::Receiver, server: &str) -> Vec<String> {
+/// What one case gave, judged.
+#[derive(Debug)]
+pub struct Played {
+    pub name: String,
+    pub why: String,
+    pub expected: Expect,
+    /// `None` when the connection could not be opened.
+    pub observed: Option<Observed>,
+    /// Empty when the server answered as expected.
+    pub failures: Vec<String>,
+}
+
+/// Plays every case against `t`, judging each by `expect(case)`. After each case `alive` is asked
+/// whether the receiver still runs (a process the caller started; `|| true` otherwise) and a good
+/// delivery must be answered 200 on a new connection.
+pub fn play_all<'c>(
+    t: &Target,
+    cases: &'c [Case],
+    expect: impl Fn(&'c Case) -> &'c Expect,
+    alive: impl Fn() -> bool,
+) -> Vec<Played> {
     let record = std::env::var_os("MALFORMED_RECORD").is_some();
-    let mut failures = Vec::new();
-    for case in corpus() {
-        let want = expectation(&case, server);
-        let got = play(rx.addr, &case, want.responses.len(), &want.then);
-        if record {
-            eprintln!("RECORD {server:<10} {:<44} {got:?}", case.name);
-        }
+    let mut out = Vec::new();
+    for case in cases {
+        let want = expect(case);
+        let got = play(t, case, want.responses.len(), &want.then);
         let mut why = Vec::new();
-        if got.responses != want.responses {
-            why.push(format!(
-                "answers {:?}, expected {:?}",
-                got.responses, want.responses
-            ));
+        match &got {
+            Err(e) => why.push(format!("cannot connect: {e}")),
+            Ok(got) => {
+                if record {
+                    eprintln!("RECORD {:<44} {got:?}", case.name);
+                }
+                if got.responses != want.responses {
+                    why.push(format!(
+                        "answers {:?}, expected {:?}",
+                        got.responses, want.responses
+                    ));
+                }
+                match want.then.as_str() {
+                    "close" if !got.closed => why.push("left the connection open".into()),
+                    "open" if got.closed => why.push("closed the connection".into()),
+                    _ => {}
+                }
+                if let (Some(w), Some(g)) = (want.continue_, got.continued)
+                    && w != g
+                {
+                    why.push(format!("100 Continue seen: {g}, expected {w}"));
+                }
+            }
         }
-        match want.then.as_str() {
-            "close" if !got.closed => why.push("left the connection open".into()),
-            "open" if got.closed => why.push("closed the connection".into()),
-            "close" | "open" | "any" => {}
-            other => panic!("{}: then {other:?}", case.name),
+        if !alive() {
+            why.push("the receiver died".into());
+            out.push(Played {
+                name: case.name.clone(),
+                why: case.why.clone(),
+                expected: want.clone(),
+                observed: got.ok(),
+                failures: why,
+            });
+            return out;
         }
-        if let (Some(w), Some(g)) = (want.continue_, got.continued)
-            && w != g
-        {
-            why.push(format!("100 Continue seen: {g}, expected {w}"));
-        }
-        if !rx.alive() {
-            failures.push(format!(
-                "{}: malformed/{}: the receiver died",
-                rx.label, case.name
-            ));
-            return failures;
-        }
-        match support::send(rx.addr, &good_request()) {
+        match wire::send(t.addr, &good_request(t)) {
             Ok(r) if r.status == 200 => {}
             Ok(r) => why.push(format!("the next good delivery got {}", r.status)),
             Err(e) => why.push(format!("the next good delivery failed: {e}")),
         }
-        if !why.is_empty() {
-            failures.push(format!(
-                "{}: malformed/{}: {}",
-                rx.label,
-                case.name,
-                why.join("; ")
-            ));
-        }
+        out.push(Played {
+            name: case.name.clone(),
+            why: case.why.clone(),
+            expected: want.clone(),
+            observed: got.ok(),
+            failures: why,
+        });
     }
-    failures
+    out
 }

@@ -1,0 +1,509 @@
+//! `webhook-bench verify`: a conformance report card for any receiver, in any language, over
+//! real HTTP.
+//!
+//! Three sources of cases, each read from the same data the project's own tests use:
+//! - [`contract`]: the corpus of `tests/conformance/cases.json` (valid deliveries and retries,
+//!   the known-answer vectors, the console sample, tampering, freshness, signed malformed bodies,
+//!   limits and routing);
+//! - the generator's labelled classes (`didit-loadgen`): a valid delivery of every payload kind,
+//!   then every bad class (stale, future, replayed, re-encoded, Simple-only, ...);
+//! - [`framing`]: the raw-TCP malformed-request corpus of `tests/conformance/malformed.json`.
+//!
+//! A receiver that is not one of ours is judged on status codes (its bodies are its own); body
+//! markers such as `{"status":"duplicate"}` are optional. The framing group gets a verdict of its
+//! own and counts only with `--strict-http`: a receiver behind a proxy does not own its framing.
+
+pub mod contract;
+pub mod framing;
+pub mod wire;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use didit_loadgen::model::{Acked, Class, Generator, PayloadKind, Templates};
+use didit_loadgen::scenario::Scenario;
+use didit_webhook::Secret;
+use serde::Serialize;
+
+/// Why a card could not be made (exit 2): the target, the secret or the case data.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("{0} is not a target like http://127.0.0.1:8080/webhooks/didit")]
+    BadTarget(String),
+    #[error("cannot reach {target}: {error}; is the receiver running there?")]
+    Unreachable { target: String, error: String },
+    #[error(transparent)]
+    Fixture(#[from] didit_fixtures::FixtureError),
+    #[error("the generator's traffic model: {0}")]
+    Model(String),
+    #[error("case data: {0}")]
+    Case(String),
+}
+
+/// A receiver to verify.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// As given, for the card.
+    pub url: String,
+    pub addr: SocketAddr,
+    /// `host:port`, for the `Host` header.
+    pub host: String,
+    /// The webhook path (default `/webhooks/didit`).
+    pub path: String,
+}
+
+impl Target {
+    /// Parses `http://HOST:PORT[/path]`.
+    pub fn parse(url: &str) -> Result<Target, VerifyError> {
+        let bad = || VerifyError::BadTarget(url.to_owned());
+        let rest = url.strip_prefix("http://").ok_or_else(bad)?;
+        let (host, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let path = if path.is_empty() || path == "/" {
+            contract::WEBHOOK_PATH
+        } else {
+            path
+        };
+        let addr = host
+            .to_socket_addrs()
+            .map_err(|_| bad())?
+            .next()
+            .ok_or_else(bad)?;
+        Ok(Target {
+            url: url.to_owned(),
+            addr,
+            host: host.to_owned(),
+            path: path.to_owned(),
+        })
+    }
+}
+
+/// What to check and how.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub target: Target,
+    pub secret: String,
+    /// The receiver's body limit: oversize cases are one byte over it.
+    pub max_body: usize,
+    /// The receiver's freshness tolerance: stale and future cases are a minute outside it.
+    pub tolerance: Duration,
+    /// The receiver accepts Simple-only deliveries (`--accept-simple` on ours).
+    pub accept_simple: bool,
+    /// Framing failures fail the card.
+    pub strict_http: bool,
+    /// Play the raw-TCP framing corpus.
+    pub framing: bool,
+    /// One of our servers (`hyper`, `may`, ...): the framing corpus is judged with that
+    /// server's recorded answers instead of the common ones.
+    pub server: Option<String>,
+}
+
+/// The report-card groups, in the order the card lists them.
+pub const GROUPS: [&str; 5] = ["security", "correctness", "http", "framing", "optional"];
+
+/// One case's line.
+#[derive(Clone, Debug, Serialize)]
+pub struct Line {
+    pub group: String,
+    pub name: String,
+    /// What was sent, briefly.
+    pub sent: String,
+    /// What a correct receiver answers.
+    pub expected: String,
+    /// What it answered.
+    pub got: String,
+    pub passed: bool,
+}
+
+/// Passed and total for one group.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Tally {
+    pub passed: usize,
+    pub total: usize,
+}
+
+/// The whole card.
+#[derive(Clone, Debug, Serialize)]
+pub struct Card {
+    pub target: String,
+    pub lines: Vec<Line>,
+    pub groups: std::collections::BTreeMap<String, Tally>,
+    /// Every required case (security, correctness, http) passed.
+    pub required_passed: bool,
+    pub framing_passed: bool,
+    pub strict_http: bool,
+    /// The verdict: required passed, and framing too under `--strict-http`.
+    pub passed: bool,
+}
+
+impl Card {
+    fn tally(&self, group: &str) -> Tally {
+        self.groups.get(group).cloned().unwrap_or_default()
+    }
+
+    /// The required cases: security, correctness and http.
+    pub fn required(&self) -> Tally {
+        let mut t = Tally::default();
+        for g in ["security", "correctness", "http"] {
+            let x = self.tally(g);
+            t.passed += x.passed;
+            t.total += x.total;
+        }
+        t
+    }
+
+    /// `61/61 required, 3/5 optional`.
+    pub fn summary(&self) -> String {
+        let r = self.required();
+        let o = self.tally("optional");
+        let f = self.tally("framing");
+        format!(
+            "{}/{} required, {}/{} framing, {}/{} optional",
+            r.passed, r.total, f.passed, f.total, o.passed, o.total
+        )
+    }
+
+    /// The card as a person reads it: one line per case, grouped, then the verdict lines.
+    pub fn render(&self) -> String {
+        let mut out = format!("webhook-bench verify {}\n", self.target);
+        for g in GROUPS {
+            let t = self.tally(g);
+            if t.total == 0 {
+                continue;
+            }
+            out.push_str(&format!("\n{g} ({}/{})\n", t.passed, t.total));
+            for l in self.lines.iter().filter(|l| l.group == g) {
+                out.push_str(&format!(
+                    "  {} {}: sent {}; expected {}, got {}\n",
+                    if l.passed { "pass" } else { "FAIL" },
+                    l.name,
+                    l.sent,
+                    l.expected,
+                    l.got
+                ));
+            }
+        }
+        let r = self.required();
+        let f = self.tally("framing");
+        out.push_str(&if f.total == 0 {
+            "\nframing: skipped (--no-framing)\n".to_owned()
+        } else {
+            format!(
+                "\nframing: {} ({}/{}; {})\n",
+                if self.framing_passed { "pass" } else { "FAIL" },
+                f.passed,
+                f.total,
+                if self.strict_http {
+                    "counts: --strict-http"
+                } else {
+                    "informational; --strict-http makes it count"
+                }
+            )
+        });
+        out.push_str(&format!(
+            "verdict: {} ({})\n",
+            if self.passed { "PASS" } else { "FAIL" },
+            if r.passed == r.total {
+                self.summary()
+            } else {
+                format!(
+                    "{}; failed: {}",
+                    self.summary(),
+                    self.failed_required().join(", ")
+                )
+            }
+        ));
+        out
+    }
+
+    /// Names of the failed required cases.
+    pub fn failed_required(&self) -> Vec<String> {
+        self.lines
+            .iter()
+            .filter(|l| {
+                !l.passed && matches!(l.group.as_str(), "security" | "correctness" | "http")
+            })
+            .map(|l| l.name.clone())
+            .collect()
+    }
+}
+
+/// Checks that the target accepts connections at all (else exit 2, not a failed card).
+fn reachable(t: &Target) -> Result<(), VerifyError> {
+    std::net::TcpStream::connect_timeout(&t.addr, Duration::from_secs(5))
+        .map(drop)
+        .map_err(|e| VerifyError::Unreachable {
+            target: t.url.clone(),
+            error: e.to_string(),
+        })
+}
+
+fn answer(r: &Result<wire::Response, String>) -> String {
+    match r {
+        Ok(r) => format!("{}", r.status),
+        Err(e) => e.clone(),
+    }
+}
+
+fn describe(c: &contract::Case) -> String {
+    let mut parts = vec![format!("{} {}", c.method, c.path)];
+    if c.payload != "event" {
+        parts.push(c.payload.clone());
+    }
+    if let Some(t) = &c.tamper {
+        parts.push(format!("tampered {t}"));
+    }
+    if c.timestamp_offset != 0 {
+        parts.push(format!("timestamp {:+} s", c.timestamp_offset));
+    }
+    if c.header_timestamp != "same" {
+        parts.push(format!("X-Timestamp {}", c.header_timestamp));
+    }
+    if let Some(s) = &c.signatures {
+        parts.push(format!("signatures [{}]", s.join(",")));
+    }
+    if c.encoding != "wire" {
+        parts.push(format!("re-encoded {}", c.encoding));
+    }
+    if c.transport != "content_length" {
+        parts.push(c.transport.clone());
+    }
+    if c.raw_body.is_some() {
+        parts.push("literal body".into());
+    }
+    if let Some(r) = &c.repeat {
+        parts.push(format!("repeat of {r:?}"));
+    }
+    parts.join(", ")
+}
+
+/// The contract corpus, judged by status (and `also`); duplicate markers as optional lines.
+fn contract_lines(o: &Options, tag: &str) -> Result<Vec<Line>, VerifyError> {
+    let cases: Vec<contract::Case> = contract::corpus()
+        .into_iter()
+        .filter(|c| {
+            let simple_only = c.signatures.as_deref() == Some(&["simple".to_owned()][..]);
+            if c.profile == "simple" {
+                o.accept_simple
+            } else {
+                !(o.accept_simple && simple_only)
+            }
+        })
+        .collect();
+    let built = contract::build_all(
+        &cases,
+        &contract::Build {
+            secret: o.secret.clone(),
+            path: o.target.path.clone(),
+            host: o.target.host.clone(),
+            tag: tag.to_owned(),
+            oversize: Some(o.max_body + 1),
+        },
+    )?;
+    let mut lines = Vec::new();
+    for (c, b) in cases.iter().zip(&built) {
+        let r = wire::send(o.target.addr, &b.bytes);
+        let mut ok = vec![c.expect.status];
+        ok.extend(&c.also);
+        let passed = r.as_ref().is_ok_and(|r| ok.contains(&r.status));
+        let expected = ok
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(" or ");
+        lines.push(Line {
+            group: c.group().to_owned(),
+            name: c.name.clone(),
+            sent: describe(c),
+            expected,
+            got: answer(&r),
+            passed,
+        });
+        // The body marker of a duplicate: ours say so; others need not.
+        if c.expect.body == Some(serde_json::json!({"status": "duplicate"})) {
+            let marked = r.as_ref().is_ok_and(|r| {
+                serde_json::from_slice::<serde_json::Value>(&r.body)
+                    .is_ok_and(|v| v["status"] == "duplicate")
+            });
+            lines.push(Line {
+                group: "optional".into(),
+                name: format!("{}: body says duplicate", c.name),
+                sent: describe(c),
+                expected: r#"{"status":"duplicate"}"#.into(),
+                got: r.as_ref().map_or_else(Clone::clone, |r| {
+                    String::from_utf8_lossy(&r.body).chars().take(80).collect()
+                }),
+                passed: marked,
+            });
+        }
+    }
+    Ok(lines)
+}
+
+/// The generator's labelled classes: a valid delivery of every payload kind, then one of every
+/// bad class, as `didit-loadgen` sends them.
+fn generator_lines(o: &Options) -> Result<Vec<Line>, VerifyError> {
+    let toml = format!(
+        "name = \"verify\"\npath = \"{}\"\n[load]\nshape = \"max\"\n[payloads]\n{}\n[receiver]\n\
+         accept_simple = {}\nmax_body = \"{}\"\ntolerance = \"{}s\"\n",
+        o.target.path,
+        PayloadKind::ALL
+            .iter()
+            .map(|k| format!("{} = 1", k.key()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        o.accept_simple,
+        o.max_body,
+        o.tolerance.as_secs(),
+    );
+    let scenario = Scenario::parse(&toml, std::path::Path::new("verify"))
+        .map_err(|e| VerifyError::Model(e.to_string()))?;
+    let templates = Arc::new(Templates::load().map_err(|e| VerifyError::Model(e.to_string()))?);
+    let secret = Secret::new(&o.secret);
+    let mut g = Generator::new(templates, &scenario, &secret, Acked::shared(), seed());
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    };
+    let mut plan: Vec<(Class, PayloadKind)> = PayloadKind::ALL
+        .iter()
+        .map(|k| (Class::Valid, *k))
+        .collect();
+    plan.extend(
+        Class::ALL
+            .iter()
+            .filter(|c| **c != Class::Valid)
+            .map(|c| (*c, PayloadKind::Approved)),
+    );
+    let mut lines = Vec::new();
+    for (class, kind) in plan {
+        let d = g.make_kind(class, kind, now());
+        let expect = d.label.expect;
+        let mut req = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
+            o.target.path,
+            o.target.host,
+            d.body.len()
+        )
+        .into_bytes();
+        for (n, v) in &d.headers {
+            if n.as_str() == "content-length" || n.as_str() == "host" {
+                continue;
+            }
+            req.extend_from_slice(n.as_str().as_bytes());
+            req.extend_from_slice(b": ");
+            req.extend_from_slice(v.as_bytes());
+            req.extend_from_slice(b"\r\n");
+        }
+        req.extend_from_slice(b"\r\n");
+        req.extend_from_slice(&d.body);
+        let r = wire::send(o.target.addr, &req);
+        let passed = r.as_ref().is_ok_and(|r| r.status == expect.status());
+        if class == Class::Valid && passed {
+            // A source for the replay and retry classes that follow.
+            g.remember(&d);
+        }
+        let group = match (class, d.label.class) {
+            // Replays and retries fall back to valid deliveries when nothing was acknowledged.
+            (_, Class::Valid | Class::Retry | Class::Replay) => "correctness",
+            (Class::Reformatted, _) => "optional",
+            (Class::Oversize, _) => "http",
+            _ => "security",
+        };
+        lines.push(Line {
+            group: group.into(),
+            name: format!("generator {} {}", class.key(), kind.key()),
+            sent: format!(
+                "{} bytes, {} {}",
+                d.body.len(),
+                d.label.class.key(),
+                kind.key()
+            ),
+            expected: format!("{} ({})", expect.status(), expect.word()),
+            got: answer(&r),
+            passed,
+        });
+    }
+    Ok(lines)
+}
+
+fn framing_lines(o: &Options) -> Vec<Line> {
+    let cases = framing::corpus();
+    let target = framing::Target {
+        addr: o.target.addr,
+        path: o.target.path.clone(),
+        secret: o.secret.clone(),
+    };
+    let server = o.server.clone().unwrap_or_default();
+    framing::play_all(&target, &cases, |c| c.expect_for(&server), || true)
+        .into_iter()
+        .map(|p| Line {
+            group: "framing".into(),
+            name: p.name,
+            sent: "raw bytes (tests/conformance/malformed.json)".into(),
+            expected: format!("{:?} then {}", p.expected.responses, p.expected.then),
+            got: match &p.observed {
+                Some(ob) => format!(
+                    "{:?}{}",
+                    ob.responses,
+                    if ob.closed {
+                        " then close"
+                    } else {
+                        " then open"
+                    }
+                ),
+                None => "no connection".into(),
+            },
+            passed: p.failures.is_empty(),
+        })
+        .collect()
+}
+
+fn seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Runs every case against the target and makes the card. `progress` is told each group as it
+/// starts.
+pub fn verify(o: &Options, mut progress: impl FnMut(&str)) -> Result<Card, VerifyError> {
+    reachable(&o.target)?;
+    // Ids unique to this run, so a receiver that outlives one run sees new events the next time.
+    let tag = format!("v{:x}-", seed() & 0xff_ffff_ffff);
+    progress("contract cases (tests/conformance/cases.json)");
+    let mut lines = contract_lines(o, &tag)?;
+    progress("generator classes (didit-loadgen)");
+    lines.extend(generator_lines(o)?);
+    if o.framing {
+        progress("framing corpus (tests/conformance/malformed.json)");
+        lines.extend(framing_lines(o));
+    }
+    let mut groups = std::collections::BTreeMap::<String, Tally>::new();
+    for l in &lines {
+        let t = groups.entry(l.group.clone()).or_default();
+        t.total += 1;
+        t.passed += usize::from(l.passed);
+    }
+    let required_passed = lines
+        .iter()
+        .filter(|l| matches!(l.group.as_str(), "security" | "correctness" | "http"))
+        .all(|l| l.passed);
+    let framing_passed = lines
+        .iter()
+        .filter(|l| l.group == "framing")
+        .all(|l| l.passed);
+    Ok(Card {
+        target: o.target.url.clone(),
+        lines,
+        groups,
+        required_passed,
+        framing_passed,
+        strict_http: o.strict_http,
+        passed: required_passed && (framing_passed || !o.strict_http),
+    })
+}
