@@ -13,6 +13,7 @@ import hmac
 import json
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -175,13 +176,14 @@ class Verifier:
 
 class Store:
     """In-memory state of one process: the de-duplication window and the latest status per
-    session, both bounded dicts (insertion order makes the oldest entry the first one)."""
+    session, both bounded. `OrderedDict`s, because dropping the oldest entry again and again is
+    O(1) there; a plain dict's first entry is found by walking over the deleted ones."""
 
     def __init__(self, window_secs: int, max_entries: int = 100_000) -> None:
         self.window_secs = window_secs
         self.max_entries = max_entries
-        self.seen: dict[str, int] = {}
-        self.sessions: dict[str, tuple[int, str]] = {}
+        self.seen: OrderedDict[str, int] = OrderedDict()  # key -> first seen, oldest first
+        self.sessions: OrderedDict[str, tuple[int, str]] = OrderedDict()  # first seen first
 
     def accept(self, v: Verified) -> bool:
         """Records a verified event; returns False when its key was seen within the window."""
@@ -197,17 +199,19 @@ class Store:
         if isinstance(sid, str) and isinstance(status, str):
             prev = self.sessions.get(sid)
             # Didit does not promise ordering: an older delivery does not roll a session back.
-            if prev is None or prev[0] <= ts:
-                self.sessions.pop(sid, None)
+            if prev is None:
                 self.sessions[sid] = (ts, status)
                 if len(self.sessions) > self.max_entries:
-                    del self.sessions[next(iter(self.sessions))]
+                    self.sessions.popitem(last=False)
+            elif prev[0] <= ts:
+                self.sessions[sid] = (ts, status)
         return True
 
     def _expire(self, now: int) -> None:
         # Entries are inserted in time order, so expired ones are at the front.
-        while self.seen:
-            k, at = next(iter(self.seen.items()))
-            if now - at <= self.window_secs and len(self.seen) < self.max_entries:
+        seen = self.seen
+        while seen:
+            k = next(iter(seen))
+            if now - seen[k] <= self.window_secs and len(seen) < self.max_entries:
                 break
-            del self.seen[k]
+            del seen[k]
