@@ -6,7 +6,8 @@
 //! Needs `node` and the pinned virtualenv of `peers/python/requirements.txt`: the test runs
 //! `scripts/peers-install.sh` once (skipped when already done; `bash scripts/test.sh` runs it
 //! too). All traffic goes to 127.0.0.1, every read has a timeout, and each peer's process group is
-//! stopped at the end.
+//! stopped at the end. Each peer's own unit tests (the known-answer vectors through its
+//! verifier) run here too.
 
 mod support;
 
@@ -88,6 +89,7 @@ impl Peer {
         let mut child = cmd
             .args(["--host", "127.0.0.1", "--port", "0"])
             .env("DIDIT_WEBHOOK_SECRET", SECRET)
+            .env_remove("DIDIT_ACCEPT_SIMPLE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -534,4 +536,38 @@ fn node_peer() {
 #[test]
 fn python_peer() {
     run("python");
+}
+
+/// Runs a peer's own unit tests (the known-answer vectors through its verifier), at most 120 s.
+fn unit_tests(dir: &str, program: &Path, args: &[&str]) {
+    installed();
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(program)
+        .args(args)
+        .current_dir(root().join(dir))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{dir}: cannot run {}: {e}", program.display()));
+    assert!(
+        out.status.success(),
+        "{dir}: unit tests failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn node_peer_vectors() {
+    unit_tests("peers/node", Path::new("node"), &["--test"]);
+}
+
+#[test]
+fn python_peer_vectors() {
+    unit_tests(
+        "peers/python",
+        &venv_python(),
+        &["-m", "unittest", "discover", "-s", "tests"],
+    );
 }
