@@ -12,6 +12,8 @@
 # - python3: the CPython oracle for signatures and canonicalisation.
 # - curl, nodejs (Debian packages) and the pinned Python clients of tests/clients/requirements.txt
 #   (pip, into a virtualenv: scripts/clients-install.sh): tests/real_clients.rs sends with them.
+# - the peer receivers' Node.js and pinned Python packages (scripts/peers-install.sh, a
+#   virtualenv of their own): tests/peers.rs runs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,5 +21,6 @@ bash scripts/apt-install.sh nats-server util-linux:prlimit e2fsprogs:chattr pyth
   rabbitmq-server:/usr/lib/rabbitmq/bin/rabbitmq-server curl nodejs:node
 DIDIT_CLIENTS_PYTHON=$(bash scripts/clients-install.sh)
 export DIDIT_CLIENTS_PYTHON
+bash scripts/peers-install.sh
 
 exec cargo test --workspace --all-targets "$@"

@@ -1,0 +1,573 @@
+//! The peer receivers of `peers/` (Node.js on `node:http`, Python on FastAPI and uvicorn), each
+//! started as a real process on a loopback port it picks (`--port 0`, then its `listening on`
+//! line), answer real deliveries signed as Didit signs them: the answers of the receivers'
+//! HTTP contract, by status and JSON body.
+//!
+//! Needs `node` and the pinned virtualenv of `peers/python/requirements.txt`: the test runs
+//! `scripts/peers-install.sh` once (skipped when already done; `bash scripts/test.sh` runs it
+//! too). All traffic goes to 127.0.0.1, every read has a timeout, and each peer's process group is
+//! stopped at the end. Each peer's own unit tests (the known-answer vectors through its
+//! verifier) run here too.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use didit_webhook::canon::{Map, Value};
+use didit_webhook::{Reencoding, RingMac, Secret, Signer, reencode};
+use support::{Response, SECRET, send};
+
+const MAX_BODY: usize = 1 << 20;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `scripts/peers-install.sh` once per test binary; every peer test needs it.
+fn installed() {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    let done = DONE.get_or_init(|| {
+        let out = Command::new("bash")
+            .arg(root().join("scripts/peers-install.sh"))
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run bash: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "scripts/peers-install.sh failed ({}):\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    });
+    if let Err(e) = done {
+        panic!("{e}\nthe peers need node and a Python virtualenv: run `bash scripts/test.sh`");
+    }
+}
+
+fn venv_python() -> PathBuf {
+    std::env::var_os("DIDIT_PEERS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into()))
+                .join(".cache/didit-webhook-bench/peers-venv")
+        })
+        .join("bin/python")
+}
+
+/// A running peer in a process group of its own (uvicorn or node:cluster may fork workers).
+struct Peer {
+    child: Child,
+    addr: SocketAddr,
+    name: &'static str,
+}
+
+impl Peer {
+    fn start(name: &'static str) -> Peer {
+        installed();
+        let mut cmd = match name {
+            "node" => {
+                let mut c = Command::new("node");
+                c.arg(root().join("peers/node/server.js"));
+                c
+            }
+            "python" => {
+                let mut c = Command::new(venv_python());
+                c.arg(root().join("peers/python/server.py"));
+                c
+            }
+            other => panic!("no peer {other}"),
+        };
+        let mut child = cmd
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .env("DIDIT_WEBHOOK_SECRET", SECRET)
+            .env_remove("DIDIT_ACCEPT_SIMPLE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name}: cannot start: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|a| a.parse().ok());
+        let mut peer = Peer {
+            child,
+            addr: "127.0.0.1:9".parse().expect("an address"),
+            name,
+        };
+        match addr {
+            Some(a) => peer.addr = a,
+            None => {
+                peer.stop();
+                panic!("{name}: no `listening on` line within 30 s (first line {line:?})");
+            }
+        }
+        peer
+    }
+
+    /// SIGTERM to the whole group, SIGKILL after 10 s.
+    fn stop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let kill = |signal: &str| {
+            let _ = Command::new("kill")
+                .args([signal, "--", &group])
+                .stderr(Stdio::null())
+                .status();
+        };
+        kill("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Whatever the group still holds (workers of a peer that exited first).
+        kill("-KILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn event(event_id: &str, session: &str, ts: i64) -> Value {
+    let mut m = Map::default();
+    m.insert("event_id", Value::from(event_id));
+    m.insert("webhook_type", Value::from("status.updated"));
+    m.insert("timestamp", Value::int(ts));
+    m.insert("created_at", Value::int(ts));
+    m.insert("session_id", Value::from(session));
+    m.insert("status", Value::from("Approved"));
+    m.insert("vendor_data", Value::from("user-42"));
+    let decision = Value::parse(
+        r#"{"status":"Approved","score":95.5,"id_verifications":[{"first_name":"José","note":"日本 😀"}]}"#
+            .as_bytes(),
+    )
+    .expect("valid decision");
+    m.insert("decision", decision);
+    Value::Object(m)
+}
+
+fn request(method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: {}\r\nContent-Type: application/json\r\n",
+        didit_webhook::USER_AGENT
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if method == "GET" {
+        req.push_str("\r\n");
+        return req.into_bytes();
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// A delivery as Didit sends it: the wire body, the three signatures and `X-Timestamp`.
+#[derive(Clone, Debug)]
+struct Delivery {
+    body: Vec<u8>,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl Delivery {
+    fn signed(payload: &Value, header_ts: i64) -> Delivery {
+        let s = Signer::<RingMac>::new(&Secret::new(SECRET))
+            .sign(payload)
+            .expect("signable");
+        Delivery {
+            body: s.body,
+            headers: vec![
+                ("X-Signature", s.signature.to_string()),
+                ("X-Signature-V2", s.signature_v2.to_string()),
+                ("X-Signature-Simple", s.signature_simple.to_string()),
+                ("X-Timestamp", header_ts.to_string()),
+            ],
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        request("POST", "/webhooks/didit", &self.headers, &self.body)
+    }
+
+    fn set(mut self, name: &'static str, value: String) -> Delivery {
+        self.headers.retain(|(k, _)| *k != name);
+        self.headers.push((name, value));
+        self
+    }
+
+    fn without(mut self, names: &[&str]) -> Delivery {
+        self.headers.retain(|(k, _)| !names.contains(k));
+        self
+    }
+}
+
+/// One request and the answer every peer must give (`None` body: the status is enough), or the
+/// answer of one peer where it differs on purpose (see its README).
+struct Case {
+    name: &'static str,
+    bytes: Vec<u8>,
+    status: u16,
+    body: Option<&'static str>,
+    header: Option<(&'static str, &'static str)>,
+    node: Option<(u16, &'static str)>,
+}
+
+fn case(name: &'static str, bytes: Vec<u8>, status: u16, body: Option<&'static str>) -> Case {
+    Case {
+        name,
+        bytes,
+        status,
+        body,
+        header: None,
+        node: None,
+    }
+}
+
+fn cases(peer: &str) -> Vec<Case> {
+    let t = now();
+    let id = |n: &str| format!("evt-{peer}-{n}");
+    let sid = |n: &str| format!("s-{peer}-{n}");
+    let valid = Delivery::signed(&event(&id("valid"), &sid("1"), t), t);
+    let flipped = |d: &Delivery, name: &str| -> String {
+        let (_, v) = d.headers.iter().find(|(k, _)| *k == name).expect("signed");
+        let last = if v.ends_with('0') { "1" } else { "0" };
+        format!("{}{last}", &v[..63])
+    };
+    let bad = valid
+        .clone()
+        .set("X-Signature", flipped(&valid, "X-Signature"))
+        .set("X-Signature-V2", flipped(&valid, "X-Signature-V2"));
+    let stale = Delivery::signed(&event(&id("stale"), &sid("2"), t - 600), t - 600);
+    let future = Delivery::signed(&event(&id("future"), &sid("3"), t + 600), t + 600);
+    let mismatch = Delivery::signed(&event(&id("mismatch"), &sid("4"), t), t + 5);
+    let not_json = b"this is not json".to_vec();
+    let not_json_sig = Signer::<RingMac>::new(&Secret::new(SECRET))
+        .sign_bytes(&not_json)
+        .to_string();
+    let malformed = Delivery {
+        body: not_json,
+        headers: vec![
+            ("X-Signature", not_json_sig),
+            ("X-Timestamp", t.to_string()),
+        ],
+    };
+    let sample = didit_fixtures::sample_value().unwrap_or_else(|e| panic!("{e}"));
+    let big = didit_fixtures::payload(didit_fixtures::PayloadSize::Sample20K, &sample, t, 7);
+    let sample_delivery = Delivery::signed(&big, t);
+    assert!(
+        sample_delivery.body.len() > 15_000
+            && sample_delivery.body.windows(6).any(|w| w == b"\\u00f3"),
+        "the sample payload is ~20 KB with non-ASCII text (ó written \\u00f3)"
+    );
+    let mut pretty = Vec::new();
+    reencode(&big, Reencoding::Pretty, &mut pretty);
+    let pretty_sample = Delivery {
+        body: pretty,
+        ..Delivery::signed(&big, t)
+    }
+    .without(&["X-Signature"]);
+    let mut pretty = Vec::new();
+    let small = event(&id("pretty"), &sid("5"), t);
+    reencode(&small, Reencoding::Pretty, &mut pretty);
+    let pretty_small = Delivery {
+        body: pretty,
+        ..Delivery::signed(&small, t)
+    };
+    let oversized = Delivery {
+        body: vec![b' '; MAX_BODY + 1],
+        ..valid.clone()
+    };
+    let mut chunked = request("POST", "/webhooks/didit", &valid.headers, b"");
+    chunked.truncate(chunked.len() - b"Content-Length: 0\r\n\r\n".len());
+    chunked.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+    for _ in 0..3 {
+        chunked.extend_from_slice(format!("{:x}\r\n", MAX_BODY / 2).as_bytes());
+        chunked.extend_from_slice(&vec![b' '; MAX_BODY / 2]);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let no_event_id = {
+        let mut p = event("", &sid("6"), t);
+        p.as_object_mut().expect("an object").remove("event_id");
+        Delivery::signed(&p, t)
+    };
+
+    let mut out = vec![
+        case(
+            "valid delivery",
+            valid.bytes(),
+            200,
+            Some(r#"{"status":"accepted"}"#),
+        ),
+        case(
+            "the same delivery again",
+            valid.bytes(),
+            200,
+            Some(r#"{"status":"duplicate"}"#),
+        ),
+        case(
+            "no event_id",
+            no_event_id.bytes(),
+            200,
+            Some(r#"{"status":"accepted"}"#),
+        ),
+        case(
+            "no event_id, repeated",
+            no_event_id.bytes(),
+            200,
+            Some(r#"{"status":"duplicate"}"#),
+        ),
+        case(
+            "bad signature",
+            bad.bytes(),
+            401,
+            Some(r#"{"error":"invalid_signature"}"#),
+        ),
+        case(
+            "no signature headers",
+            valid
+                .clone()
+                .without(&["X-Signature", "X-Signature-V2", "X-Signature-Simple"])
+                .bytes(),
+            401,
+            Some(r#"{"error":"missing_signature"}"#),
+        ),
+        case(
+            "Simple only (deprecated, refused by default)",
+            valid
+                .clone()
+                .without(&["X-Signature", "X-Signature-V2"])
+                .bytes(),
+            401,
+            Some(r#"{"error":"missing_signature"}"#),
+        ),
+        case(
+            "uppercase signature",
+            valid
+                .clone()
+                .without(&["X-Signature-V2"])
+                .set("X-Signature", flipped(&valid, "X-Signature").to_uppercase())
+                .bytes(),
+            401,
+            Some(r#"{"error":"malformed_signature"}"#),
+        ),
+        case(
+            "stale (600 s old)",
+            stale.bytes(),
+            401,
+            Some(r#"{"error":"stale"}"#),
+        ),
+        case(
+            "from the future (600 s)",
+            future.bytes(),
+            401,
+            Some(r#"{"error":"from_future"}"#),
+        ),
+        case(
+            "X-Timestamp differs from the body",
+            mismatch.bytes(),
+            401,
+            Some(r#"{"error":"timestamp_mismatch"}"#),
+        ),
+        case(
+            "signed body that is not JSON",
+            malformed.bytes(),
+            400,
+            Some(r#"{"error":"malformed_payload"}"#),
+        ),
+        case(
+            "body over 1 MiB by Content-Length",
+            oversized.bytes(),
+            413,
+            Some(r#"{"error":"payload_too_large"}"#),
+        ),
+        case(
+            "chunked body over 1 MiB",
+            chunked,
+            413,
+            Some(r#"{"error":"payload_too_large"}"#),
+        ),
+        case(
+            "pretty-printed by middleware: V2 holds",
+            pretty_small.bytes(),
+            200,
+            Some(r#"{"status":"accepted"}"#),
+        ),
+        case(
+            "the 20 KB console sample",
+            sample_delivery.bytes(),
+            200,
+            Some(r#"{"status":"accepted"}"#),
+        ),
+        Case {
+            // Its 1.1812083616449413e+38 is a 39-digit integer in Didit's canonical form;
+            // JSON.stringify writes it as a float (peers/node/README.md, "Known differences").
+            node: Some((401, r#"{"error":"invalid_signature"}"#)),
+            ..case(
+                "the 20 KB sample pretty-printed, V2 only",
+                pretty_sample.bytes(),
+                200,
+                Some(r#"{"status":"duplicate"}"#),
+            )
+        },
+        case(
+            "wrong path",
+            request("POST", "/webhooks/other", &[], b"{}"),
+            404,
+            Some(r#"{"error":"not_found"}"#),
+        ),
+        Case {
+            header: Some(("allow", "POST")),
+            ..case(
+                "GET on the webhook path",
+                request("GET", "/webhooks/didit", &[], b""),
+                405,
+                Some(r#"{"error":"method_not_allowed"}"#),
+            )
+        },
+        case(
+            "health",
+            request("GET", "/healthz", &[], b""),
+            200,
+            Some(r#"{"status":"ok"}"#),
+        ),
+    ];
+    out.push(case(
+        "still healthy after everything",
+        request("GET", "/healthz", &[], b""),
+        200,
+        Some(r#"{"status":"ok"}"#),
+    ));
+    out
+}
+
+fn check(c: &Case, peer: &str, r: &Response) -> Result<(), String> {
+    let (status, body) = match (peer, c.node) {
+        ("node", Some((s, b))) => (s, Some(b)),
+        _ => (c.status, c.body),
+    };
+    let text = String::from_utf8_lossy(&r.body);
+    if r.status != status {
+        return Err(format!(
+            "status {} (body {text}), expected {status}",
+            r.status
+        ));
+    }
+    if let Some(want) = body {
+        let got: serde_json::Value = serde_json::from_slice(&r.body)
+            .map_err(|e| format!("body {text:?} is not JSON: {e}"))?;
+        let want: serde_json::Value = serde_json::from_str(want).expect("expected JSON");
+        if got != want {
+            return Err(format!("body {got}, expected {want}"));
+        }
+        let ct = r.headers.get("content-type").map(String::as_str);
+        if ct != Some("application/json") {
+            return Err(format!("content-type {ct:?}"));
+        }
+    }
+    if let Some((k, v)) = c.header
+        && r.headers.get(k).map(String::as_str) != Some(v)
+    {
+        return Err(format!(
+            "header {k}: {:?}, expected {v:?}",
+            r.headers.get(k)
+        ));
+    }
+    Ok(())
+}
+
+fn run(peer: &'static str) {
+    let p = Peer::start(peer);
+    let mut failures = Vec::new();
+    let cases = cases(peer);
+    for c in &cases {
+        let result = send(p.addr, &c.bytes).and_then(|r| check(c, peer, &r));
+        if let Err(e) = result {
+            failures.push(format!("{}: {}: {e}", p.name, c.name));
+        }
+    }
+    drop(p);
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn node_peer() {
+    run("node");
+}
+
+#[test]
+fn python_peer() {
+    run("python");
+}
+
+/// Runs a peer's own unit tests (the known-answer vectors through its verifier), at most 120 s.
+fn unit_tests(dir: &str, program: &Path, args: &[&str]) {
+    installed();
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(program)
+        .args(args)
+        .current_dir(root().join(dir))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{dir}: cannot run {}: {e}", program.display()));
+    assert!(
+        out.status.success(),
+        "{dir}: unit tests failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn node_peer_vectors() {
+    unit_tests("peers/node", Path::new("node"), &["--test"]);
+}
+
+#[test]
+fn python_peer_vectors() {
+    unit_tests(
+        "peers/python",
+        &venv_python(),
+        &["-m", "unittest", "discover", "-s", "tests"],
+    );
+}
