@@ -571,3 +571,35 @@ fn python_peer_vectors() {
         &["-m", "unittest", "discover", "-s", "tests"],
     );
 }
+
+/// `webhook-bench verify`, the report card teams run on their own receivers, passes each peer:
+/// a correct receiver written outside this workspace, in another language. The framing corpus
+/// belongs to the peer's HTTP stack (node:http, uvicorn), not to its webhook code, so it is left
+/// to the published cards.
+fn report_card(peer: &'static str) {
+    let p = Peer::start(peer);
+    let out = Command::new(env!("CARGO_BIN_EXE_webhook-bench"))
+        .args(["verify", "--no-framing", "--target"])
+        .arg(format!("http://{}/webhooks/didit", p.addr))
+        .env("DIDIT_WEBHOOK_SECRET", SECRET)
+        .output()
+        .expect("run webhook-bench verify");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let verdict = stdout
+        .lines()
+        .find(|l| l.starts_with("verdict:"))
+        .unwrap_or_default();
+    println!("{peer}: {verdict}");
+    assert_eq!(out.status.code(), Some(0), "{peer}:\n{stdout}");
+    assert!(verdict.starts_with("verdict: PASS"), "{peer}:\n{stdout}");
+}
+
+#[test]
+fn node_peer_report_card() {
+    report_card("node");
+}
+
+#[test]
+fn python_peer_report_card() {
+    report_card("python");
+}

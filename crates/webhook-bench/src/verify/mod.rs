@@ -444,7 +444,7 @@ fn framing_lines(o: &Options) -> Vec<Line> {
         .map(|p| Line {
             group: "framing".into(),
             name: p.name,
-            sent: "raw bytes (tests/conformance/malformed.json)".into(),
+            sent: format!("raw bytes; {}", p.why),
             expected: format!("{:?} then {}", p.expected.responses, p.expected.then),
             got: match &p.observed {
                 Some(ob) => format!(
