@@ -130,3 +130,91 @@ fn a_short_soak_writes_its_verdict() {
     let readme = std::fs::read_to_string(out.join("README.md")).expect("README");
     assert!(readme.contains("Soak") && readme.contains("| segment |"));
 }
+
+/// A receiver written elsewhere (`--receiver NAME=CMD`: here the standard-library Python one of
+/// `tests/verify/faulty.py`) is verified by its report card, measured in the same rounds as a
+/// built-in variant and published with a "÷ NAME" column; one whose card fails is refused with
+/// the failed case named, and measured, marked, with `--allow-failing`.
+#[test]
+fn quick_run_measures_an_external_receiver_beside_a_built_in_one() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verify/faulty.py");
+    for (allow, tag) in [(false, "ext"), (true, "ext-allow")] {
+        let (bin_dir, out, root) = setup(tag);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_webhook-bench"));
+        cmd.current_dir(root)
+            .args([
+                "run", "--quick", "--quiet", "--repeat", "1", "--http", "hyper",
+            ])
+            .args(["--receivers", "hyper:ring:serde"])
+            .args(["--scenario", "scenarios/max-throughput.toml"])
+            .arg("--receiver")
+            .arg(format!("pystd=python3 {script} {{port}} none"))
+            .arg("--receiver")
+            .arg(format!("stale-ok=python3 {script} {{port}} no-freshness"))
+            .arg("--bin-dir")
+            .arg(&bin_dir)
+            .arg("--out")
+            .arg(&out);
+        if allow {
+            cmd.arg("--allow-failing");
+        }
+        let run = cmd.output().expect("webhook-bench runs");
+        assert!(
+            run.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let r = webhook_bench::results::load(&out.join("results.json")).expect("valid results");
+        let by = |name: &str| r.variants.iter().find(|v| v.variant == name).expect(name);
+        let py = by("pystd");
+        assert_eq!(py.status, "measured", "{py:?}");
+        assert!(
+            py.external
+                .as_deref()
+                .is_some_and(|c| c.contains("faulty.py"))
+        );
+        assert!(
+            py.card.as_deref().is_some_and(|c| c.contains("required")),
+            "{py:?}"
+        );
+        assert!(
+            py.null_rps.is_none(),
+            "no null endpoint, no calibration: {py:?}"
+        );
+        let builtin = by("hyper:ring:serde");
+        assert!(builtin.card.is_some(), "{builtin:?}");
+        let bad = by("stale-ok");
+        assert!(
+            bad.card_failed
+                .iter()
+                .any(|c| c == "stale timestamp (6 min)"),
+            "{bad:?}"
+        );
+        let cells = &r.scenarios[0].cells;
+        let cell = |name: &str| cells.iter().find(|c| c.variant == name);
+        let py_cell = cell("pystd").expect("the external receiver was measured");
+        assert!(
+            py_cell.repeats[0].rps > 0.0 && py_cell.repeats[0].mismatches == 0,
+            "{py_cell:?}"
+        );
+        assert!(py_cell.repeats[0].cpu_ms_per_1k.is_some(), "{py_cell:?}");
+        let readme = std::fs::read_to_string(out.join("README.md")).expect("README");
+        assert!(readme.contains("÷ pystd"), "{readme}");
+        if allow {
+            assert_eq!(bad.status, "measured");
+            assert!(bad.failing_card);
+            assert!(cell("stale-ok").is_some());
+            assert!(readme.contains("report card failed"), "{readme}");
+        } else {
+            assert_eq!(bad.status, "refused", "{bad:?}");
+            assert!(
+                bad.reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("stale timestamp (6 min)")),
+                "{bad:?}"
+            );
+            assert!(cell("stale-ok").is_none());
+        }
+    }
+}

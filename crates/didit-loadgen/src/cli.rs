@@ -79,6 +79,14 @@ pub struct Options {
     /// The receiver's process id, to report its CPU use and judge who was the limit.
     #[arg(long)]
     pub receiver_pid: Option<u32>,
+    /// The receiver's process group, to report the CPU use of all its processes (instead of
+    /// --receiver-pid).
+    #[arg(long, conflicts_with = "receiver_pid")]
+    pub receiver_pgid: Option<u32>,
+    /// How answers are judged: by status and the JSON body's `status`/`error` word (this
+    /// project's receivers), or by status only (a receiver whose bodies are its own).
+    #[arg(long, value_enum, default_value = "status-and-body")]
+    pub judge: crate::model::Judge,
     /// Read the secret from this file instead of DIDIT_WEBHOOK_SECRET.
     #[arg(long)]
     pub secret_file: Option<PathBuf>,
@@ -173,12 +181,17 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
         quiet: opts.quiet,
         pool,
         client: opts.http,
+        judge: opts.judge,
     };
     let started_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let gen_cpu = CpuWatch::start(None);
-    let rx_cpu = opts.receiver_pid.map(|p| CpuWatch::start(Some(p)));
+    let rx_cpu = match (opts.receiver_pid, opts.receiver_pgid) {
+        (Some(p), _) => Some(CpuWatch::start(Some(p))),
+        (None, Some(g)) => Some(CpuWatch::start_group(g)),
+        (None, None) => None,
+    };
     let out = match scenario.engine {
         EngineKind::OpenLoop => crate::open_loop::run(cfg, generator, live)?,
         EngineKind::Goose => crate::goose_engine::run(cfg, generator, live, &opts.goose_args)?,
@@ -186,6 +199,7 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
     let mut report = build_report(&scenario, &target, started_unix, out, gen_cpu, rx_cpu);
     report.calibration = calibrate;
     report.pool = opts.pool;
+    report.judge = opts.judge.name();
     report.http_client = match scenario.engine {
         EngineKind::OpenLoop => opts.http.name(),
         EngineKind::Goose => "reqwest (goose)",
@@ -288,6 +302,7 @@ pub fn build_report(
         calibration: false,
         pool: None,
         http_client: "hyper",
+        judge: "status-and-body",
         started_unix,
         duration_secs: (secs * 1000.0).round() / 1000.0,
         warmup_secs: scenario.warmup.as_secs_f64(),

@@ -21,6 +21,37 @@ pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     Some((utime + stime) / USER_HZ)
 }
 
+/// User + system CPU seconds of every process in process group `pgid` that is still running
+/// (a receiver that runs as several processes: a shell, Node's cluster, uvicorn's workers).
+pub fn group_cpu_seconds(pgid: u32) -> Option<f64> {
+    let mut total = None;
+    for pid in group_pids(pgid) {
+        if let Some(s) = cpu_seconds(Some(pid)) {
+            *total.get_or_insert(0.0) += s;
+        }
+    }
+    total
+}
+
+/// The processes of group `pgid`, from `/proc/<pid>/stat`.
+pub fn group_pids(pgid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|t| {
+                    // After the name: state, ppid, pgrp.
+                    let rest = &t[t.rfind(')')? + 2..];
+                    rest.split_whitespace().nth(2)?.parse::<u32>().ok()
+                })
+                == Some(pgid)
+        })
+        .collect()
+}
+
 /// Peak resident set size of `pid` in KiB (`VmHWM`).
 pub fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
     let path = match pid {
@@ -33,10 +64,11 @@ pub fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-/// A CPU stopwatch over one process.
+/// A CPU stopwatch over one process, or over a process group.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuWatch {
     pid: Option<u32>,
+    group: bool,
     cpu0: Option<f64>,
     t0: Instant,
 }
@@ -45,14 +77,28 @@ impl CpuWatch {
     pub fn start(pid: Option<u32>) -> CpuWatch {
         CpuWatch {
             pid,
+            group: false,
             cpu0: cpu_seconds(pid),
+            t0: Instant::now(),
+        }
+    }
+
+    /// Over every process of group `pgid`.
+    pub fn start_group(pgid: u32) -> CpuWatch {
+        CpuWatch {
+            pid: Some(pgid),
+            group: true,
+            cpu0: group_cpu_seconds(pgid),
             t0: Instant::now(),
         }
     }
 
     /// (CPU seconds, wall time) since `start`.
     pub fn read(&self) -> Option<(f64, Duration)> {
-        let now = cpu_seconds(self.pid)?;
+        let now = match (self.group, self.pid) {
+            (true, Some(g)) => group_cpu_seconds(g)?,
+            _ => cpu_seconds(self.pid)?,
+        };
         Some((now - self.cpu0?, self.t0.elapsed()))
     }
 }
@@ -73,5 +119,18 @@ mod tests {
         let (cpu, wall) = w.read().expect("/proc is readable");
         assert!(cpu >= 0.0 && wall > Duration::ZERO);
         assert!(peak_rss_kib(None).is_some_and(|k| k > 0));
+        // This test runs in some process group, which holds at least this process.
+        let pgid = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|t| {
+                t[t.rfind(')')? + 2..]
+                    .split_whitespace()
+                    .nth(2)?
+                    .parse()
+                    .ok()
+            })
+            .expect("own pgrp");
+        assert!(group_pids(pgid).contains(&std::process::id()));
+        assert!(group_cpu_seconds(pgid).is_some_and(|s| s >= 0.0));
     }
 }

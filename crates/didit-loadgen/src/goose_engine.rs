@@ -19,7 +19,7 @@ use goose::config::GooseConfiguration;
 use goose::prelude::*;
 use hyper::http::HeaderMap;
 
-use crate::model::{Class, Expect, Generator, Verdict, check};
+use crate::model::{Class, Expect, Generator, Judge, Verdict, check_with};
 use crate::open_loop::{EngineConfig, EngineError, EngineOutput};
 use crate::progress::{Live, Progress};
 use crate::report::Stats;
@@ -41,6 +41,7 @@ pub fn parse_goose_args(args: &[String]) -> Result<GooseConfiguration, EngineErr
 }
 
 struct Shared {
+    judge: Judge,
     generator: Mutex<Generator>,
     stats: Mutex<Stats>,
     acked_log: Mutex<Option<BufWriter<File>>>,
@@ -88,6 +89,7 @@ pub fn run(
 
     let start = Instant::now();
     let shared = Arc::new(Shared {
+        judge: cfg.judge,
         generator: Mutex::new(generator),
         stats: Mutex::new(Stats::default()),
         acked_log: Mutex::new(cfg.acked_log.map(BufWriter::new)),
@@ -194,7 +196,7 @@ async fn exchange(sh: &Shared, user: &mut GooseUser, class: Class) -> Transactio
             let body = resp.bytes().await.unwrap_or_default();
             // goose's own time to first byte, taken after its throttle let the request go.
             let took = Duration::from_micros(goose.request.response_time_micros());
-            let verdict = check(delivery.label.expect, status, &body);
+            let verdict = check_with(sh.judge, delivery.label.expect, status, &body);
             if let Ok(mut st) = sh.stats.lock() {
                 let lat = measured.then_some((took, took));
                 st.answer(&delivery.label, status, &body, verdict, lat);

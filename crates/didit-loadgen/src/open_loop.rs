@@ -25,7 +25,7 @@ use hyper::http::{Method, header};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::model::{Expect, Generator, Verdict, check};
+use crate::model::{Expect, Generator, Judge, Verdict, check_with};
 use crate::progress::{Live, Progress};
 use crate::report::Stats;
 use crate::scenario::{LoadShape, Scenario};
@@ -61,6 +61,8 @@ pub struct EngineConfig<'a> {
     /// Deliveries to cycle through instead of building one per request (empty: build each).
     pub pool: Pool,
     pub client: HttpClient,
+    /// How answers are judged against their labels.
+    pub judge: crate::model::Judge,
 }
 
 /// Deliveries built before the run (`--pool`), each with the raw client's wire bytes.
@@ -103,6 +105,7 @@ struct Ticket {
 
 struct Shared {
     client: HttpClient,
+    judge: Judge,
     generator: RefCell<Generator>,
     pool: Vec<crate::model::Delivery>,
     /// With the raw client, each pool delivery's whole request (head and body) as it goes on
@@ -157,6 +160,7 @@ pub fn run(
     let end = measure_start + s.duration;
     let shared = Rc::new(Shared {
         client: cfg.client,
+        judge: cfg.judge,
         generator: RefCell::new(generator),
         pool,
         pool_wire,
@@ -629,7 +633,7 @@ async fn exchange(
                 (AnswerBody::InConn(at), Link::Raw(c)) => &c.buf[at.clone()],
                 (AnswerBody::InConn(_), Link::Hyper(_)) => &[],
             };
-            let verdict = check(delivery.label.expect, status, body);
+            let verdict = check_with(shared.judge, delivery.label.expect, status, body);
             let latency = measured.then(|| (t1 - intended, t1 - t0));
             shared
                 .stats

@@ -289,6 +289,8 @@ pub struct Report {
     pub pool: Option<usize>,
     /// The HTTP client that sent the requests.
     pub http_client: &'static str,
+    /// How answers were judged: `status-and-body` or `status`.
+    pub judge: &'static str,
     pub started_unix: i64,
     pub duration_secs: f64,
     pub warmup_secs: f64,

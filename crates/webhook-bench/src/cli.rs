@@ -86,6 +86,49 @@ pub struct RunArgs {
     /// Also regenerate results/README.md from this run.
     #[arg(long)]
     pub publish: bool,
+    /// A receiver written elsewhere, measured beside ours (repeatable): NAME=CMD. CMD runs with
+    /// `sh -c`, `{port}` replaced by a free loopback port and the secret in
+    /// DIDIT_WEBHOOK_SECRET, pinned with its children to the receiver's core; it is ready when
+    /// the port accepts connections, and must pass its report card (`webhook-bench verify`).
+    #[arg(long = "receiver", value_name = "NAME=CMD")]
+    pub external: Vec<String>,
+    /// The null endpoint of a `--receiver`'s own HTTP stack (NAME=PATH), for its "÷ own null"
+    /// calibration; without one that column says n/a.
+    #[arg(long = "receiver-null", value_name = "NAME=PATH")]
+    pub external_null: Vec<String>,
+    /// Measure a `--receiver` whose report card fails a required case anyway (marked in the
+    /// results).
+    #[arg(long)]
+    pub allow_failing: bool,
+}
+
+/// `--receiver NAME=CMD` and `--receiver-null NAME=PATH` as variants.
+fn externals(specs: &[String], nulls: &[String]) -> anyhow::Result<Vec<crate::matrix::Variant>> {
+    let split = |s: &String, what: &str| -> anyhow::Result<(String, String)> {
+        s.split_once('=')
+            .map(|(n, c)| (n.trim().to_owned(), c.trim().to_owned()))
+            .ok_or_else(|| anyhow::anyhow!("`{s}` is not {what}"))
+    };
+    let nulls = nulls
+        .iter()
+        .map(|n| split(n, "NAME=PATH"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut out = Vec::new();
+    for s in specs {
+        let (name, cmd) = split(s, "NAME=CMD, e.g. node=node server.js --port {port}")?;
+        let null = nulls
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| p.clone());
+        out.push(crate::matrix::Variant::external(&name, &cmd, null).map_err(anyhow::Error::msg)?);
+    }
+    if let Some((n, _)) = nulls
+        .iter()
+        .find(|(n, _)| !out.iter().any(|v| v.name == *n))
+    {
+        bail!("--receiver-null {n}=…: no --receiver named {n}");
+    }
+    Ok(out)
 }
 
 #[derive(Debug, clap::Args)]
@@ -208,6 +251,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         scenario_durations: false,
         harness: Harness::default(),
         publish: true,
+        external: Vec::new(),
+        external_null: Vec::new(),
+        allow_failing: false,
     }));
     match cmd {
         Cmd::Run(a) => run_cmd(a),
@@ -373,6 +419,8 @@ fn soak_cmd(a: SoakArgs) -> anyhow::Result<ExitCode> {
             warmup: None,
             quiet: a.harness.quiet,
             receiver_args,
+            externals: Vec::new(),
+            allow_failing: false,
         },
         variant,
         scenario: a.scenario.clone(),
@@ -464,6 +512,8 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         warmup,
         quiet: a.harness.quiet,
         receiver_args: Vec::new(),
+        externals: externals(&a.external, &a.external_null)?,
+        allow_failing: a.allow_failing,
     };
     let started = std::time::Instant::now();
     let results = crate::runner::run(&plan)?;

@@ -57,10 +57,22 @@ pub const DEFAULT: [&str; 10] = [
 /// The naive peer, the in-run reference for "ratio to naive".
 pub const NAIVE: &str = "axum-naive:ring:serde";
 
+/// A receiver written elsewhere, run from a command (`run --receiver NAME=CMD`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct External {
+    /// Run with `sh -c`, `{port}` replaced by a free loopback port.
+    pub cmd: String,
+    /// Its own null endpoint, if it has one (`--receiver-null NAME=PATH`): the calibration of
+    /// the same HTTP stack without verification.
+    pub null_path: Option<String>,
+}
+
 /// One receiver configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Variant {
     pub name: String,
+    /// Set for a receiver written elsewhere; `server`, `hmac` and `json` are then empty.
+    pub external: Option<External>,
     pub server: String,
     pub hmac: String,
     pub json: String,
@@ -121,11 +133,38 @@ impl Variant {
         }
         Ok(Variant {
             name,
+            external: None,
             server: parts[0].into(),
             hmac: parts[1].into(),
             json: parts[2].into(),
             slow_us,
             store,
+        })
+    }
+
+    /// A receiver run from `cmd` (see [`External`]).
+    pub fn external(name: &str, cmd: &str, null_path: Option<String>) -> Result<Variant, String> {
+        if name.is_empty() || name.contains([':', ',', ' ']) {
+            return Err(format!(
+                "`{name}` cannot name a receiver: use letters, digits, - or _"
+            ));
+        }
+        if !cmd.contains("{port}") {
+            return Err(format!(
+                "`{name}`: the command must take its port from `{{port}}`, e.g. `node server.js --port {{port}}`"
+            ));
+        }
+        Ok(Variant {
+            name: name.into(),
+            external: Some(External {
+                cmd: cmd.into(),
+                null_path,
+            }),
+            server: String::new(),
+            hmac: String::new(),
+            json: String::new(),
+            slow_us: 0,
+            store: StoreKind::Memory,
         })
     }
 

@@ -21,21 +21,60 @@ fn plain(s: Option<Spread>, digits: usize) -> String {
     s.map_or("–".into(), |s| format!("{:.*}", digits, s.median))
 }
 
-fn table(sc: &ScenarioResult, out: &mut String) {
+/// The receivers written elsewhere that were measured in `sc` (the peers teams run today), each
+/// with its median: every table gets a "÷ NAME" column for each.
+fn peer_medians<'a>(r: &'a Results, sc: &ScenarioResult) -> Vec<(&'a str, f64)> {
+    r.variants
+        .iter()
+        .filter(|v| v.external.is_some())
+        .filter_map(|v| {
+            let m = sc
+                .cells
+                .iter()
+                .find(|c| c.variant == v.variant)?
+                .rps?
+                .median;
+            (m > 0.0).then_some((v.variant.as_str(), m))
+        })
+        .collect()
+}
+
+fn table(r: &Results, sc: &ScenarioResult, out: &mut String) {
+    // At a fixed arrival rate every variant "achieves" the rate: ratios of it say nothing.
+    let ratios = sc.shape == "max";
+    let peers = if ratios {
+        peer_medians(r, sc)
+    } else {
+        Vec::new()
+    };
+    let peer_heads: String = peers.iter().map(|(n, _)| format!(" ÷ {n} |")).collect();
     let _ = writeln!(
         out,
-        "| variant | req/s, median (min–max) | ÷ own null endpoint | ÷ naive peer | p99 µs | CPU ms / 1k req | notes |"
+        "| variant | req/s, median (min–max) | ÷ own null endpoint | ÷ naive peer |{peer_heads} p99 µs | CPU ms / 1k req | notes |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "|---|---|---|---|{}---|---|---|",
+        "---|".repeat(peers.len())
+    );
     let mut cells: Vec<&Cell> = sc.cells.iter().collect();
     cells.sort_by(|a, b| {
         let m = |c: &Cell| c.rps.map_or(0.0, |s| s.median);
         m(b).total_cmp(&m(a))
     });
-    // At a fixed arrival rate every variant "achieves" the rate: ratios of it say nothing.
-    let ratios = sc.shape == "max";
     for c in cells {
         let mut notes = Vec::new();
+        if let Some(v) = r.variants.iter().find(|v| v.variant == c.variant) {
+            if v.external.is_some() {
+                notes.push("written elsewhere, judged by status".to_owned());
+            }
+            if v.failing_card {
+                notes.push(format!(
+                    "**report card failed** ({}), measured with --allow-failing",
+                    v.card_failed.join(", ")
+                ));
+            }
+        }
         if c.generator_limited {
             notes.push("generator-limited".to_owned());
         }
@@ -50,15 +89,20 @@ fn table(sc: &ScenarioResult, out: &mut String) {
         if errs > 0 && c.failed.is_none() {
             notes.push(format!("{errs} repeat(s) failed"));
         }
+        let median = c.rps.map_or(0.0, |s| s.median);
+        let peer_cells: String = peers
+            .iter()
+            .map(|(_, m)| format!(" {:.2} |", median / m))
+            .collect();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} |{peer_cells} {} | {} | {} |",
             c.variant,
             rps(c.rps),
-            if ratios {
-                ratio(c.ratio_to_null)
-            } else {
-                "–".into()
+            match (ratios, c.ratio_to_null) {
+                (true, Some(x)) => ratio(Some(x)),
+                (true, None) if c.failed.is_none() => "n/a (no null endpoint)".into(),
+                _ => "–".into(),
             },
             if ratios {
                 ratio(c.ratio_to_naive)
@@ -100,15 +144,19 @@ pub fn run_readme(r: &Results, charts: &[Chart]) -> String {
     let _ = writeln!(s, "## Variants\n");
     let _ = writeln!(
         s,
-        "| variant | status | /webhooks/null req/s (calibration) | reason |"
+        "| variant | status | report card | null endpoint req/s (calibration) | reason |"
     );
-    let _ = writeln!(s, "|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|");
     for v in &r.variants {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} |",
-            v.variant,
+            "| {} | {} | {} | {} | {} |",
+            match &v.external {
+                Some(cmd) => format!("{} (`{cmd}`)", v.variant),
+                None => v.variant.clone(),
+            },
             v.status,
+            card_cell(v),
             v.null_rps.map_or("–".into(), |n| format!(
                 "{n:.0}{}",
                 if v.null_generator_limited == Some(true) {
@@ -137,7 +185,7 @@ pub fn run_readme(r: &Results, charts: &[Chart]) -> String {
             "\n## {} ({}, {} engine)\n\n{}\n",
             sc.scenario, sc.shape, sc.engine, sc.description
         );
-        table(sc, &mut s);
+        table(r, sc, &mut s);
     }
     if !charts.is_empty() {
         let _ = writeln!(s, "\n## Charts\n");
@@ -150,6 +198,40 @@ pub fn run_readme(r: &Results, charts: &[Chart]) -> String {
         "Files: `results.json` (schema `results/schema.json`), `raw.csv` (one row per measured value)."
     );
     s
+}
+
+/// A variant's report-card summary and the required cases it failed.
+fn card_cell(v: &crate::results::VariantOutcome) -> String {
+    match (&v.card, v.card_failed.is_empty()) {
+        (None, _) => "–".into(),
+        (Some(c), true) => c.clone(),
+        (Some(c), false) => format!("{c}; **failed: {}**", v.card_failed.join(", ")),
+    }
+}
+
+/// The report cards of a run: every variant's `webhook-bench verify` summary, and what it
+/// failed.
+fn cards_section(r: &Results) -> Option<String> {
+    let rows: Vec<String> = r
+        .variants
+        .iter()
+        .filter(|v| v.card.is_some())
+        .map(|v| format!("| {} | {} |", v.variant, card_cell(v)))
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "## Report cards
+
+Every variant gets the report card of `webhook-bench verify` before it is measured (status codes only; framing is judged against RFC 9112's answers and only reported). A receiver written elsewhere must pass every required case to be measured. A failed required case means the receiver refused a valid Didit delivery or took one it should have refused.
+
+| variant | card |
+|---|---|
+{}
+",
+        rows.join("\n")
+    ))
 }
 
 /// The headline scenario: the throughput one if present.
@@ -355,7 +437,7 @@ pub fn results_readme(r: &Results, run_dir: &str, charts: &[String]) -> String {
             "## Headline: `{}` ({})\n\n{}\n",
             sc.scenario, sc.shape, sc.description
         );
-        table(sc, &mut s);
+        table(r, sc, &mut s);
         let _ = writeln!(
             s,
             "\nRatios are taken against references measured in the same run (each receiver's own `/webhooks/null` endpoint; the naive peer), because absolute numbers drift between runs on shared machines. Medians with min–max over the repeats; a variant marked generator-limited came within 10 % of what the generator could send, so its figure is a floor."
@@ -367,7 +449,7 @@ pub fn results_readme(r: &Results, run_dir: &str, charts: &[String]) -> String {
             "\n## `{}` ({})\n\n{}\n",
             sc.scenario, sc.shape, sc.description
         );
-        table(sc, &mut s);
+        table(r, sc, &mut s);
     }
     let refused: Vec<String> = r
         .variants
@@ -389,6 +471,9 @@ pub fn results_readme(r: &Results, run_dir: &str, charts: &[String]) -> String {
         let _ = writeln!(s, "\nScenario `{}` skipped: {}.", sk.path, sk.reason);
     }
     let _ = writeln!(s, "\n## How to choose\n\n{}\n", how_to_choose(r));
+    if let Some(c) = cards_section(r) {
+        let _ = writeln!(s, "{c}");
+    }
     if let Some(d) = durability_cost(r) {
         let _ = writeln!(
             s,

@@ -50,7 +50,7 @@ pub struct RunInfo {
 }
 
 /// What became of one variant before measuring: conformant, refused, or failed to start.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct VariantOutcome {
     pub variant: String,
     /// `measured`, `refused` (answered a probe wrongly) or `failed` (unknown, did not start, died).
@@ -64,6 +64,18 @@ pub struct VariantOutcome {
     /// real runs.
     #[serde(default)]
     pub slowed_us: u64,
+    /// The command of a receiver written elsewhere (`run --receiver`); absent for ours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<String>,
+    /// The report card's summary (`webhook-bench verify`), e.g. `60/60 required, 41/41
+    /// framing, 10/10 optional`, and the required cases it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub card_failed: Vec<String>,
+    /// Measured although its card failed a required case (`--allow-failing`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failing_card: bool,
 }
 
 /// One repeat of one scenario on one variant.

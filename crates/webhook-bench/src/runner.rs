@@ -38,6 +38,10 @@ pub struct Plan {
     pub quiet: bool,
     /// More receiver flags, after the variant's own (the soak passes `--tolerance`).
     pub receiver_args: Vec<String>,
+    /// Receivers written elsewhere (`--receiver NAME=CMD`), measured beside ours.
+    pub externals: Vec<Variant>,
+    /// Measure a receiver whose report card fails a required case anyway, marked as such.
+    pub allow_failing: bool,
 }
 
 const SECRET: &str = "webhook-bench-secret-not-a-real-key";
@@ -64,6 +68,9 @@ impl Broker {
 /// A started receiver, with the broker it publishes to when its store is one.
 pub(crate) struct Receiver {
     child: Child,
+    /// A receiver written elsewhere runs in a process group of its own, measured and stopped
+    /// as a whole.
+    group: bool,
     pub(crate) addr: String,
     broker: Option<Broker>,
     /// Store files and folders to remove after the run.
@@ -142,8 +149,76 @@ fn prepare_store(
     }
 }
 
+/// Starts a receiver written elsewhere: `sh -c CMD` with `{port}` replaced by a free loopback port
+/// and the secret in `DIDIT_WEBHOOK_SECRET`, pinned (with every process it starts) to the
+/// receiver's core, in a process group of its own; ready when the port accepts connections.
+fn start_external(plan: &Plan, v: &Variant, cmd: &str) -> Result<Receiver, String> {
+    use std::os::unix::process::CommandExt;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    let cmd = cmd.replace("{port}", &port.to_string());
+    let log = std::env::temp_dir().join(format!(
+        "webhook-bench-{}-{}.log",
+        std::process::id(),
+        v.name
+    ));
+    let stderr = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let mut child = Command::new("taskset")
+        .arg("-c")
+        .arg(plan.receiver_cpu.to_string())
+        .args(["sh", "-c", &cmd])
+        .env("DIDIT_WEBHOOK_SECRET", SECRET)
+        .env("PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("{}: cannot run `{cmd}`: {e}", v.name))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(Receiver {
+                child,
+                group: true,
+                addr: format!("127.0.0.1:{port}"),
+                broker: None,
+                scratch: None,
+            });
+        }
+        let exited = child.try_wait().ok().flatten();
+        if exited.is_some() || Instant::now() > deadline {
+            signal_group(child.id(), "KILL");
+            let _ = child.wait();
+            let err = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(format!(
+                "`{cmd}` {} without accepting connections on port {port}: {}",
+                match exited {
+                    Some(s) => format!("exited ({s})"),
+                    None => "ran 30 s".into(),
+                },
+                last_lines(&err, 3)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends `sig` (`TERM`, `KILL`) to every process of group `pgid`.
+fn signal_group(pgid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{sig}"), "--", &format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status();
+}
+
 impl Receiver {
     pub(crate) fn start(plan: &Plan, v: &Variant) -> Result<Receiver, String> {
+        if let Some(ext) = &v.external {
+            return start_external(plan, v, &ext.cmd);
+        }
         let bin = plan.bin_dir.join("didit-receiver");
         let (store, mut broker, scratch) = prepare_store(plan, v)?;
         let stop_store = |broker: &mut Option<Broker>| {
@@ -192,6 +267,7 @@ impl Receiver {
         match line.trim().strip_prefix("listening on ") {
             Some(addr) => Ok(Receiver {
                 child,
+                group: false,
                 addr: addr.to_owned(),
                 broker,
                 scratch,
@@ -218,6 +294,15 @@ impl Receiver {
         self.child.id()
     }
 
+    /// How the generator is told whose CPU to account: the process, or its whole group.
+    pub(crate) fn cpu_args(&self) -> [String; 2] {
+        if self.group {
+            ["--receiver-pgid".into(), self.pid().to_string()]
+        } else {
+            ["--receiver-pid".into(), self.pid().to_string()]
+        }
+    }
+
     /// `Err` if the receiver is no longer running.
     pub(crate) fn alive(&mut self) -> Result<(), String> {
         match self.child.try_wait() {
@@ -226,17 +311,26 @@ impl Receiver {
         }
     }
 
+    /// Peak RSS in KiB: of the process, or summed over its group's processes.
     fn peak_rss_kib(&self) -> Option<u64> {
-        let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        text.lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        if self.group {
+            let pids = didit_loadgen::cpu::group_pids(self.pid());
+            return pids
+                .into_iter()
+                .filter_map(|p| didit_loadgen::cpu::peak_rss_kib(Some(p)))
+                .reduce(|a, b| a + b);
+        }
+        didit_loadgen::cpu::peak_rss_kib(Some(self.pid()))
     }
 
     pub(crate) fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status();
+        if self.group {
+            signal_group(self.pid(), "TERM");
+        } else {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.pid().to_string()])
+                .status();
+        }
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut exited = false;
         while Instant::now() < deadline {
@@ -246,7 +340,11 @@ impl Receiver {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        if !exited {
+        if self.group {
+            // The shell may have exited while what it started still runs.
+            signal_group(self.pid(), "KILL");
+            let _ = self.child.wait();
+        } else if !exited {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
@@ -280,7 +378,16 @@ pub(crate) fn loadgen(
         .arg(plan.bin_dir.join("didit-loadgen"))
         .args(args)
         .args(["--target", &format!("http://{}", rx.addr)])
-        .args(["--receiver-pid", &rx.pid().to_string()])
+        .args(rx.cpu_args())
+        // A receiver written elsewhere answers with bodies of its own: judged by status.
+        .args([
+            "--judge",
+            if rx.group {
+                "status"
+            } else {
+                "status-and-body"
+            },
+        ])
         .args(["--http", &plan.http, "--quiet", "--report"])
         .arg(&report)
         .env("DIDIT_WEBHOOK_SECRET", SECRET)
@@ -523,12 +630,11 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
                 variant: name,
                 status: "failed".into(),
                 reason: Some(e),
-                null_rps: None,
-                null_generator_limited: None,
-                slowed_us: 0,
+                ..VariantOutcome::default()
             }),
         }
     }
+    variants.extend(plan.externals.iter().cloned());
     if variants.is_empty() {
         bail!("no valid receiver variant to run");
     }
@@ -564,17 +670,20 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
     }
 
     // 1. Verify, 2. calibrate, per variant.
-    let mut measurable: Vec<(Variant, f64)> = Vec::new();
+    // Each measurable variant with its null-endpoint rate (none for a receiver without one).
+    let mut measurable: Vec<(Variant, Option<f64>)> = Vec::new();
     let calib_secs = if plan.quick { "1500ms" } else { "4s" };
     for v in &variants {
-        note(&bar, format!("{}: conformance probe", v.name));
+        note(
+            &bar,
+            format!("{}: report card and conformance probe", v.name),
+        );
         let mut outcome = VariantOutcome {
             variant: v.name.clone(),
             status: "measured".into(),
-            reason: None,
-            null_rps: None,
-            null_generator_limited: None,
             slowed_us: v.slow_us,
+            external: v.external.as_ref().map(|e| e.cmd.clone()),
+            ..VariantOutcome::default()
         };
         match Receiver::start(plan, v) {
             Err(e) => {
@@ -583,82 +692,63 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
                 bar.inc(2);
             }
             Ok(mut rx) => {
-                let smoke = scenario_path(&plan.scenarios, "smoke");
-                let probe = loadgen(
-                    plan,
-                    &rx,
-                    &[
-                        "--scenario".into(),
-                        smoke.display().to_string(),
-                        "--duration".into(),
-                        "1s".into(),
-                        "--warmup".into(),
-                        "0s".into(),
-                        "--rate".into(),
-                        "300".into(),
-                        "--connections".into(),
-                        "4".into(),
-                    ],
-                    "probe",
-                );
+                let probe_ok = probe(plan, v, &rx, &mut outcome);
                 bar.inc(1);
-                let probe_ok = match &probe {
-                    Ok(r)
-                        if u(r, &["requests", "mismatches"]) == 0
-                            && u(r, &["requests", "transport_errors"]) == 0 =>
-                    {
-                        Ok(())
-                    }
-                    Ok(r) => Err(format!(
-                        "answered {} of {} conformance probes wrongly ({} transport errors); e.g. {}",
-                        u(r, &["requests", "mismatches"]),
-                        u(r, &["requests", "total"]),
-                        u(r, &["requests", "transport_errors"]),
-                        r["mismatch_examples"][0]
-                    )),
-                    Err(e) => Err(e.clone()),
-                };
                 if let Err(e) = probe_ok {
                     outcome.status = "refused".into();
                     outcome.reason = Some(e);
                     bar.inc(1);
                 } else {
-                    note(&bar, format!("{}: calibrating on /webhooks/null", v.name));
-                    let max = scenario_path(&plan.scenarios, "max-throughput");
-                    let calib = loadgen(
-                        plan,
-                        &rx,
-                        &[
-                            "--scenario".into(),
-                            max.display().to_string(),
-                            "--path".into(),
-                            "/webhooks/null".into(),
-                            "--max".into(),
-                            "--duration".into(),
-                            calib_secs.into(),
-                            "--warmup".into(),
-                            "500ms".into(),
-                            // The null endpoint does not de-duplicate, so a pool signed before the
-                            // run serves: signing each request made the generator the limit
-                            // (may's calibration was generator-limited at ~77k of its ~130k).
-                            "--pool".into(),
-                            "1000".into(),
-                        ],
-                        "calibrate",
-                    );
-                    bar.inc(1);
-                    match calib {
-                        Ok(r) => {
-                            let n = f(&r, &["load", "achieved_rate"]);
-                            outcome.null_rps = Some(n);
-                            outcome.null_generator_limited = r["generator_limited"].as_bool();
-                            measurable.push((v.clone(), n));
-                        }
-                        Err(e) => {
-                            outcome.status = "failed".into();
-                            outcome.reason = Some(format!("calibration: {e}"));
+                    let null_path = match &v.external {
+                        None => Some("/webhooks/null".to_owned()),
+                        Some(ext) => ext.null_path.clone(),
+                    };
+                    match null_path {
+                        // No null endpoint: no "÷ own null"; the generator's ceiling is still
+                        // judged by its own report on every run.
+                        None => measurable.push((v.clone(), None)),
+                        Some(path) => {
+                            note(&bar, format!("{}: calibrating on {path}", v.name));
+                            let max = scenario_path(&plan.scenarios, "max-throughput");
+                            let calib = loadgen(
+                                plan,
+                                &rx,
+                                &[
+                                    "--scenario".into(),
+                                    max.display().to_string(),
+                                    "--path".into(),
+                                    path,
+                                    "--calibrate".into(),
+                                    "--max".into(),
+                                    "--duration".into(),
+                                    calib_secs.into(),
+                                    "--warmup".into(),
+                                    "500ms".into(),
+                                    // The null endpoint does not de-duplicate, so a pool signed
+                                    // before the run serves: signing each request made the
+                                    // generator the limit (may's calibration was
+                                    // generator-limited at ~77k of its ~130k).
+                                    "--pool".into(),
+                                    "1000".into(),
+                                ],
+                                "calibrate",
+                            );
+                            match calib {
+                                Ok(r) => {
+                                    let n = f(&r, &["load", "achieved_rate"]);
+                                    outcome.null_rps = Some(n);
+                                    outcome.null_generator_limited =
+                                        r["generator_limited"].as_bool();
+                                    measurable.push((v.clone(), Some(n)));
+                                }
+                                Err(e) => {
+                                    outcome.status = "failed".into();
+                                    outcome.reason = Some(format!("calibration: {e}"));
+                                }
+                            }
                         }
                     }
+                    bar.inc(1);
                     if let Err(e) = rx.alive() {
                         outcome.status = "failed".into();
                         outcome.reason = Some(e);
@@ -744,7 +834,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
         let mut sc_cells = std::mem::take(&mut cells[si]);
         for (vi, cell) in sc_cells.iter_mut().enumerate() {
             let null = measurable[vi].1;
-            cell.summarise(Some(null), Some(null));
+            cell.summarise(null, null);
             if cell.repeats.iter().all(|r| r.error.is_some()) {
                 cell.failed = cell.repeats.first().and_then(|r| r.error.clone());
             }
@@ -793,6 +883,89 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
             .map(|(path, reason)| crate::results::SkippedScenario { path, reason })
             .collect(),
     })
+}
+
+/// Verifies a started receiver before it is measured. Every variant gets the report card of
+/// `webhook-bench verify` (recorded in the results); a receiver written elsewhere is refused when
+/// the card fails a required case (unless `--allow-failing`), ours when the generator's smoke
+/// probe gets a wrong answer, as before the card existed.
+fn probe(
+    plan: &Plan,
+    v: &Variant,
+    rx: &Receiver,
+    outcome: &mut VariantOutcome,
+) -> Result<(), String> {
+    let card = crate::verify::Target::parse(&format!("http://{}/webhooks/didit", rx.addr))
+        .map_err(|e| e.to_string())
+        .and_then(|target| {
+            crate::verify::verify(
+                &crate::verify::Options {
+                    target,
+                    secret: SECRET.into(),
+                    max_body: 1 << 20,
+                    tolerance: Duration::from_secs(300),
+                    accept_simple: false,
+                    strict_http: false,
+                    framing: true,
+                    server: None,
+                },
+                |_| {},
+            )
+            .map_err(|e| e.to_string())
+        });
+    let card = match card {
+        Ok(c) => c,
+        Err(e) => return Err(format!("report card: {e}")),
+    };
+    outcome.card = Some(card.summary());
+    outcome.card_failed = card.failed_required();
+    if v.external.is_some() {
+        return match (card.required_passed, plan.allow_failing) {
+            (true, _) => Ok(()),
+            (false, true) => {
+                outcome.failing_card = true;
+                Ok(())
+            }
+            (false, false) => Err(format!(
+                "its report card failed {} (measure it anyway with --allow-failing)",
+                card.failed_required().join(", ")
+            )),
+        };
+    }
+    let smoke = scenario_path(&plan.scenarios, "smoke");
+    let probe = loadgen(
+        plan,
+        rx,
+        &[
+            "--scenario".into(),
+            smoke.display().to_string(),
+            "--duration".into(),
+            "1s".into(),
+            "--warmup".into(),
+            "0s".into(),
+            "--rate".into(),
+            "300".into(),
+            "--connections".into(),
+            "4".into(),
+        ],
+        "probe",
+    );
+    match &probe {
+        Ok(r)
+            if u(r, &["requests", "mismatches"]) == 0
+                && u(r, &["requests", "transport_errors"]) == 0 =>
+        {
+            Ok(())
+        }
+        Ok(r) => Err(format!(
+            "answered {} of {} conformance probes wrongly ({} transport errors); e.g. {}",
+            u(r, &["requests", "mismatches"]),
+            u(r, &["requests", "total"]),
+            u(r, &["requests", "transport_errors"]),
+            r["mismatch_examples"][0]
+        )),
+        Err(e) => Err(e.clone()),
+    }
 }
 
 /// Percentile points from a loadgen report (the report keeps p50…max).
