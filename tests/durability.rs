@@ -156,62 +156,25 @@ fn sqlite_kill_9_under_load_loses_nothing_acknowledged() {
     assert_all_stored(&db, &all_acked);
 }
 
-/// A real `nats-server` with JetStream on a free loopback port, its storage in `dir`.
-struct Nats {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
+/// A real `nats-server`, started and crashed by the harness the runner uses.
+struct Nats(webhook_bench::broker::Nats);
 
 impl Nats {
     fn start(dir: &Path, port: Option<u16>) -> Nats {
-        let port = port.unwrap_or_else(|| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port()
-        });
-        let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run nats-server ({e}); `bash scripts/test.sh` installs it (Debian package nats-server)")
-            });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Nats {
-            child,
-            port,
-            dir: dir.to_owned(),
-        }
+        Nats(webhook_bench::broker::Nats::start(dir, port, None).unwrap_or_else(|e| panic!("{e}")))
     }
 
     fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        self.0.url()
     }
 
     /// SIGKILL, then a new server on the same port and storage.
-    fn crash_and_restart(mut self, down_for: Duration) -> Nats {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        std::thread::sleep(down_for);
-        Nats::start(&self.dir.clone(), Some(self.port))
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn crash_and_restart(self, down_for: Duration) -> Nats {
+        Nats(
+            self.0
+                .crash_and_restart(down_for)
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
     }
 }
 

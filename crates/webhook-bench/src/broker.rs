@@ -1,7 +1,8 @@
-//! A throwaway RabbitMQ node on loopback, for the benchmark runner and the tests: its own node
-//! name, ports (AMQP, Erlang distribution, epmd) and data folder, so it never meets the system's
-//! broker or another run's. Started from the Debian package's scripts (`rabbitmq-server`, which
-//! `scripts/bench.sh` and `scripts/test.sh` install); it takes a few seconds to boot.
+//! Throwaway brokers on loopback, for the benchmark runner and the tests: a JetStream
+//! `nats-server` and a RabbitMQ node, each on its own free ports with its own data folder, so
+//! they never meet the system's broker or another run's. Both come from Debian's packages
+//! (`scripts/bench.sh` and `scripts/test.sh` install them). A RabbitMQ node takes a few seconds
+//! to boot; its own node name, ports (AMQP, Erlang distribution, epmd) keep it apart.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,6 +14,84 @@ const BOOT_LIMIT: Duration = Duration::from_secs(60);
 /// Where Debian puts the scripts that run the node as the calling user (`/usr/sbin`'s wrapper
 /// switches to the `rabbitmq` user and drops the environment this module sets).
 const SCRIPT_DIRS: [&str; 2] = ["/usr/lib/rabbitmq/bin", "/usr/local/lib/rabbitmq/bin"];
+
+/// A running JetStream `nats-server`, killed (as a crash) when dropped.
+#[derive(Debug)]
+pub struct Nats {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+    cpu: Option<usize>,
+}
+
+impl Nats {
+    /// Starts `nats-server -js` with its storage in `dir`, on `port` (default: a free one),
+    /// pinned to `cpu` when given; returns once it accepts connections (at most 10 s).
+    pub fn start(dir: &Path, port: Option<u16>, cpu: Option<usize>) -> Result<Nats, String> {
+        let port = match port {
+            Some(p) => p,
+            None => std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(|e| format!("no free port for nats-server: {e}"))?
+                .port(),
+        };
+        let mut cmd = match cpu {
+            Some(c) => {
+                let mut t = Command::new("taskset");
+                t.args(["-c", &c.to_string(), "nats-server"]);
+                t
+            }
+            None => Command::new("nats-server"),
+        };
+        let mut child = cmd
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!("cannot run nats-server ({e}): install it with `apt-get install nats-server` (scripts/bench.sh and scripts/test.sh do)")
+            })?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let exited = child.try_wait().ok().flatten();
+            if exited.is_some() || Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "nats-server did not listen on port {port} ({}); is nats-server installed (apt-get install nats-server)?",
+                    exited.map_or("10 s passed".into(), |s| s.to_string())
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Nats {
+            child,
+            port,
+            dir: dir.to_owned(),
+            cpu,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL, then, after `down_for`, a new server on the same port and storage.
+    pub fn crash_and_restart(mut self, down_for: Duration) -> Result<Nats, String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(down_for);
+        Nats::start(&self.dir.clone(), Some(self.port), self.cpu)
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// A running RabbitMQ node.
 #[derive(Debug)]

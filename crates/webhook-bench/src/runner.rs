@@ -48,18 +48,15 @@ const SECRET: &str = "webhook-bench-secret-not-a-real-key";
 
 /// The broker a receiver publishes to, started for it.
 enum Broker {
-    Nats(Child),
+    Nats(crate::broker::Nats),
     Rabbit(crate::broker::RabbitMq),
 }
 
 impl Broker {
     fn stop(self) {
+        // Dropping either kills it (and RabbitMQ's port mapper).
         match self {
-            Broker::Nats(mut c) => {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-            // Dropping it kills the node and its port mapper.
+            Broker::Nats(n) => drop(n),
             Broker::Rabbit(mq) => drop(mq),
         }
     }
@@ -98,45 +95,8 @@ fn prepare_store(
             ))
         }
         StoreKind::Nats => {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map_err(|e| format!("no free port for nats-server: {e}"))?
-                .port();
-            let child = Command::new("taskset")
-                .arg("-c")
-                .arg(plan.receiver_cpu.to_string())
-                .args([
-                    "nats-server",
-                    "-js",
-                    "-a",
-                    "127.0.0.1",
-                    "-p",
-                    &port.to_string(),
-                    "-sd",
-                ])
-                .arg(&dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|e| format!("cannot start nats-server: {e}"))?;
-            let mut child = Some(child);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                let exited = child.as_mut().and_then(|c| c.try_wait().ok().flatten());
-                if exited.is_some() || Instant::now() > deadline {
-                    if let Some(mut c) = child.take() {
-                        let _ = c.kill();
-                        let _ = c.wait();
-                    }
-                    return Err("nats-server did not start; install it with `apt-get install nats-server` (scripts/bench.sh does)".into());
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Ok((
-                format!("nats://127.0.0.1:{port}"),
-                child.map(Broker::Nats),
-                Some(dir),
-            ))
+            let nats = crate::broker::Nats::start(&dir, None, Some(plan.receiver_cpu))?;
+            Ok((nats.url(), Some(Broker::Nats(nats)), Some(dir)))
         }
         StoreKind::Rabbitmq => {
             let mq = crate::broker::RabbitMq::start(&dir, Some(plan.receiver_cpu)).inspect_err(
