@@ -109,6 +109,10 @@ fn nonblock_read(stream: &mut impl Read, req_buf: &mut BytesMut) -> io::Result<b
     let mut read_cnt = 0;
     while read_cnt < len {
         match stream.read(unsafe { read_buf.get_unchecked_mut(read_cnt..) }) {
+            // PATCHED (didit-webhook-bench): a client that half-closes right after its request
+            // still gets the answer: the end is reported by the next read, after the requests
+            // read here are served (upstream dropped them).
+            Ok(0) if read_cnt > 0 => break,
             Ok(0) => return err(io::Error::new(io::ErrorKind::BrokenPipe, "read closed")),
             Ok(n) => read_cnt += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -165,18 +169,32 @@ struct Timeouts {
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 64 << 20;
 
+/// PATCHED (didit-webhook-bench): how much input to discard when closing after an answer: what
+/// the client may still send of the body (all of a chunked one, up to the cap) and one more
+/// head. After a refused head it is only one more head, so an endless header ends promptly.
+fn linger_bytes(conn: &Conn) -> usize {
+    if conn.chunked {
+        LINGER_BYTES
+    } else {
+        conn.body_left
+            .saturating_add(request::MAX_HEAD)
+            .min(LINGER_BYTES)
+    }
+}
+
 /// PATCHED (didit-webhook-bench): closes a connection that may still have unread input, as
 /// nginx's `lingering_close` does. Closing a socket with unread input makes the kernel send a
 /// reset, which can destroy the answer before the client reads it (a client that writes its
 /// whole request before reading, such as Python's http.client, then sees a reset instead of the
 /// 413 and retries). So: write the answers out, shut down the write side (the client sees the
 /// end of the answer), then read and discard until the client closes, within a time and a
-/// size bound.
+/// size (`limit`) bound.
 #[cold]
 fn close_lingering(
     stream: &mut TcpStream,
     conn: &mut Conn,
     req_buf: &mut BytesMut,
+    limit: usize,
 ) -> io::Result<()> {
     let linger = conn
         .body_timeout
@@ -190,7 +208,7 @@ fn close_lingering(
     req_buf.clear();
     reserve_buf(req_buf);
     let buf: &mut [u8] = unsafe { std::mem::transmute(req_buf.chunk_mut()) };
-    while discarded < LINGER_BYTES {
+    while discarded < limit {
         let Some(wait) = request::remaining(deadline, Instant::now()) else {
             break;
         };
@@ -224,6 +242,7 @@ fn each_connection_loop<T: HttpService>(
 
         // prepare the requests, we should make sure the request is fully read
         let mut close = false;
+        let mut refused = false;
         loop {
             reserve_buf(&mut conn.rsp_buf);
             let mut headers = [MaybeUninit::uninit(); request::MAX_HEADERS];
@@ -233,7 +252,7 @@ fn each_connection_loop<T: HttpService>(
                 // PATCHED (didit-webhook-bench): answered after the queued answers, then closed.
                 Err(refusal) => {
                     response::encode_refusal(refusal, &mut conn.rsp_buf);
-                    close = true;
+                    refused = true;
                     break;
                 }
             };
@@ -257,8 +276,12 @@ fn each_connection_loop<T: HttpService>(
             // here need to use no_delay tcp option
             // nonblock_write(stream.inner_mut(), &mut rsp_buf)?;
         }
+        if refused {
+            return close_lingering(stream, &mut conn, &mut req_buf, request::MAX_HEAD);
+        }
         if close {
-            return close_lingering(stream, &mut conn, &mut req_buf);
+            let limit = linger_bytes(&conn);
+            return close_lingering(stream, &mut conn, &mut req_buf, limit);
         }
 
         // write out the responses
@@ -327,6 +350,7 @@ fn each_connection_loop<T: HttpService>(
 
         // prepare the requests
         let mut close = false;
+        let mut refused = false;
         if read_cnt > 0 {
             loop {
                 let mut headers = [MaybeUninit::uninit(); request::MAX_HEADERS];
@@ -335,7 +359,7 @@ fn each_connection_loop<T: HttpService>(
                     Ok(None) => break,
                     Err(refusal) => {
                         response::encode_refusal(refusal, &mut conn.rsp_buf);
-                        close = true;
+                        refused = true;
                         break;
                     }
                 };
@@ -355,8 +379,12 @@ fn each_connection_loop<T: HttpService>(
                 }
             }
         }
+        if refused {
+            return close_lingering(stream, &mut conn, &mut req_buf, request::MAX_HEAD);
+        }
         if close {
-            return close_lingering(stream, &mut conn, &mut req_buf);
+            let limit = linger_bytes(&conn);
+            return close_lingering(stream, &mut conn, &mut req_buf, limit);
         }
 
         // send the result back to client
