@@ -37,6 +37,7 @@ use serde::Deserialize;
 /// - `expect`: `status`, optional `body` (JSON), `headers`, `contains`; a server name key
 ///   (`may`, `hyper`, `axum`, `axum-naive`, `actix`) overrides `expect` for that server. Status 0 means
 ///   the server closes the connection without an answer (a documented limitation).
+/// - `why`: the reason for a server's override.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Case {
@@ -64,6 +65,8 @@ struct Case {
     #[serde(default = "default_profile")]
     profile: String,
     repeat: Option<String>,
+    #[allow(dead_code)]
+    why: Option<String>,
     expect: Expect,
     may: Option<Expect>,
     hyper: Option<Expect>,
