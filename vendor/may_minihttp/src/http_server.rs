@@ -233,6 +233,7 @@ fn each_connection_loop<T: HttpService>(
     // not waiting yet), and whether req_buf was just filled by the waiting read below.
     let mut head_since: Option<Instant> = None;
     let mut just_read: Option<bool> = None;
+    let mut write_timeout_set = false;
 
     loop {
         let read_blocked = match just_read.take() {
@@ -292,7 +293,21 @@ fn each_connection_loop<T: HttpService>(
         }
         if !conn.rsp_buf.is_empty() {
             // Answers still to write: wait for the socket to take more (or for input).
-            stream.wait_io();
+            let Some(t) = timeouts.header else {
+                stream.wait_io();
+                continue;
+            };
+            // PATCHED (didit-webhook-bench): a client that stops reading its answers is cut
+            // off after the header timeout too, instead of holding the connection forever.
+            if !write_timeout_set {
+                stream.set_write_timeout(Some(t))?;
+                write_timeout_set = true;
+            }
+            match stream.write_all(&conn.rsp_buf) {
+                Ok(()) => conn.rsp_buf.clear(),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => return Ok(()),
+                Err(e) => return err(e),
+            }
             continue;
         }
         // PATCHED (didit-webhook-bench): wait for input by reading, within the header timeout
