@@ -1,9 +1,6 @@
 //! Slow and numerous clients, for every server: the receiver cuts off clients that dawdle over
 //! their headers or body, closes idle kept-alive connections, and keeps serving while hundreds
 //! of connections sit open. Loopback only, bounded counts, every wait has a deadline.
-//!
-//! may_minihttp exposes no socket timeouts, so the may variant is held to what it can do: a slow
-//! client must not stop it from serving everyone else.
 
 mod support;
 
@@ -13,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use support::{Receiver, send};
 
-const TOKIO_SERVERS: [&str; 4] = ["hyper", "axum", "axum-naive", "actix"];
+const SERVERS: [&str; 5] = ["hyper", "axum", "axum-naive", "actix", "may"];
 
 /// Waits for the server to close `s` (EOF, a reset, or a complete error answer), up to `limit`.
 /// Returns how long it took and what was read.
@@ -43,7 +40,7 @@ fn healthy(rx: &Receiver) -> bool {
 
 #[test]
 fn slow_headers_are_cut_off() {
-    for server in TOKIO_SERVERS {
+    for server in SERVERS {
         let rx = Receiver::start(server, "ring", "serde", &[]);
         let mut s = TcpStream::connect(rx.addr).expect("connect");
         s.write_all(b"POST /webhooks/didit HTTP/1.1\r\nHost: x\r\n")
@@ -64,7 +61,7 @@ fn slow_headers_are_cut_off() {
 
 #[test]
 fn slow_bodies_get_408() {
-    for server in TOKIO_SERVERS {
+    for server in SERVERS {
         let rx = Receiver::start(server, "ring", "serde", &[]);
         let mut s = TcpStream::connect(rx.addr).expect("connect");
         s.write_all(
@@ -92,7 +89,7 @@ fn slow_bodies_get_408() {
 
 #[test]
 fn idle_keep_alive_connections_are_closed() {
-    for server in TOKIO_SERVERS {
+    for server in SERVERS {
         let rx = Receiver::start(server, "ring", "serde", &[]);
         let mut s = TcpStream::connect(rx.addr).expect("connect");
         s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -112,7 +109,7 @@ fn idle_keep_alive_connections_are_closed() {
 
 #[test]
 fn hundreds_of_idle_connections_do_not_stop_service() {
-    for server in ["hyper", "axum", "axum-naive", "actix", "may"] {
+    for server in SERVERS {
         let rx = Receiver::start(server, "ring", "serde", &["--header-timeout", "30s"]);
         let idle: Vec<TcpStream> = (0..400)
             .filter_map(|_| TcpStream::connect(rx.addr).ok())
@@ -240,7 +237,7 @@ fn five_thousand_idle_connections_keep_memory_bounded() {
     // 10.8, may 22.8 per idle connection (receiver README). The bound leaves room for noise.
     const PER_CONNECTION_KIB: u64 = 40;
     raise_own_open_files(2 * IDLE as u64 + 512);
-    for server in ["hyper", "axum", "axum-naive", "actix", "may"] {
+    for server in SERVERS {
         let rx = Receiver::start(
             server,
             "ring",
@@ -286,14 +283,13 @@ fn five_thousand_idle_connections_keep_memory_bounded() {
 }
 
 /// Slowloris: clients that send their headers one byte per second, and clients that send their
-/// body one byte per second. The tokio variants cut both off at their timeouts (1 s in the test
-/// profile; 408 for the body); may_minihttp has no timeouts, so for `may` the test checks only
-/// that everyone else is still served on time.
+/// body one byte per second. Every server cuts both off at its timeouts (1 s in the test
+/// profile; 408 for the body), and serves everyone else on time meanwhile.
 #[test]
 fn slowloris_and_slow_bodies_do_not_stop_service() {
     const SLOW: usize = 50;
     raise_own_open_files(4 * SLOW as u64 + 512);
-    for server in ["hyper", "axum", "axum-naive", "actix", "may"] {
+    for server in SERVERS {
         let rx = Receiver::start(server, "ring", "serde", &[]);
         let before = rss_kib(rx.pid());
         let head =
@@ -330,34 +326,32 @@ fn slowloris_and_slow_bodies_do_not_stop_service() {
             worst(&lat),
             2 * SLOW
         );
-        if server != "may" {
-            // Every slow connection must have been closed by now (timeouts are 1 s).
-            let open = loris
-                .iter()
-                .chain(bodies.iter())
-                .filter(|s| {
-                    let mut s: &TcpStream = s;
-                    let mut buf = [0u8; 512];
-                    let mut total = 0;
-                    loop {
-                        match s.read(&mut buf) {
-                            Ok(0) => return false,
-                            Ok(n) => total += n,
-                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                                return total == 0;
-                            }
-                            Err(_) => return false,
+        // Every slow connection must have been closed by now (timeouts are 1 s).
+        let open = loris
+            .iter()
+            .chain(bodies.iter())
+            .filter(|s| {
+                let mut s: &TcpStream = s;
+                let mut buf = [0u8; 512];
+                let mut total = 0;
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) => return false,
+                        Ok(n) => total += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            return total == 0;
                         }
+                        Err(_) => return false,
                     }
-                })
-                .count();
-            assert_eq!(
-                open,
-                0,
-                "{server}: {open} of {} slow clients were not cut off after 4 s",
-                2 * SLOW
-            );
-        }
+                }
+            })
+            .count();
+        assert_eq!(
+            open,
+            0,
+            "{server}: {open} of {} slow clients were not cut off after 4 s",
+            2 * SLOW
+        );
         let after = rss_kib(rx.pid());
         eprintln!(
             "{server}: {} slow clients: RSS {before} -> {after} KiB; worst good delivery {:?}",
@@ -378,7 +372,7 @@ fn slowloris_and_slow_bodies_do_not_stop_service() {
 #[test]
 fn endless_headers_are_cut_off() {
     const LIMIT: usize = 64 << 20;
-    for server in ["hyper", "axum", "axum-naive", "actix", "may"] {
+    for server in SERVERS {
         let rx = Receiver::start(server, "ring", "serde", &["--header-timeout", "30s"]);
         // One request first: a worker's first connection costs it its allocator arena and
         // buffers (actix: +4 MiB), which is not what this measures.

@@ -31,22 +31,18 @@ pub fn content_length<'a>(values: impl Iterator<Item = &'a [u8]>) -> ContentLeng
     found.map_or(ContentLength::Missing, ContentLength::Valid)
 }
 
-/// The largest body the may variant drains (reads and drops) so that a refused request still
-/// gets its answer: may_minihttp parses whatever follows the head as the next request, and on a
-/// parse error drops the connection before writing the answers it has queued.
-pub const DRAIN_CAP: usize = 16 << 20;
-
-/// What the may variant does with a request's body, decided from its head alone. may_minihttp
-/// reads a body by parsing the first `Content-Length` with `unwrap`, so only [`BodyPlan::Read`]
-/// and a draining [`BodyPlan::TooLarge`] may ask it for the body.
+/// What the may variant does with a request's body, decided from its head alone. Only
+/// [`BodyPlan::Read`] asks may_minihttp for the body; for the others the body is left unread,
+/// and may_minihttp closes the connection after the answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BodyPlan {
     /// 411: no length, or a transfer coding may_minihttp cannot decode.
     LengthRequired,
-    /// 400: a malformed or ambiguous length; the body is never touched.
+    /// 400: a malformed or ambiguous length (the patched may_minihttp refuses it before the
+    /// handler runs; kept so the plan stands on its own).
     BadLength,
-    /// 413; `drain`: read and drop the declared body first.
-    TooLarge { drain: bool },
+    /// 413: a declared length over the limit.
+    TooLarge,
     /// Read exactly this many bytes.
     Read(usize),
 }
@@ -75,9 +71,7 @@ pub fn body_plan<'a>(
     match (chunked, lengths_ok, length) {
         (true, _, _) | (false, true, ContentLength::Missing) => BodyPlan::LengthRequired,
         (false, false, _) | (false, _, ContentLength::Malformed) => BodyPlan::BadLength,
-        (false, true, ContentLength::Valid(n)) if n > max_body => BodyPlan::TooLarge {
-            drain: n > 0 && n <= DRAIN_CAP,
-        },
+        (false, true, ContentLength::Valid(n)) if n > max_body => BodyPlan::TooLarge,
         (false, true, ContentLength::Valid(n)) => BodyPlan::Read(n),
     }
 }
@@ -134,13 +128,10 @@ mod tests {
             plan(&[("Content-Length", "5"), ("Transfer-Encoding", "chunked")]),
             BodyPlan::LengthRequired
         );
-        assert_eq!(
-            plan(&[("Content-Length", "101")]),
-            BodyPlan::TooLarge { drain: true }
-        );
+        assert_eq!(plan(&[("Content-Length", "101")]), BodyPlan::TooLarge);
         assert_eq!(
             plan(&[("Content-Length", "99999999999")]),
-            BodyPlan::TooLarge { drain: false }
+            BodyPlan::TooLarge
         );
     }
 }

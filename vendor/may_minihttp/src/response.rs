@@ -1,6 +1,6 @@
 use std::io;
 
-use crate::request::MAX_HEADERS;
+use crate::request::{Refusal, MAX_HEADERS};
 
 use bytes::BytesMut;
 pub struct Response<'a> {
@@ -102,7 +102,11 @@ impl<'a> Drop for Response<'a> {
     }
 }
 
-pub(crate) fn encode(mut rsp: Response, buf: &mut BytesMut) {
+/// PATCHED (didit-webhook-bench): `close` says the server closes the connection after this
+/// answer, which then carries `Connection: close` (RFC 9112 §9.6); an HTTP/1.0 request kept alive
+/// gets `Connection: keep-alive` (RFC 9112 §C.2.2). A service asks to close by adding the header
+/// `Connection: close` itself, as with hyper. Returns whether the connection closes.
+pub(crate) fn encode(mut rsp: Response, buf: &mut BytesMut, close: bool, http10: bool) -> bool {
     if rsp.status_message.code == 200 {
         buf.extend_from_slice(b"HTTP/1.1 200 Ok\r\nServer: M\r\nDate: ");
     } else {
@@ -120,13 +124,21 @@ pub(crate) fn encode(mut rsp: Response, buf: &mut BytesMut) {
 
     // SAFETY: we already have bound check when insert headers
     let headers = unsafe { rsp.headers.get_unchecked(..rsp.headers_len) };
+    let mut asked = false;
     for h in headers {
         buf.extend_from_slice(b"\r\n");
         buf.extend_from_slice(h.as_bytes());
+        asked |= h.len() == 17 && h.eq_ignore_ascii_case("Connection: close");
+    }
+    if close && !asked {
+        buf.extend_from_slice(b"\r\nConnection: close");
+    } else if http10 && !asked {
+        buf.extend_from_slice(b"\r\nConnection: keep-alive");
     }
 
     buf.extend_from_slice(b"\r\n\r\n");
     buf.extend_from_slice(rsp.get_body());
+    close || asked
 }
 
 #[cold]
@@ -140,7 +152,24 @@ pub(crate) fn encode_error(e: io::Error, buf: &mut BytesMut) {
     buf.extend_from_slice(b"\r\nContent-Length: ");
     let mut length = itoa::Buffer::new();
     buf.extend_from_slice(length.format(msg.len()).as_bytes());
+    // PATCHED (didit-webhook-bench): the request's state is unknown after a service error, so
+    // the connection closes.
+    buf.extend_from_slice(b"\r\nConnection: close");
 
     buf.extend_from_slice(b"\r\n\r\n");
     buf.extend_from_slice(msg);
+}
+
+/// PATCHED (didit-webhook-bench): the answer to a request refused before the service ran; the
+/// connection closes after it.
+#[cold]
+pub(crate) fn encode_refusal(r: Refusal, buf: &mut BytesMut) {
+    buf.extend_from_slice(b"HTTP/1.1 ");
+    let mut code = itoa::Buffer::new();
+    buf.extend_from_slice(code.format(r.code).as_bytes());
+    buf.extend_from_slice(b" ");
+    buf.extend_from_slice(r.reason.as_bytes());
+    buf.extend_from_slice(b"\r\nServer: M\r\nDate: ");
+    crate::date::append_date(buf);
+    buf.extend_from_slice(b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
 }

@@ -1,13 +1,14 @@
 //! The may_minihttp variant: stackful coroutines, one per connection, with a per-connection
 //! verification scratch.
 //!
-//! may_minihttp is minimal: it has no chunked decoding, unwraps a malformed `Content-Length` (a
-//! panic), and exposes no socket, so it has no read timeouts and no way to close a connection
-//! from a handler. This variant therefore validates the framing itself before it asks for the
-//! body (411 for a missing length or a chunked body, 400 for a malformed one, 413 over the limit),
-//! and documents what it cannot do: cut off slow clients, stop accepting before draining, or
-//! answer a chunked or malformed-length request (the bytes after the head are parsed as the next
-//! request, fail, and may_minihttp drops the connection before writing the queued answer).
+//! may_minihttp is minimal; the vendored copy (`vendor/may_minihttp/PATCHED.md`) answers what it
+//! cannot parse, refuses a malformed `Content-Length` itself, closes the connection when the
+//! framing or the request calls for it (and always lingering, so the answer is not lost to a
+//! reset), sends `100 Continue`, and applies the header and body timeouts passed through the
+//! factory. It still has no chunked decoding, so this variant answers 411 for a chunked body or
+//! a missing length (may_minihttp then closes), 413 over the limit without reading the body,
+//! 408 when the body times out, and marks those answers `Connection: close`. What it cannot do:
+//! stop accepting before draining on SIGTERM.
 
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use didit_webhook::{JsonBackend, Mac, Rejection, Scratch, SignatureHeaders, Tag}
 use may_minihttp::{HttpServiceFactory, Request, Response};
 
 use crate::app::{App, Handled, Reply, ReplyBody, Route, ack_reply, early_reply};
-use crate::framing::{BodyPlan, DRAIN_CAP, body_plan};
+use crate::framing::{BodyPlan, body_plan};
 use crate::metrics::Outcome;
 use crate::ticket::{Ack, Ticket};
 
@@ -95,20 +96,6 @@ impl Head {
             timestamp: self.timestamp.as_ref().map(Copied::get),
         }
     }
-
-    /// Reads and drops the body when that is possible and bounded, so the next request on the
-    /// connection parses. Never for a malformed length: may_minihttp would panic on it.
-    fn drain(&self, req: Request<'_, '_, '_>) {
-        let drain = match self.plan {
-            BodyPlan::Read(n) => n > 0 && n <= DRAIN_CAP,
-            BodyPlan::TooLarge { drain } => drain,
-            BodyPlan::LengthRequired | BodyPlan::BadLength => false,
-        };
-        if drain {
-            // BodyReader reads the rest of the declared body when dropped.
-            drop(req.body());
-        }
-    }
 }
 
 struct Service<M, J> {
@@ -129,6 +116,14 @@ impl<M: Mac, J: JsonBackend> HttpServiceFactory for Factory<M, J> {
             body: Vec::new(),
         }
     }
+
+    fn header_timeout(&self) -> Option<Duration> {
+        Some(self.0.limits().header_timeout)
+    }
+
+    fn body_timeout(&self) -> Option<Duration> {
+        Some(self.0.limits().body_timeout)
+    }
 }
 
 /// Reads and handles a body-carrying request (the webhook or the null endpoint).
@@ -140,19 +135,25 @@ fn with_body<M: Mac, J: JsonBackend>(
     req: Request<'_, '_, '_>,
 ) -> io::Result<Reply> {
     let head = Head::of(&req, app.limits().max_body);
-    // Never let may_minihttp see a length it would fail to parse.
+    // A body left unread makes may_minihttp close the connection after the answer (it skips
+    // one already buffered), so refusals need not read it.
     let n = match head.plan {
         BodyPlan::LengthRequired => return Ok(early_reply(Outcome::LengthRequired)),
         BodyPlan::BadLength => return Ok(early_reply(Outcome::BadContentLength)),
-        BodyPlan::TooLarge { .. } => {
-            head.drain(req);
+        BodyPlan::TooLarge => {
             return Ok(early_reply(Outcome::Rejected(Rejection::PayloadTooLarge)));
         }
         BodyPlan::Read(n) => n,
     };
     body.clear();
     body.reserve(n);
-    req.body().read_to_end(body)?;
+    match req.body().read_to_end(body) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+            return Ok(early_reply(Outcome::BodyTimeout));
+        }
+        Err(e) => return Err(e),
+    }
     if body.len() != n {
         return Ok(early_reply(Outcome::BadContentLength));
     }
@@ -200,7 +201,6 @@ impl<M: Mac, J: JsonBackend> may_minihttp::HttpService for Service<M, J> {
         let reply = if let Some(reply) = oversized_head(&req) {
             // The tokio variants' limit. The patched may_minihttp bounds only a head still
             // incomplete at 64 KiB; one that arrived whole in a single read can be larger.
-            Head::of(&req, app.limits().max_body).drain(req);
             reply
         } else {
             match route {
@@ -208,10 +208,7 @@ impl<M: Mac, J: JsonBackend> may_minihttp::HttpService for Service<M, J> {
                     let _in_flight = app.metrics().start();
                     with_body(app, scratch, body, route, req)?
                 }
-                other => {
-                    Head::of(&req, app.limits().max_body).drain(req);
-                    app.simple_route(other)
-                }
+                other => app.simple_route(other),
             }
         };
         self.app.finish(&reply, started);
@@ -256,6 +253,11 @@ fn write_reply(reply: Reply, rsp: &mut Response<'_>) {
             rsp.header("Allow: GET, HEAD");
         }
         _ => {}
+    }
+    // The body was refused or cut off unread, or the head was refused: the framing is lost, so
+    // say the connection closes (RFC 9112 §9.6), which may_minihttp then does.
+    if matches!(reply.status, 408 | 413 | 414 | 431) {
+        rsp.header("Connection: close");
     }
     match reply.body {
         ReplyBody::Json(s) => rsp.body(s),
