@@ -317,11 +317,37 @@ fn how_to_choose(r: &Results) -> String {
         .find(|c| c.variant.starts_with("axum-naive"))
         && let Some(nv) = naive.rps
     {
+        // What its report card says, not an assumption that it answers like ours.
+        let card = r.variants.iter().find(|v| v.variant == naive.variant);
+        let answers = match card {
+            Some(v) if !v.card_failed.is_empty() => format!(
+                "but not with the same answers: its report card fails {} required case(s) ({}), a valid Didit delivery refused or a bad one taken",
+                v.card_failed.len(),
+                v.card_failed.join(", ")
+            ),
+            Some(v) if v.card.is_some() => {
+                "with a report card that passes every required case".into()
+            }
+            _ => "with the same answers to the conformance probes".into(),
+        };
         let _ = write!(
             s,
-            "The tutorial-style peer reaches {:.0} req/s, {:.1} × slower than the leader, with the same answers: parsing before verifying, allocating the hex digest and locking shared maps is where that goes. ",
+            "The tutorial-style peer reaches {:.0} req/s, {:.1} × slower than the leader, {answers}; parsing before verifying, allocating the hex digest and locking shared maps is where the time goes. ",
             nv.median,
             b.median / nv.median.max(1.0)
+        );
+    }
+    // The stacks teams run today: how much faster the leader is than each.
+    let peers = peer_medians(r, sc);
+    if !peers.is_empty() {
+        let parts: Vec<String> = peers
+            .iter()
+            .map(|(n, m)| format!("{:.1} × `{n}` ({m:.0} req/s)", b.median / m))
+            .collect();
+        let _ = write!(
+            s,
+            "Against the peers written as teams write them today, on the same core and in the same rounds, the leader is {}. ",
+            parts.join(", ")
         );
     }
     if let Some(lat) = r.scenarios.iter().find(|x| x.shape != "max")
