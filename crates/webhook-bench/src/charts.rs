@@ -7,7 +7,8 @@ use plotters::prelude::*;
 
 use crate::results::{Results, ScenarioResult, Spread};
 
-const COLOURS: [RGBColor; 8] = [
+/// Sixteen distinguishable colours (Tableau's 10, then six more), one per variant of a run.
+const COLOURS: [RGBColor; 16] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -16,7 +17,25 @@ const COLOURS: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(0, 0, 128),
+    RGBColor(128, 0, 0),
+    RGBColor(0, 128, 96),
+    RGBColor(255, 187, 120),
+    RGBColor(152, 223, 138),
+    RGBColor(197, 176, 213),
 ];
+
+/// A variant's colour, the same in every chart of the run: its place in the run's variant list.
+fn colour_of(r: &Results, variant: &str) -> RGBColor {
+    let i = r
+        .variants
+        .iter()
+        .position(|v| v.variant == variant)
+        .unwrap_or(0);
+    COLOURS[i % COLOURS.len()]
+}
 
 /// A chart file written for the run, relative to the run folder.
 #[derive(Clone, Debug)]
@@ -34,10 +53,10 @@ pub fn write_all(results: &Results, dir: &Path) -> anyhow::Result<Vec<Chart>> {
         if sc.cells.iter().all(|c| c.rps.is_none()) {
             continue;
         }
-        let items: Vec<(String, Option<Spread>)> = sc
+        let items: Vec<Bar> = sc
             .cells
             .iter()
-            .map(|c| (c.variant.clone(), c.rps))
+            .map(|c| (c.variant.clone(), c.rps, colour_of(results, &c.variant)))
             .collect();
         let file = format!("throughput-{}.svg", sc.scenario);
         let title = format!("{}: throughput (req/s, median and min–max)", sc.scenario);
@@ -45,12 +64,15 @@ pub fn write_all(results: &Results, dir: &Path) -> anyhow::Result<Vec<Chart>> {
             .map_err(|e| anyhow::anyhow!("chart {file}: {e}"))?;
         charts.push(Chart { file, title });
 
-        let items: Vec<(String, Option<Spread>)> = sc
+        let items: Vec<Bar> = sc
             .cells
             .iter()
-            .map(|c| (c.variant.clone(), c.cpu_ms_per_1k))
+            .map(|c| {
+                let colour = colour_of(results, &c.variant);
+                (c.variant.clone(), c.cpu_ms_per_1k, colour)
+            })
             .collect();
-        if items.iter().any(|(_, s)| s.is_some()) {
+        if items.iter().any(|(_, s, _)| s.is_some()) {
             let file = format!("cpu-{}.svg", sc.scenario);
             let title = format!("{}: receiver CPU ms per 1,000 requests", sc.scenario);
             bars(&dir.join(&file), &title, "CPU ms / 1k req", &items)
@@ -64,7 +86,7 @@ pub fn write_all(results: &Results, dir: &Path) -> anyhow::Result<Vec<Chart>> {
                 "{}: latency by percentile (µs, corrected, median repeat)",
                 sc.scenario
             );
-            curves(&dir.join(&file), &title, sc)
+            curves(&dir.join(&file), &title, sc, results)
                 .map_err(|e| anyhow::anyhow!("chart {file}: {e}"))?;
             charts.push(Chart { file, title });
         }
@@ -78,65 +100,67 @@ fn short(name: &str) -> String {
         .replace("axum-naive:ring", "naive")
 }
 
-fn bars(
-    path: &Path,
-    title: &str,
-    unit: &str,
-    items: &[(String, Option<Spread>)],
-) -> Result<(), Err> {
-    let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
+/// One bar: variant, its spread, its colour.
+type Bar = (String, Option<Spread>, RGBColor);
+
+/// Horizontal bars, one row per variant in the order given, so that long names never overlap;
+/// the chart grows with the number of variants.
+fn bars(path: &Path, title: &str, unit: &str, items: &[Bar]) -> Result<(), Err> {
+    let n = items.len().max(1);
+    let height = (90 + 30 * n as u32).max(240);
+    let root = SVGBackend::new(path, (900, height)).into_drawing_area();
     root.fill(&WHITE)?;
     let top = items
         .iter()
-        .filter_map(|(_, s)| s.map(|s| s.max))
+        .filter_map(|(_, s, _)| s.map(|s| s.max))
         .fold(0.0f64, f64::max)
         .max(1.0)
-        * 1.15;
-    let n = items.len().max(1);
+        * 1.1;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
         .margin(15)
-        .x_label_area_size(60)
-        .y_label_area_size(80)
-        .build_cartesian_2d(0f64..n as f64, 0f64..top)?;
-    let names: Vec<String> = items.iter().map(|(n, _)| short(n)).collect();
+        .x_label_area_size(45)
+        .y_label_area_size(250)
+        .build_cartesian_2d(0f64..top, 0f64..n as f64)?;
+    let names: Vec<String> = items.iter().map(|(n, _, _)| short(n)).collect();
+    // Row k from the bottom holds item n - 1 - k, so the first item is on top.
+    let row = |i: usize| (n - 1 - i) as f64;
     chart
         .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(n * 2 + 1)
-        .x_label_formatter(&|x| {
-            let i = (*x - 0.5).round();
-            if (x - 0.5 - i).abs() < 1e-6 && i >= 0.0 {
-                names.get(i as usize).cloned().unwrap_or_default()
+        .disable_y_mesh()
+        .y_labels(n * 2 + 1)
+        .y_label_formatter(&|y| {
+            let k = (*y - 0.5).round();
+            if (y - 0.5 - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < n {
+                names.get(n - 1 - k as usize).cloned().unwrap_or_default()
             } else {
                 String::new()
             }
         })
-        .y_label_formatter(&|y| {
+        .x_label_formatter(&|x| {
             if top > 100.0 {
-                format!("{y:.0}")
+                format!("{x:.0}")
             } else {
-                format!("{y:.1}")
+                format!("{x:.1}")
             }
         })
-        .y_desc(unit)
+        .x_desc(unit)
         .draw()?;
-    for (i, (_, s)) in items.iter().enumerate() {
+    for (i, (_, s, colour)) in items.iter().enumerate() {
         let Some(s) = s else { continue };
-        let x = i as f64;
-        let colour = COLOURS[i % COLOURS.len()];
+        let y = row(i);
         chart.draw_series(std::iter::once(Rectangle::new(
-            [(x + 0.15, 0.0), (x + 0.85, s.median)],
-            colour.mix(0.8).filled(),
+            [(0.0, y + 0.15), (s.median, y + 0.85)],
+            colour.mix(0.85).filled(),
         )))?;
-        let mid = x + 0.5;
+        let mid = y + 0.5;
         chart.draw_series(std::iter::once(PathElement::new(
-            vec![(mid, s.min), (mid, s.max)],
+            vec![(s.min, mid), (s.max, mid)],
             BLACK.stroke_width(2),
         )))?;
-        for y in [s.min, s.max] {
+        for x in [s.min, s.max] {
             chart.draw_series(std::iter::once(PathElement::new(
-                vec![(mid - 0.1, y), (mid + 0.1, y)],
+                vec![(x, mid - 0.15), (x, mid + 0.15)],
                 BLACK.stroke_width(2),
             )))?;
         }
@@ -151,7 +175,7 @@ fn nines(p: f64) -> f64 {
     (1.0 / q).log10()
 }
 
-fn curves(path: &Path, title: &str, sc: &ScenarioResult) -> Result<(), Err> {
+fn curves(path: &Path, title: &str, sc: &ScenarioResult, r: &Results) -> Result<(), Err> {
     let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
     root.fill(&WHITE)?;
     let max = sc
@@ -193,8 +217,8 @@ fn curves(path: &Path, title: &str, sc: &ScenarioResult) -> Result<(), Err> {
         .y_label_formatter(&|y| format!("{y:.0}"))
         .y_desc("µs (log)")
         .draw()?;
-    for (i, c) in sc.curves.iter().enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
+    for c in &sc.curves {
+        let colour = colour_of(r, &c.variant);
         let pts: Vec<(f64, f64)> = c
             .points
             .iter()
