@@ -102,18 +102,7 @@ fn run_variant(server: &str, hmac: &str, json: &str, sqlite: bool, cases: &[Case
 fn conformance(server: &str) {
     let cases = contract::corpus();
     assert!(cases.len() >= 40, "the corpus shrank to {}", cases.len());
-    let combos: Vec<(&str, &str)> = if server == "axum-naive" {
-        // The naive peer is fixed to hmac+sha2 and serde_json::Value; the flags are ignored.
-        vec![("ring", "serde")]
-    } else {
-        let mut v = Vec::new();
-        for m in ["ring", "rustcrypto", "aws-lc"] {
-            for j in ["serde", "simd", "sonic"] {
-                v.push((m, j));
-            }
-        }
-        v
-    };
+    let combos = support::backend_pairs(server);
     let mut failures = Vec::new();
     for (m, j) in combos {
         failures.extend(run_variant(server, m, j, false, &cases));

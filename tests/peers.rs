@@ -11,7 +11,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -97,17 +96,8 @@ impl Peer {
             .spawn()
             .unwrap_or_else(|e| panic!("{name}: cannot start: {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|a| a.parse().ok());
+        let announced = webhook_bench::harness::announced_addr(stdout, Duration::from_secs(30));
+        let addr = announced.as_deref().ok().and_then(|a| a.parse().ok());
         let mut peer = Peer {
             child,
             addr: "127.0.0.1:9".parse().expect("an address"),
@@ -117,6 +107,7 @@ impl Peer {
             Some(a) => peer.addr = a,
             None => {
                 peer.stop();
+                let line = announced.unwrap_or_else(|l| l);
                 panic!("{name}: no `listening on` line within 30 s (first line {line:?})");
             }
         }

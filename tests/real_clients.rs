@@ -357,18 +357,7 @@ fn run_variant(server: &str, hmac: &str, json: &str, cases: &[Case]) -> (Vec<Str
 fn real_clients(server: &str) {
     check_clients();
     let cases = cases();
-    let pairs: Vec<(&str, &str)> = if server == "axum-naive" {
-        // The naive peer is fixed to hmac+sha2 and serde_json::Value; the flags are ignored.
-        vec![("ring", "serde")]
-    } else {
-        let mut v = Vec::new();
-        for m in ["ring", "rustcrypto", "aws-lc"] {
-            for j in ["serde", "simd", "sonic"] {
-                v.push((m, j));
-            }
-        }
-        v
-    };
+    let pairs = support::backend_pairs(server);
     let mut failures = Vec::new();
     let mut total = Tally::new();
     for (m, j) in pairs {

@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -53,18 +52,8 @@ impl Faulty {
             .spawn()
             .expect("python3 runs tests/verify/faulty.py");
         let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("faulty.py {fault}: first line {line:?}"))
-            .to_owned();
+        let addr = webhook_bench::harness::announced_addr(stdout, Duration::from_secs(20))
+            .unwrap_or_else(|line| panic!("faulty.py {fault}: first line {line:?}"));
         Faulty(child, format!("http://{addr}/webhooks/didit"))
     }
 }

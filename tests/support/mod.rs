@@ -2,7 +2,6 @@
 //! talk HTTP/1.1 to it over raw TCP, stop it with SIGTERM.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,19 +9,19 @@ use std::time::{Duration, Instant};
 pub const SECRET: &str = "conformance-secret-not-a-real-key";
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The per-server override of a corpus expectation, or the common one (conformance data files
-/// carry optional `may`, `hyper`, `axum`, `axum-naive`, `actix` entries beside `expect`).
-pub fn for_server<'a, T>(server: &str, overrides: [Option<&'a T>; 5], common: &'a T) -> &'a T {
-    let [may, hyper, axum, naive, actix] = overrides;
-    match server {
-        "may" => may,
-        "hyper" => hyper,
-        "axum" => axum,
-        "axum-naive" => naive,
-        "actix" => actix,
-        _ => None,
+/// The backend pairs (HMAC, JSON) a server runs in the behaviour suites: every pair, except for
+/// the naive peer, which is fixed to hmac+sha2 and serde_json::Value and ignores the flags.
+pub fn backend_pairs(server: &str) -> Vec<(&'static str, &'static str)> {
+    if server == "axum-naive" {
+        return vec![("ring", "serde")];
     }
-    .unwrap_or(common)
+    let mut v = Vec::new();
+    for m in ["ring", "rustcrypto", "aws-lc"] {
+        for j in ["serde", "simd", "sonic"] {
+            v.push((m, j));
+        }
+    }
+    v
 }
 
 /// Raw HTTP/1.1 over TCP, shared with `webhook-bench verify` (each test binary uses a part).
@@ -85,20 +84,11 @@ impl Receiver {
             .spawn()
             .map_err(|e| format!("{label}: cannot start: {e}"))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
-        match line
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|a| a.parse().ok())
-        {
-            Some(addr) => Ok(Receiver { child, addr, label }),
-            None => {
+        let announced = webhook_bench::harness::announced_addr(stdout, Duration::from_secs(20));
+        match announced.as_deref().map(str::parse) {
+            Ok(Ok(addr)) => Ok(Receiver { child, addr, label }),
+            _ => {
+                let line = announced.unwrap_or_else(|l| l);
                 let _ = child.kill();
                 let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
                 Err(format!(

@@ -10,6 +10,7 @@ pub mod broker;
 pub mod charts;
 pub mod cli;
 pub mod compare;
+pub mod harness;
 pub mod matrix;
 pub mod publish;
 pub mod results;

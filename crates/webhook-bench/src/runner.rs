@@ -5,7 +5,7 @@
 //! pinned to its own core with `taskset`; receivers listen on port 0 of 127.0.0.1 and every
 //! generator run is bounded, so nothing here can load anything but loopback.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -217,22 +217,15 @@ impl Receiver {
             }
         };
         let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
-        match line.trim().strip_prefix("listening on ") {
-            Some(addr) => Ok(Receiver {
+        match crate::harness::announced_addr(stdout, Duration::from_secs(20)) {
+            Ok(addr) => Ok(Receiver {
                 child,
                 group: false,
-                addr: addr.to_owned(),
+                addr,
                 broker,
                 scratch,
             }),
-            None => {
+            Err(_) => {
                 stop_store(&mut broker);
                 let _ = child.kill();
                 let mut err = String::new();

@@ -119,15 +119,14 @@ fn default_profile() -> String {
 impl Case {
     /// The expectation for one of our servers (its override, else the common one).
     pub fn expect_for(&self, server: &str) -> &Expect {
-        match server {
-            "may" => self.may.as_ref(),
-            "hyper" => self.hyper.as_ref(),
-            "axum" => self.axum.as_ref(),
-            "axum-naive" => self.axum_naive.as_ref(),
-            "actix" => self.actix.as_ref(),
-            _ => None,
-        }
-        .unwrap_or(&self.expect)
+        let o = [
+            &self.may,
+            &self.hyper,
+            &self.axum,
+            &self.axum_naive,
+            &self.actix,
+        ];
+        super::for_server(server, o, &self.expect)
     }
 
     /// The report-card group: `security` (a forged, tampered, replayed or stale delivery must be

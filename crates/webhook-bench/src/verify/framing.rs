@@ -102,15 +102,14 @@ pub fn corpus() -> Vec<Case> {
 impl Case {
     /// The expectation for one of our servers (its override, else the common one).
     pub fn expect_for(&self, server: &str) -> &Expect {
-        match server {
-            "may" => self.may.as_ref(),
-            "hyper" => self.hyper.as_ref(),
-            "axum" => self.axum.as_ref(),
-            "axum-naive" => self.axum_naive.as_ref(),
-            "actix" => self.actix.as_ref(),
-            _ => None,
-        }
-        .unwrap_or(&self.expect)
+        let o = [
+            &self.may,
+            &self.hyper,
+            &self.axum,
+            &self.axum_naive,
+            &self.actix,
+        ];
+        super::for_server(server, o, &self.expect)
     }
 }
 
@@ -391,21 +390,15 @@ pub fn play_all<'c>(
                 }
             }
         }
-        if !alive() {
+        let died = !alive();
+        if died {
             why.push("the receiver died".into());
-            out.push(Played {
-                name: case.name.clone(),
-                why: case.why.clone(),
-                expected: want.clone(),
-                observed: got.ok(),
-                failures: why,
-            });
-            return out;
-        }
-        match wire::send(t.addr, &good_request(t)) {
-            Ok(r) if r.status == 200 => {}
-            Ok(r) => why.push(format!("the next good delivery got {}", r.status)),
-            Err(e) => why.push(format!("the next good delivery failed: {e}")),
+        } else {
+            match wire::send(t.addr, &good_request(t)) {
+                Ok(r) if r.status == 200 => {}
+                Ok(r) => why.push(format!("the next good delivery got {}", r.status)),
+                Err(e) => why.push(format!("the next good delivery failed: {e}")),
+            }
         }
         out.push(Played {
             name: case.name.clone(),
@@ -414,6 +407,9 @@ pub fn play_all<'c>(
             observed: got.ok(),
             failures: why,
         });
+        if died {
+            break;
+        }
     }
     out
 }

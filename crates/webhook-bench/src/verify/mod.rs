@@ -26,6 +26,21 @@ use didit_loadgen::scenario::Scenario;
 use didit_webhook::Secret;
 use serde::Serialize;
 
+/// A corpus entry's expectation for one of our servers: its override (given in the order may,
+/// hyper, axum, axum-naive, actix, as the data files name them), else the common one.
+fn for_server<'a, E>(server: &str, overrides: [&'a Option<E>; 5], common: &'a E) -> &'a E {
+    let [may, hyper, axum, naive, actix] = overrides;
+    match server {
+        "may" => may.as_ref(),
+        "hyper" => hyper.as_ref(),
+        "axum" => axum.as_ref(),
+        "axum-naive" => naive.as_ref(),
+        "actix" => actix.as_ref(),
+        _ => None,
+    }
+    .unwrap_or(common)
+}
+
 /// Why a card could not be made (exit 2): the target, the secret or the case data.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
