@@ -10,6 +10,7 @@
 # - chattr (e2fsprogs): the read-only test sets the store's files immutable (needs root, as the
 #   apt-get above does).
 # - python3: the CPython oracle for signatures and canonicalisation.
+# - wrk and time (Debian packages): `webhook-bench capacity` measures the generator against wrk.
 # - curl, nodejs (Debian packages) and the pinned Python clients of tests/clients/requirements.txt
 #   (pip, into a virtualenv: scripts/clients-install.sh): tests/real_clients.rs sends with them.
 # - the peer receivers' Node.js and pinned Python packages (scripts/peers-install.sh, a
@@ -17,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/apt-install.sh nats-server util-linux:prlimit e2fsprogs:chattr python3 \
+bash scripts/apt-install.sh nats-server util-linux:prlimit e2fsprogs:chattr python3 wrk time:/usr/bin/time \
   rabbitmq-server:/usr/lib/rabbitmq/bin/rabbitmq-server curl nodejs:node
 DIDIT_CLIENTS_PYTHON=$(bash scripts/clients-install.sh)
 export DIDIT_CLIENTS_PYTHON

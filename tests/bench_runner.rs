@@ -218,3 +218,44 @@ fn quick_run_measures_an_external_receiver_beside_a_built_in_one() {
         }
     }
 }
+
+/// `webhook-bench capacity` end to end, one short round: every generator (wrk twice, the
+/// generator four ways) is measured against the same null endpoint, and the JSON holds a rate
+/// and a CPU cost for each. Needs wrk and /usr/bin/time (`scripts/test.sh` installs them).
+#[test]
+fn capacity_measures_every_generator_side_by_side() {
+    let (bin_dir, out, root) = setup("capacity");
+    std::fs::create_dir_all(&out).expect("out dir");
+    let json = out.join("capacity.json");
+    let run = Command::new(env!("CARGO_BIN_EXE_webhook-bench"))
+        .current_dir(root)
+        .args(["capacity", "--quiet", "--repeat", "1", "--duration", "1s"])
+        .args(["--connections", "8"])
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("webhook-bench runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("capacity.json")).expect("JSON");
+    assert_eq!(r["schema"], webhook_bench::capacity::CAPACITY_SCHEMA);
+    let rows = r["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 6, "{r}");
+    for row in rows {
+        let rps = row["rps"][0].as_f64().unwrap_or(0.0);
+        let cpu = row["cpu_us_per_request"][0].as_f64().unwrap_or(0.0);
+        assert!(rps > 0.0 && cpu > 0.0, "{row}");
+        assert!(
+            stdout.contains(row["description"].as_str().unwrap_or("?")),
+            "{stdout}"
+        );
+    }
+    assert_eq!(rows[1]["to_wrk_pool"], 1.0, "the reference's own ratio");
+}

@@ -12,15 +12,15 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use didit_webhook::canon::{Map, Value};
 use didit_webhook::{Reencoding, RingMac, Secret, Signer, reencode};
-use support::{Response, SECRET, send};
+use support::{Launch, Log, Process, Response, SECRET, send};
+use webhook_bench::harness::Ready;
 
 const MAX_BODY: usize = 1 << 20;
 
@@ -62,9 +62,10 @@ fn venv_python() -> PathBuf {
         .join("bin/python")
 }
 
-/// A running peer in a process group of its own (uvicorn or node:cluster may fork workers).
+/// A running peer in a process group of its own (uvicorn or node:cluster may fork workers),
+/// started through the harness the runner uses; SIGTERM to the group on drop, SIGKILL after 10 s.
 struct Peer {
-    child: Child,
+    process: Option<Process>,
     addr: SocketAddr,
     name: &'static str,
 }
@@ -72,74 +73,33 @@ struct Peer {
 impl Peer {
     fn start(name: &'static str) -> Peer {
         installed();
-        let mut cmd = match name {
-            "node" => {
-                let mut c = Command::new("node");
-                c.arg(root().join("peers/node/server.js"));
-                c
-            }
-            "python" => {
-                let mut c = Command::new(venv_python());
-                c.arg(root().join("peers/python/server.py"));
-                c
-            }
+        let launch = match name {
+            "node" => Launch::new(name, "node").arg(root().join("peers/node/server.js")),
+            "python" => Launch::new(name, venv_python()).arg(root().join("peers/python/server.py")),
             other => panic!("no peer {other}"),
         };
-        let mut child = cmd
+        let process = launch
             .args(["--host", "127.0.0.1", "--port", "0"])
             .env("DIDIT_WEBHOOK_SECRET", SECRET)
             .env_remove("DIDIT_ACCEPT_SIMPLE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name}: cannot start: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let announced = webhook_bench::harness::announced_addr(stdout, Duration::from_secs(30));
-        let addr = announced.as_deref().ok().and_then(|a| a.parse().ok());
-        let mut peer = Peer {
-            child,
-            addr: "127.0.0.1:9".parse().expect("an address"),
+            .log(Log::Inherit)
+            .group()
+            .ready(Ready::Announced, Duration::from_secs(30))
+            .start()
+            .unwrap_or_else(|e| panic!("{e}"));
+        Peer {
+            addr: process.addr,
+            process: Some(process),
             name,
-        };
-        match addr {
-            Some(a) => peer.addr = a,
-            None => {
-                peer.stop();
-                let line = announced.unwrap_or_else(|l| l);
-                panic!("{name}: no `listening on` line within 30 s (first line {line:?})");
-            }
         }
-        peer
-    }
-
-    /// SIGTERM to the whole group, SIGKILL after 10 s.
-    fn stop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let kill = |signal: &str| {
-            let _ = Command::new("kill")
-                .args([signal, "--", &group])
-                .stderr(Stdio::null())
-                .status();
-        };
-        kill("-TERM");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Whatever the group still holds (workers of a peer that exited first).
-        kill("-KILL");
-        let _ = self.child.wait();
     }
 }
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        self.stop();
+        if let Some(p) = self.process.take() {
+            p.stop(Duration::from_secs(10));
+        }
     }
 }
 

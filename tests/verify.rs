@@ -5,10 +5,9 @@
 
 mod support;
 
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Output};
 
-use support::{Receiver, SECRET};
+use support::{Launch, Process, Receiver, SECRET};
 
 fn verify(args: &[&str], secret: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_webhook-bench"));
@@ -38,30 +37,20 @@ fn verdict(o: &Output) -> String {
         .to_owned()
 }
 
-/// `tests/verify/faulty.py` with `fault`, on a port it picks; killed on drop.
-struct Faulty(Child, String);
+/// `tests/verify/faulty.py` with `fault`, on a port it picks (through the harness the runner
+/// uses); killed on drop.
+struct Faulty(#[allow(dead_code)] Process, String);
 
 impl Faulty {
     fn start(fault: &str) -> Faulty {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verify/faulty.py");
-        let mut child = Command::new("python3")
+        let p = Launch::new(format!("faulty.py {fault}"), "python3")
             .args([script, "0", fault])
             .env("DIDIT_WEBHOOK_SECRET", SECRET)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 runs tests/verify/faulty.py");
-        let stdout = child.stdout.take().expect("stdout");
-        let addr = webhook_bench::harness::announced_addr(stdout, Duration::from_secs(20))
-            .unwrap_or_else(|line| panic!("faulty.py {fault}: first line {line:?}"));
-        Faulty(child, format!("http://{addr}/webhooks/didit"))
-    }
-}
-
-impl Drop for Faulty {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+            .start()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("http://{}/webhooks/didit", p.addr);
+        Faulty(p, url)
     }
 }
 
@@ -145,6 +134,57 @@ fn each_fault_fails_the_card_and_is_named() {
             text(&o)
         );
     }
+}
+
+/// `verify --receiver CMD` and `--variant SPEC` start the receiver through the harness (as
+/// `run --receiver` does), verify it and stop it; a command that cannot start is exit 2 with
+/// what it printed.
+#[test]
+fn it_starts_the_receiver_it_verifies() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verify/faulty.py");
+    let o = verify(
+        &[
+            "--receiver",
+            &format!("python3 {script} {{port}} none"),
+            "--no-framing",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = verify(
+        &[
+            "--receiver",
+            &format!("python3 {script} {{port}} parse-first"),
+            "--no-framing",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        verdict(&o).contains("the signature comes first"),
+        "{}",
+        text(&o)
+    );
+
+    let o = verify(&["--variant", "may:ring:serde", "--no-framing"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let o = verify(
+        &[
+            "--receiver",
+            "echo broken-receiver-says-no >&2; exit 3 # {port}",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("exited") && text(&o).contains("broken-receiver-says-no"),
+        "{}",
+        text(&o)
+    );
+    let o = verify(&["--receiver", "python3 -m http.server"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("{port}"), "{}", text(&o));
 }
 
 #[test]

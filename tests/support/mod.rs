@@ -1,10 +1,12 @@
-//! Shared by the end-to-end tests: start a `didit-receiver` process on a loopback port it picks,
-//! talk HTTP/1.1 to it over raw TCP, stop it with SIGTERM.
+//! Shared by the end-to-end tests: start a `didit-receiver` process on a loopback port it picks
+//! (through `webhook_bench::harness`, as the runner does), talk HTTP/1.1 to it over raw TCP,
+//! stop it with SIGTERM.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use webhook_bench::harness::{Launch, Log, Process};
 
 pub const SECRET: &str = "conformance-secret-not-a-real-key";
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,8 +30,9 @@ pub fn backend_pairs(server: &str) -> Vec<(&'static str, &'static str)> {
 #[allow(unused_imports)]
 pub use webhook_bench::verify::wire::{Response, read_response, send};
 
+/// A `didit-receiver` started through the harness the runner uses; killed when dropped.
 pub struct Receiver {
-    child: Child,
+    process: Process,
     pub addr: SocketAddr,
     pub label: String,
 }
@@ -48,7 +51,7 @@ impl Receiver {
         stderr: Option<std::fs::File>,
     ) -> Result<Receiver, String> {
         let label = format!("{server}/{hmac}/{json} {}", extra.join(" "));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_didit-receiver"))
+        let process = Launch::new(label.clone(), env!("CARGO_BIN_EXE_didit-receiver"))
             .args([
                 "--server",
                 server,
@@ -79,88 +82,54 @@ impl Receiver {
             .args(extra)
             .env("DIDIT_WEBHOOK_SECRET", SECRET)
             .env("RUST_LOG", "warn,may_minihttp=off")
-            .stdout(Stdio::piped())
-            .stderr(stderr.map_or_else(Stdio::inherit, Stdio::from))
-            .spawn()
-            .map_err(|e| format!("{label}: cannot start: {e}"))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let announced = webhook_bench::harness::announced_addr(stdout, Duration::from_secs(20));
-        match announced.as_deref().map(str::parse) {
-            Ok(Ok(addr)) => Ok(Receiver { child, addr, label }),
-            _ => {
-                let line = announced.unwrap_or_else(|l| l);
-                let _ = child.kill();
-                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-                Err(format!(
-                    "{label}: no `listening on` line within 20 s (first line {line:?}, {status})"
-                ))
-            }
-        }
+            .log(stderr.map_or(Log::Inherit, Log::File))
+            .start()?;
+        Ok(Receiver {
+            addr: process.addr,
+            process,
+            label,
+        })
     }
 
-    /// Whether the process still runs (not exited, not a zombie awaiting `wait`).
+    /// Whether the process still runs (not exited).
     pub fn alive(&self) -> bool {
-        std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                s.rsplit_once(')')
-                    .map(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
-            })
-            .unwrap_or(false)
+        self.process.alive()
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// SIGKILL: no shutdown code runs, as in a crash.
     pub fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 
     /// SIGTERM, then the process must exit 0 on its own (graceful shutdown).
     pub fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(25);
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => {
-                    assert!(
-                        status.success(),
-                        "{}: exited with {status} after SIGTERM",
-                        self.label
-                    );
-                    return;
-                }
-                _ if Instant::now() > deadline => {
-                    let metrics = send(self.addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-                        .map(|r| {
-                            String::from_utf8_lossy(&r.body)
-                                .lines()
-                                .filter(|l| {
-                                    l.starts_with("didit_requests_in_flight")
-                                        || l.contains("_total")
-                                })
-                                .collect::<Vec<_>>()
-                                .join("\n")
-                        })
-                        .unwrap_or_else(|e| e);
-                    let _ = self.child.kill();
-                    panic!(
-                        "{}: did not exit within 25 s of SIGTERM; metrics:\n{metrics}",
-                        self.label
-                    );
-                }
-                _ => std::thread::sleep(Duration::from_millis(20)),
+        match self.process.terminate(Duration::from_secs(25)) {
+            Some(status) => assert!(
+                status.success(),
+                "{}: exited with {status} after SIGTERM",
+                self.label
+            ),
+            None => {
+                let metrics = send(self.addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .map(|r| {
+                        String::from_utf8_lossy(&r.body)
+                            .lines()
+                            .filter(|l| {
+                                l.starts_with("didit_requests_in_flight") || l.contains("_total")
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                    .unwrap_or_else(|e| e);
+                panic!(
+                    "{}: did not exit within 25 s of SIGTERM; metrics:\n{metrics}",
+                    self.label
+                );
             }
         }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
     }
 }

@@ -199,11 +199,12 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
     let mut report = build_report(&scenario, &target, started_unix, out, gen_cpu, rx_cpu);
     report.calibration = calibrate;
     report.pool = opts.pool;
-    report.judge = opts.judge.name();
+    report.judge = opts.judge.name().into();
     report.http_client = match scenario.engine {
         EngineKind::OpenLoop => opts.http.name(),
         EngineKind::Goose => "reqwest (goose)",
-    };
+    }
+    .into();
     println!("{}", report.summary());
     if let Some(path) = &opts.report {
         let json = serde_json::to_vec_pretty(&report)?;
@@ -295,19 +296,19 @@ pub fn build_report(
         ));
     }
     Report {
-        schema: REPORT_SCHEMA,
+        schema: REPORT_SCHEMA.into(),
         scenario: scenario.name.clone(),
-        engine: scenario.engine.name(),
+        engine: scenario.engine.name().into(),
         target: target.url.clone(),
         calibration: false,
         pool: None,
-        http_client: "hyper",
-        judge: "status-and-body",
+        http_client: "hyper".into(),
+        judge: "status-and-body".into(),
         started_unix,
         duration_secs: (secs * 1000.0).round() / 1000.0,
         warmup_secs: scenario.warmup.as_secs_f64(),
         load: Load {
-            shape: scenario.load.name(),
+            shape: scenario.load.name().into(),
             target_rate,
             achieved_rate: (achieved * 10.0).round() / 10.0,
             connections: scenario.connections,
@@ -326,9 +327,10 @@ pub fn build_report(
         by_label: Report::lines(st),
         latency_us: Latency {
             resolution: if open_loop {
-                "microseconds"
+                "microseconds".into()
             } else {
                 "microseconds, goose time to first byte, closed loop (corrected = uncorrected)"
+                    .into()
             },
             corrected: Percentiles::of(&st.corrected),
             uncorrected: Percentiles::of(&st.uncorrected),

@@ -1,11 +1,12 @@
 //! Counters, latency histograms and the JSON report a run writes.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{Label, Verdict};
 
@@ -35,7 +36,7 @@ pub struct Stats {
 }
 
 /// Requests of one label.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct LabelCount {
     pub count: u64,
     pub correct: u64,
@@ -43,7 +44,21 @@ pub struct LabelCount {
     pub mismatches: u64,
     pub transport_errors: u64,
     /// Answers by HTTP status.
+    #[serde(deserialize_with = "status_keys")]
     pub statuses: BTreeMap<u16, u64>,
+}
+
+/// JSON object keys are strings; under `#[serde(flatten)]` serde no longer turns them back into
+/// numbers by itself, so the status codes are parsed here.
+fn status_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<u16, u64>, D::Error> {
+    let raw = BTreeMap::<String, u64>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| {
+            k.parse()
+                .map(|k| (k, v))
+                .map_err(|_| serde::de::Error::custom(format!("`{k}` is not an HTTP status")))
+        })
+        .collect()
 }
 
 /// Label identity in the counts (class, kind, expected status and word).
@@ -67,12 +82,12 @@ impl From<&Label> for LabelKey {
 }
 
 /// One wrong answer, for the report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MismatchExample {
-    pub class: &'static str,
-    pub kind: &'static str,
+    pub class: Cow<'static, str>,
+    pub kind: Cow<'static, str>,
     pub expected_status: u16,
-    pub expected: &'static str,
+    pub expected: Cow<'static, str>,
     pub got_status: u16,
     pub got_body: String,
 }
@@ -126,10 +141,10 @@ impl Stats {
                 c.mismatches += 1;
                 if self.mismatch_examples.len() < EXAMPLES_KEPT {
                     self.mismatch_examples.push(MismatchExample {
-                        class: label.class.key(),
-                        kind: label.kind.key(),
+                        class: label.class.key().into(),
+                        kind: label.kind.key().into(),
                         expected_status: label.expect.status(),
-                        expected: label.expect.word(),
+                        expected: label.expect.word().into(),
                         got_status: status,
                         got_body: String::from_utf8_lossy(&body[..body.len().min(200)])
                             .into_owned(),
@@ -186,7 +201,7 @@ impl Stats {
 }
 
 /// Latency percentiles, microseconds.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Percentiles {
     pub count: u64,
     pub mean: f64,
@@ -215,9 +230,9 @@ impl Percentiles {
 }
 
 /// The rate figures of a run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Load {
-    pub shape: &'static str,
+    pub shape: Cow<'static, str>,
     /// Mean intended rate; `null` for closed-loop maximum runs.
     pub target_rate: Option<f64>,
     pub achieved_rate: f64,
@@ -225,7 +240,7 @@ pub struct Load {
 }
 
 /// Request totals.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Requests {
     /// All requests, warm-up included.
     pub total: u64,
@@ -245,21 +260,21 @@ pub struct Requests {
 }
 
 /// One label's line in the report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LabelLine {
-    pub class: &'static str,
-    pub kind: &'static str,
+    pub class: Cow<'static, str>,
+    pub kind: Cow<'static, str>,
     pub expected_status: u16,
-    pub expected: &'static str,
+    pub expected: Cow<'static, str>,
     #[serde(flatten)]
     pub counts: LabelCount,
 }
 
 /// Latency section.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Latency {
     /// `microseconds` for open-loop runs, `milliseconds` (goose's resolution) converted to µs.
-    pub resolution: &'static str,
+    pub resolution: Cow<'static, str>,
     /// From the intended send time (coordinated-omission corrected).
     pub corrected: Percentiles,
     /// From the actual send time.
@@ -269,7 +284,7 @@ pub struct Latency {
 }
 
 /// CPU use of a process over the measured period.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Cpu {
     pub cpu_seconds: f64,
     /// CPU seconds per wall second (1.0 = one core busy).
@@ -277,20 +292,20 @@ pub struct Cpu {
 }
 
 /// The JSON report (`--report`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
-    pub schema: &'static str,
+    pub schema: Cow<'static, str>,
     pub scenario: String,
-    pub engine: &'static str,
+    pub engine: Cow<'static, str>,
     pub target: String,
     /// Answers were checked against `/webhooks/null`'s 200 `ok`, not the labels' statuses.
     pub calibration: bool,
     /// Deliveries were cycled from a pool of this many, built before the run (calibration).
     pub pool: Option<usize>,
     /// The HTTP client that sent the requests.
-    pub http_client: &'static str,
+    pub http_client: Cow<'static, str>,
     /// How answers were judged: `status-and-body` or `status`.
-    pub judge: &'static str,
+    pub judge: Cow<'static, str>,
     pub started_unix: i64,
     pub duration_secs: f64,
     pub warmup_secs: f64,
@@ -309,16 +324,41 @@ pub struct Report {
     pub goose_reports: Vec<String>,
 }
 
+/// Why a report file could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("not a didit-loadgen report: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(
+        "report schema `{found}`, expected `{REPORT_SCHEMA}`: use the didit-loadgen built with this tool"
+    )]
+    Schema { found: String },
+}
+
 impl Report {
+    /// Reads a report the generator wrote (`--report`): the typed contract between the generator
+    /// and the tools that run it. A report of another schema version is refused, not half-read.
+    pub fn from_json(bytes: &[u8]) -> Result<Report, ReportError> {
+        #[derive(Deserialize)]
+        struct Head {
+            schema: String,
+        }
+        let head: Head = serde_json::from_slice(bytes)?;
+        if head.schema != REPORT_SCHEMA {
+            return Err(ReportError::Schema { found: head.schema });
+        }
+        Ok(serde_json::from_slice(bytes)?)
+    }
+
     pub fn lines(stats: &Stats) -> Vec<LabelLine> {
         stats
             .by_label
             .iter()
             .map(|(k, c)| LabelLine {
-                class: k.class,
-                kind: k.kind,
+                class: k.class.into(),
+                kind: k.kind.into(),
                 expected_status: k.expected_status,
-                expected: k.expected,
+                expected: k.expected.into(),
                 counts: c.clone(),
             })
             .collect()
@@ -380,7 +420,7 @@ impl Report {
         let mut by_class: BTreeMap<(&str, u16, &str), LabelCount> = BTreeMap::new();
         for line in &self.by_label {
             let c = by_class
-                .entry((line.class, line.expected_status, line.expected))
+                .entry((&line.class, line.expected_status, &line.expected))
                 .or_default();
             c.count += line.counts.count;
             c.correct += line.counts.correct;
@@ -487,5 +527,97 @@ mod tests {
         };
         st.transport_error(&valid, "Broken pipe");
         assert_eq!(st.transport_errors, 1);
+    }
+
+    fn sample_report() -> Report {
+        let mut st = Stats::default();
+        let label = Label {
+            class: Class::Valid,
+            kind: PayloadKind::Approved,
+            expect: Expect::Accepted,
+        };
+        st.answer(&label, 200, b"ok", Verdict::Correct, None);
+        st.answer(&label, 401, b"no", Verdict::Mismatch, None);
+        let p = Percentiles {
+            count: 2,
+            mean: 1.5,
+            p50: 1,
+            p90: 2,
+            p99: 2,
+            p999: 2,
+            max: 2,
+        };
+        Report {
+            schema: REPORT_SCHEMA.into(),
+            scenario: "s".into(),
+            engine: "open-loop".into(),
+            target: "http://127.0.0.1:1".into(),
+            calibration: false,
+            pool: Some(10),
+            http_client: "raw".into(),
+            judge: "status".into(),
+            started_unix: 1,
+            duration_secs: 1.0,
+            warmup_secs: 0.0,
+            load: Load {
+                shape: "max".into(),
+                target_rate: None,
+                achieved_rate: 2.0,
+                connections: 1,
+            },
+            requests: Requests {
+                total: 2,
+                measured: 2,
+                correct: 1,
+                shed: 0,
+                mismatches: 1,
+                transport_errors: 0,
+                unsent: 0,
+                late: 0,
+                reconnects: 0,
+            },
+            by_label: Report::lines(&st),
+            latency_us: Latency {
+                resolution: "microseconds".into(),
+                corrected: p.clone(),
+                uncorrected: p.clone(),
+                schedule_lag: p,
+            },
+            generator: Cpu {
+                cpu_seconds: 0.5,
+                utilisation: 0.5,
+            },
+            receiver: None,
+            generator_limited: false,
+            generator_limited_reasons: Vec::new(),
+            mismatch_examples: st.mismatch_examples.clone(),
+            transport_error_examples: Vec::new(),
+            goose_reports: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_written_report_reads_back_typed() {
+        let r = sample_report();
+        let json = serde_json::to_vec(&r).expect("serialises");
+        let back = Report::from_json(&json).expect("reads back");
+        assert_eq!(back.requests.mismatches, 1);
+        assert_eq!(back.latency_us.corrected, r.latency_us.corrected);
+        assert_eq!(back.by_label[0].counts.statuses.get(&401), Some(&1));
+        assert_eq!(back.by_label[0].counts.statuses.get(&200), Some(&1));
+        assert_eq!(back.mismatch_examples[0].got_status, 401);
+        assert_eq!(back.judge, "status");
+    }
+
+    #[test]
+    fn a_report_of_another_schema_is_refused() {
+        let mut v = serde_json::to_value(sample_report()).expect("serialises");
+        v["schema"] = "didit-loadgen-report/0".into();
+        let err = Report::from_json(&serde_json::to_vec(&v).expect("json")).expect_err("refused");
+        assert!(err.to_string().contains("didit-loadgen-report/0"), "{err}");
+        v["schema"] = REPORT_SCHEMA.into();
+        v["by_label"][0]["statuses"] = serde_json::json!({"two hundred": 1});
+        let err = Report::from_json(&serde_json::to_vec(&v).expect("json")).expect_err("refused");
+        assert!(err.to_string().contains("not an HTTP status"), "{err}");
     }
 }

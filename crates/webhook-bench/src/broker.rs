@@ -21,13 +21,13 @@ pub struct Nats {
     child: Child,
     port: u16,
     dir: PathBuf,
-    cpu: Option<usize>,
+    cpus: Option<String>,
 }
 
 impl Nats {
     /// Starts `nats-server -js` with its storage in `dir`, on `port` (default: a free one),
-    /// pinned to `cpu` when given; returns once it accepts connections (at most 10 s).
-    pub fn start(dir: &Path, port: Option<u16>, cpu: Option<usize>) -> Result<Nats, String> {
+    /// pinned to the `taskset -c` list `cpus` when given; returns once it accepts connections (at most 10 s).
+    pub fn start(dir: &Path, port: Option<u16>, cpus: Option<String>) -> Result<Nats, String> {
         let port = match port {
             Some(p) => p,
             None => std::net::TcpListener::bind("127.0.0.1:0")
@@ -35,10 +35,10 @@ impl Nats {
                 .map_err(|e| format!("no free port for nats-server: {e}"))?
                 .port(),
         };
-        let mut cmd = match cpu {
+        let mut cmd = match &cpus {
             Some(c) => {
                 let mut t = Command::new("taskset");
-                t.args(["-c", &c.to_string(), "nats-server"]);
+                t.args(["-c", c, "nats-server"]);
                 t
             }
             None => Command::new("nats-server"),
@@ -69,7 +69,7 @@ impl Nats {
             child,
             port,
             dir: dir.to_owned(),
-            cpu,
+            cpus,
         })
     }
 
@@ -82,7 +82,7 @@ impl Nats {
         let _ = self.child.kill();
         let _ = self.child.wait();
         std::thread::sleep(down_for);
-        Nats::start(&self.dir.clone(), Some(self.port), self.cpu)
+        Nats::start(&self.dir.clone(), Some(self.port), self.cpus.clone())
     }
 }
 
@@ -102,7 +102,7 @@ pub struct RabbitMq {
     epmd_port: u16,
     dir: PathBuf,
     node: String,
-    cpu: Option<usize>,
+    cpus: Option<String>,
 }
 
 fn free_port() -> Result<u16, String> {
@@ -123,9 +123,9 @@ fn script() -> Result<PathBuf, String> {
 }
 
 impl RabbitMq {
-    /// Boots a node keeping its data in `dir`, pinned to `cpu` when given, and waits until it
+    /// Boots a node keeping its data in `dir`, pinned to the core list `cpus` when given, and waits until it
     /// accepts AMQP connections.
-    pub fn start(dir: &Path, cpu: Option<usize>) -> Result<RabbitMq, String> {
+    pub fn start(dir: &Path, cpus: Option<String>) -> Result<RabbitMq, String> {
         static NODES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let node = format!("didit-{}-{n}@localhost", std::process::id());
@@ -136,7 +136,7 @@ impl RabbitMq {
             epmd_port: free_port()?,
             dir: dir.to_owned(),
             node,
-            cpu,
+            cpus,
         };
         mq.boot()?;
         Ok(mq)
@@ -202,10 +202,10 @@ impl RabbitMq {
         // No plugins (no management UI): less to boot, nothing else listening.
         std::fs::write(d.join("enabled_plugins"), "[].\n")
             .map_err(|e| format!("{}: {e}", d.display()))?;
-        let mut cmd = match self.cpu {
-            Some(cpu) => {
+        let mut cmd = match &self.cpus {
+            Some(cpus) => {
                 let mut c = Command::new("taskset");
-                c.arg("-c").arg(cpu.to_string()).arg(&script);
+                c.arg("-c").arg(cpus).arg(&script);
                 c
             }
             None => Command::new(&script),
@@ -217,7 +217,7 @@ impl RabbitMq {
         // Its own process group: the script starts the Erlang VM as a child, and a crash test
         // must kill both at once.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        if self.cpu.is_some() {
+        if self.cpus.is_some() {
             // One scheduler on the one core it gets, as the other brokers get.
             cmd.env("RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS", "+S 1:1");
         }

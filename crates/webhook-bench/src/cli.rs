@@ -1,4 +1,4 @@
-//! The `webhook-bench` command line: `run`, `publish`, `compare`, `soak`, `verify`.
+//! The `webhook-bench` command line: `run`, `publish`, `compare`, `soak`, `verify`, `capacity`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,6 +37,10 @@ pub enum Cmd {
     /// noisy traffic); judge mismatches, RSS growth after the warm-up and p99 drift. Exit 0 if
     /// it passed, 1 if not.
     Soak(SoakArgs),
+    /// The load generator's own ceiling against wrk's, side by side in one run: every generator
+    /// on one core sends 4 KB POSTs to a receiver's /webhooks/null on another, with its CPU time
+    /// per request. Needs wrk and /usr/bin/time (Debian packages `wrk` and `time`).
+    Capacity(CapacityArgs),
     /// Send the conformance suite to any receiver, in any language, over HTTP, and print its
     /// report card: one line per case, grouped security / correctness / http / framing /
     /// optional. Exit 0 if every required case passed, 1 if any failed, 2 if it could not run.
@@ -82,7 +86,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub scenario_durations: bool,
     #[command(flatten)]
-    pub harness: Harness,
+    pub harness: HarnessArgs,
     /// Also regenerate results/README.md from this run.
     #[arg(long)]
     pub publish: bool,
@@ -132,11 +136,27 @@ fn externals(specs: &[String], nulls: &[String]) -> anyhow::Result<Vec<crate::ma
 }
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("subject").required(true).args(["target", "receiver", "variant"])))]
 pub struct VerifyArgs {
-    /// The receiver: http://HOST:PORT[/path] (path default: /webhooks/didit).
+    /// A running receiver: http://HOST:PORT[/path] (path default: /webhooks/didit).
     #[arg(long)]
-    pub target: String,
-    /// A file holding the shared secret (default: the DIDIT_WEBHOOK_SECRET variable).
+    pub target: Option<String>,
+    /// Start this receiver and verify it, as `run --receiver` does: run with `sh -c`, `{port}`
+    /// replaced by a free loopback port, the secret in DIDIT_WEBHOOK_SECRET; stopped after.
+    #[arg(long, value_name = "CMD")]
+    pub receiver: Option<String>,
+    /// Start one of this workspace's variants, server:hmac:json[:store] as for `run`
+    /// (e.g. may:ring:serde:sqlite), and verify it.
+    #[arg(long, value_name = "SPEC")]
+    pub variant: Option<String>,
+    /// With --receiver or --variant: the path deliveries go to.
+    #[arg(long, default_value = "/webhooks/didit")]
+    pub path: String,
+    /// With --variant: where didit-receiver is (default: beside this binary).
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+    /// A file holding the shared secret (default: the DIDIT_WEBHOOK_SECRET variable). A
+    /// receiver started by --receiver or --variant is given the harness's own secret.
     #[arg(long)]
     pub secret_file: Option<PathBuf>,
     /// The receiver's body limit; the oversize cases are one byte over it.
@@ -161,6 +181,26 @@ pub struct VerifyArgs {
     /// axum, axum-naive, actix, may) instead of the common ones.
     #[arg(long)]
     pub server: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CapacityArgs {
+    /// The server whose /webhooks/null takes the load (the fastest null endpoint: may).
+    #[arg(long, default_value = "may")]
+    pub server: String,
+    /// Measured length of each generator run.
+    #[arg(long, default_value = "8s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Interleaved rounds; the table shows medians with min–max.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// Also write the figures as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub harness: HarnessArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -192,12 +232,12 @@ pub struct SoakArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[command(flatten)]
-    pub harness: Harness,
+    pub harness: HarnessArgs,
 }
 
 /// Where the binaries are, how they are pinned, which HTTP client: shared by `run` and `soak`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct Harness {
+pub struct HarnessArgs {
     /// Where didit-receiver and didit-loadgen are (default: beside this binary).
     #[arg(long)]
     pub bin_dir: Option<PathBuf>,
@@ -215,9 +255,9 @@ pub struct Harness {
     pub quiet: bool,
 }
 
-impl Default for Harness {
+impl Default for HarnessArgs {
     fn default() -> Self {
-        Harness {
+        HarnessArgs {
             bin_dir: None,
             receiver_cpu: 0,
             generator_cpu: 1,
@@ -249,7 +289,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         duration: None,
         warmup: None,
         scenario_durations: false,
-        harness: Harness::default(),
+        harness: HarnessArgs::default(),
         publish: true,
         external: Vec::new(),
         external_null: Vec::new(),
@@ -259,6 +299,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Run(a) => run_cmd(a),
         Cmd::Verify(a) => verify_cmd(a),
         Cmd::Soak(a) => soak_cmd(a),
+        Cmd::Capacity(a) => capacity_cmd(a),
         Cmd::Publish { run, results } => {
             let dir = match run {
                 Some(d) => d,
@@ -364,6 +405,33 @@ fn bin_dir_of(given: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
             .map(Path::to_path_buf)
             .context("cannot locate this binary's folder; pass --bin-dir"),
     }
+}
+
+fn capacity_cmd(a: CapacityArgs) -> anyhow::Result<ExitCode> {
+    if a.repeat == 0 || a.duration < Duration::from_secs(1) {
+        bail!("--repeat must be at least 1 and --duration at least 1s");
+    }
+    let plan = crate::capacity::CapacityPlan {
+        bin_dir: bin_dir_of(&a.harness.bin_dir)?,
+        server: a.server,
+        receiver_cpu: a.harness.receiver_cpu,
+        generator_cpu: a.harness.generator_cpu,
+        duration: a.duration,
+        repeat: a.repeat,
+        connections: a.connections,
+        command: std::iter::once("webhook-bench".to_owned())
+            .chain(std::env::args().skip(1))
+            .collect::<Vec<_>>()
+            .join(" "),
+        quiet: a.harness.quiet,
+    };
+    let r = crate::capacity::run(&plan)?;
+    print!("{}", crate::capacity::markdown(&r));
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&r)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn soak_cmd(a: SoakArgs) -> anyhow::Result<ExitCode> {
@@ -573,22 +641,60 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         eprintln!("webhook-bench verify: {msg}");
         Ok(ExitCode::from(2))
     };
-    let secret = match &a.secret_file {
-        Some(f) => match std::fs::read_to_string(f) {
-            // A trailing newline is the file's, not the secret's.
-            Ok(s) => s.trim_end_matches(['\r', '\n']).to_owned(),
-            Err(e) => return cannot(format!("cannot read the secret file {}: {e}", f.display())),
-        },
-        None => match std::env::var("DIDIT_WEBHOOK_SECRET") {
-            Ok(s) if !s.is_empty() => s,
-            _ => {
-                return cannot(
-                    "no secret: set DIDIT_WEBHOOK_SECRET or pass --secret-file FILE".into(),
-                );
+    // A receiver the harness starts (and stops when `_started` drops), or the one at --target.
+    let harness = crate::harness::Harness {
+        bin_dir: bin_dir_of(&a.bin_dir)?,
+        cpus: None,
+        receiver_args: Vec::new(),
+    };
+    let started = match (&a.receiver, &a.variant) {
+        (Some(cmd), _) => {
+            if !cmd.contains("{port}") {
+                return cannot(format!(
+                    "--receiver `{cmd}` must take its port from `{{port}}`, e.g. `node server.js --port {{port}}`"
+                ));
+            }
+            eprintln!("verify: starting `{cmd}`");
+            Some(harness.start_external("receiver", cmd))
+        }
+        (None, Some(spec)) => match crate::matrix::Variant::parse(spec) {
+            Err(e) => return cannot(e),
+            Ok(v) => {
+                eprintln!("verify: starting {}", v.name);
+                Some(harness.start(&v))
             }
         },
+        (None, None) => None,
     };
-    let target = match Target::parse(&a.target) {
+    let (url, secret, _started) = match started {
+        Some(Err(e)) => return cannot(e),
+        Some(Ok(rx)) => (
+            format!("http://{}{}", rx.addr, a.path),
+            crate::harness::SECRET.to_owned(),
+            Some(rx),
+        ),
+        None => {
+            let secret = match &a.secret_file {
+                Some(f) => match std::fs::read_to_string(f) {
+                    // A trailing newline is the file's, not the secret's.
+                    Ok(s) => s.trim_end_matches(['\r', '\n']).to_owned(),
+                    Err(e) => {
+                        return cannot(format!("cannot read the secret file {}: {e}", f.display()));
+                    }
+                },
+                None => match std::env::var("DIDIT_WEBHOOK_SECRET") {
+                    Ok(s) if !s.is_empty() => s,
+                    _ => {
+                        return cannot(
+                            "no secret: set DIDIT_WEBHOOK_SECRET or pass --secret-file FILE".into(),
+                        );
+                    }
+                },
+            };
+            (a.target.clone().unwrap_or_default(), secret, None)
+        }
+    };
+    let target = match Target::parse(&url) {
         Ok(t) => t,
         Err(e) => return cannot(e.to_string()),
     };

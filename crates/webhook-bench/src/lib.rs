@@ -4,9 +4,12 @@
 //! [`runner`] orchestrates (verify, calibrate, measure interleaved), [`results`] is the data model
 //! of `results.json`, [`charts`] and [`publish`] turn it into SVG and Markdown, [`compare`] gates
 //! regressions, [`soak`] runs one receiver for minutes and judges drift, [`verify`] makes the
-//! conformance report card of any receiver, [`cli`] is the `webhook-bench` command line.
+//! conformance report card of any receiver, [`capacity`] measures the generator's own ceiling
+//! against wrk's, [`harness`] starts and stops everything under test, [`cli`] is the
+//! `webhook-bench` command line.
 
 pub mod broker;
+pub mod capacity;
 pub mod charts;
 pub mod cli;
 pub mod compare;

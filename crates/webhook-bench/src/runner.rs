@@ -5,16 +5,17 @@
 //! pinned to its own core with `taskset`; receivers listen on port 0 of 127.0.0.1 and every
 //! generator run is bounded, so nothing here can load anything but loopback.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use didit_loadgen::Report;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::Value;
 
-use crate::matrix::{NAIVE, StoreKind, Variant};
+use crate::harness::{Harness, Receiver, SECRET, last_lines};
+
+use crate::matrix::{NAIVE, Variant};
 use crate::results::{
     Cell, Curve, RESULTS_SCHEMA, Repeat, Results, RunInfo, ScenarioResult, VariantOutcome,
 };
@@ -44,284 +45,24 @@ pub struct Plan {
     pub allow_failing: bool,
 }
 
-const SECRET: &str = "webhook-bench-secret-not-a-real-key";
-
-/// The broker a receiver publishes to, started for it.
-enum Broker {
-    Nats(crate::broker::Nats),
-    Rabbit(crate::broker::RabbitMq),
-}
-
-impl Broker {
-    fn stop(self) {
-        // Dropping either kills it (and RabbitMQ's port mapper).
-        match self {
-            Broker::Nats(n) => drop(n),
-            Broker::Rabbit(mq) => drop(mq),
+impl Plan {
+    /// The harness that starts this plan's receivers.
+    pub(crate) fn harness(&self) -> Harness {
+        Harness {
+            bin_dir: self.bin_dir.clone(),
+            cpus: Some(self.receiver_cpu.to_string()),
+            receiver_args: self.receiver_args.clone(),
         }
     }
 }
 
-/// A started receiver, with the broker it publishes to when its store is one.
-pub(crate) struct Receiver {
-    child: Child,
-    /// A receiver written elsewhere runs in a process group of its own, measured and stopped
-    /// as a whole.
-    group: bool,
-    pub(crate) addr: String,
-    broker: Option<Broker>,
-    /// Store files and folders to remove after the run.
-    scratch: Option<PathBuf>,
-}
-
-/// Fresh store state for every receiver start: a new SQLite file, or a new `nats-server` or
-/// RabbitMQ node (pinned with the receiver: the durable system gets the same one core) with empty
-/// storage, so no run inherits another's backlog.
-fn prepare_store(
-    plan: &Plan,
-    v: &Variant,
-) -> Result<(String, Option<Broker>, Option<PathBuf>), String> {
-    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("webhook-bench-{}-{n}", std::process::id()));
-    match v.store {
-        StoreKind::Memory => Ok(("memory".into(), None, None)),
-        StoreKind::Sqlite | StoreKind::SqliteEnqueue => {
-            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            Ok((
-                format!("sqlite:{}", dir.join("store.db").display()),
-                None,
-                Some(dir),
-            ))
-        }
-        StoreKind::Nats => {
-            let nats = crate::broker::Nats::start(&dir, None, Some(plan.receiver_cpu))?;
-            Ok((nats.url(), Some(Broker::Nats(nats)), Some(dir)))
-        }
-        StoreKind::Rabbitmq => {
-            let mq = crate::broker::RabbitMq::start(&dir, Some(plan.receiver_cpu)).inspect_err(
-                |_| {
-                    let _ = std::fs::remove_dir_all(&dir);
-                },
-            )?;
-            Ok((mq.url(), Some(Broker::Rabbit(mq)), Some(dir)))
-        }
-    }
-}
-
-/// Starts a receiver written elsewhere: `sh -c CMD` with `{port}` replaced by a free loopback port
-/// and the secret in `DIDIT_WEBHOOK_SECRET`, pinned (with every process it starts) to the
-/// receiver's core, in a process group of its own; ready when the port accepts connections.
-fn start_external(plan: &Plan, v: &Variant, cmd: &str) -> Result<Receiver, String> {
-    use std::os::unix::process::CommandExt;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free port: {e}"))?
-        .port();
-    let cmd = cmd.replace("{port}", &port.to_string());
-    let log = std::env::temp_dir().join(format!(
-        "webhook-bench-{}-{}.log",
-        std::process::id(),
-        v.name
-    ));
-    let stderr = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let mut child = Command::new("taskset")
-        .arg("-c")
-        .arg(plan.receiver_cpu.to_string())
-        .args(["sh", "-c", &cmd])
-        .env("DIDIT_WEBHOOK_SECRET", SECRET)
-        .env("PORT", port.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("{}: cannot run `{cmd}`: {e}", v.name))?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(Receiver {
-                child,
-                group: true,
-                addr: format!("127.0.0.1:{port}"),
-                broker: None,
-                scratch: None,
-            });
-        }
-        let exited = child.try_wait().ok().flatten();
-        if exited.is_some() || Instant::now() > deadline {
-            signal_group(child.id(), "KILL");
-            let _ = child.wait();
-            let err = std::fs::read_to_string(&log).unwrap_or_default();
-            return Err(format!(
-                "`{cmd}` {} without accepting connections on port {port}: {}",
-                match exited {
-                    Some(s) => format!("exited ({s})"),
-                    None => "ran 30 s".into(),
-                },
-                last_lines(&err, 3)
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Sends `sig` (`TERM`, `KILL`) to every process of group `pgid`.
-fn signal_group(pgid: u32, sig: &str) {
-    let _ = Command::new("kill")
-        .args([&format!("-{sig}"), "--", &format!("-{pgid}")])
-        .stderr(Stdio::null())
-        .status();
-}
-
-impl Receiver {
-    pub(crate) fn start(plan: &Plan, v: &Variant) -> Result<Receiver, String> {
-        if let Some(ext) = &v.external {
-            return start_external(plan, v, &ext.cmd);
-        }
-        let bin = plan.bin_dir.join("didit-receiver");
-        let (store, mut broker, scratch) = prepare_store(plan, v)?;
-        let stop_store = |broker: &mut Option<Broker>| {
-            if let Some(b) = broker.take() {
-                b.stop();
-            }
-            if let Some(d) = &scratch {
-                let _ = std::fs::remove_dir_all(d);
-            }
-        };
-        let spawned = Command::new("taskset")
-            .arg("-c")
-            .arg(plan.receiver_cpu.to_string())
-            .arg(&bin)
-            .args(v.args(&store))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--workers",
-                "1",
-                "--enable-null-endpoint",
-                "--queue-capacity",
-                "1048576",
-            ])
-            .args(&plan.receiver_args)
-            .env("DIDIT_WEBHOOK_SECRET", SECRET)
-            .env("RUST_LOG", "warn,may_minihttp=off")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn();
-        let mut child = match spawned {
-            Ok(c) => c,
-            Err(e) => {
-                stop_store(&mut broker);
-                return Err(format!("cannot start {} under taskset: {e}", bin.display()));
-            }
-        };
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        match crate::harness::announced_addr(stdout, Duration::from_secs(20)) {
-            Ok(addr) => Ok(Receiver {
-                child,
-                group: false,
-                addr,
-                broker,
-                scratch,
-            }),
-            Err(_) => {
-                stop_store(&mut broker);
-                let _ = child.kill();
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
-                }
-                let _ = child.wait();
-                Err(format!(
-                    "receiver {} did not start: {}",
-                    v.name,
-                    last_lines(&err, 3)
-                ))
-            }
-        }
-    }
-
-    pub(crate) fn pid(&self) -> u32 {
-        // The pid of `taskset`, which execs the receiver: the same process.
-        self.child.id()
-    }
-
-    /// How the generator is told whose CPU to account: the process, or its whole group.
-    pub(crate) fn cpu_args(&self) -> [String; 2] {
-        if self.group {
-            ["--receiver-pgid".into(), self.pid().to_string()]
-        } else {
-            ["--receiver-pid".into(), self.pid().to_string()]
-        }
-    }
-
-    /// `Err` if the receiver is no longer running.
-    pub(crate) fn alive(&mut self) -> Result<(), String> {
-        match self.child.try_wait() {
-            Ok(Some(status)) => Err(format!("the receiver exited during the run ({status})")),
-            _ => Ok(()),
-        }
-    }
-
-    /// Peak RSS in KiB: of the process, or summed over its group's processes.
-    fn peak_rss_kib(&self) -> Option<u64> {
-        if self.group {
-            let pids = didit_loadgen::cpu::group_pids(self.pid());
-            return pids
-                .into_iter()
-                .filter_map(|p| didit_loadgen::cpu::peak_rss_kib(Some(p)))
-                .reduce(|a, b| a + b);
-        }
-        didit_loadgen::cpu::peak_rss_kib(Some(self.pid()))
-    }
-
-    pub(crate) fn stop(mut self) {
-        if self.group {
-            signal_group(self.pid(), "TERM");
-        } else {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.pid().to_string()])
-                .status();
-        }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut exited = false;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                exited = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if self.group {
-            // The shell may have exited while what it started still runs.
-            signal_group(self.pid(), "KILL");
-            let _ = self.child.wait();
-        } else if !exited {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if let Some(b) = self.broker.take() {
-            b.stop();
-        }
-        if let Some(d) = self.scratch.take() {
-            let _ = std::fs::remove_dir_all(d);
-        }
-    }
-}
-
-pub(crate) fn last_lines(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join(" | ")
-}
-
-/// One generator run: its JSON report, or why there is none.
+/// One generator run against `rx`: its typed report, or why there is none.
 pub(crate) fn loadgen(
     plan: &Plan,
     rx: &Receiver,
     args: &[String],
     tag: &str,
-) -> Result<Value, String> {
+) -> Result<Report, String> {
     let report =
         std::env::temp_dir().join(format!("webhook-bench-{}-{tag}.json", std::process::id()));
     let _ = std::fs::remove_file(&report);
@@ -333,14 +74,7 @@ pub(crate) fn loadgen(
         .args(["--target", &format!("http://{}", rx.addr)])
         .args(rx.cpu_args())
         // A receiver written elsewhere answers with bodies of its own: judged by status.
-        .args([
-            "--judge",
-            if rx.group {
-                "status"
-            } else {
-                "status-and-body"
-            },
-        ])
+        .args(["--judge", rx.judge()])
         .args(["--http", &plan.http, "--quiet", "--report"])
         .arg(&report)
         .env("DIDIT_WEBHOOK_SECRET", SECRET)
@@ -355,47 +89,44 @@ pub(crate) fn loadgen(
         )
     })?;
     let _ = std::fs::remove_file(&report);
-    serde_json::from_slice(&text).map_err(|e| format!("unreadable loadgen report: {e}"))
+    Report::from_json(&text).map_err(|e| format!("{}: {e}", report.display()))
 }
 
-pub(crate) fn u(v: &Value, path: &[&str]) -> u64 {
-    let mut cur = v;
-    for p in path {
-        cur = &cur[*p];
-    }
-    cur.as_u64().unwrap_or(0)
+/// A wrong answer from a report, for a message: what was expected and what came back.
+pub(crate) fn first_mismatch(r: &Report) -> String {
+    r.mismatch_examples.first().map_or_else(
+        || "no example kept".into(),
+        |m| {
+            format!(
+                "{} ({}) expected {} {}, got {} {:?}",
+                m.class, m.kind, m.expected_status, m.expected, m.got_status, m.got_body
+            )
+        },
+    )
 }
 
-pub(crate) fn f(v: &Value, path: &[&str]) -> f64 {
-    let mut cur = v;
-    for p in path {
-        cur = &cur[*p];
-    }
-    cur.as_f64().unwrap_or(0.0)
-}
-
-fn repeat_from(report: &Value, round: usize, rss: Option<u64>) -> Repeat {
-    let total = u(report, &["requests", "total"]);
-    let cpu = report["receiver"]["cpu_seconds"].as_f64();
-    let lat = &report["latency_us"];
+fn repeat_from(report: &Report, round: usize, rss: Option<u64>) -> Repeat {
+    let total = report.requests.total;
+    let cpu = report.receiver.as_ref().map(|c| c.cpu_seconds);
+    let lat = &report.latency_us;
     Repeat {
         round,
-        rps: f(report, &["load", "achieved_rate"]),
-        p50_us: u(lat, &["corrected", "p50"]),
-        p90_us: u(lat, &["corrected", "p90"]),
-        p99_us: u(lat, &["corrected", "p99"]),
-        p999_us: u(lat, &["corrected", "p999"]),
-        max_us: u(lat, &["corrected", "max"]),
-        uncorrected_p99_us: u(lat, &["uncorrected", "p99"]),
+        rps: report.load.achieved_rate,
+        p50_us: lat.corrected.p50,
+        p90_us: lat.corrected.p90,
+        p99_us: lat.corrected.p99,
+        p999_us: lat.corrected.p999,
+        max_us: lat.corrected.max,
+        uncorrected_p99_us: lat.uncorrected.p99,
         requests: total,
-        mismatches: u(report, &["requests", "mismatches"]),
-        transport_errors: u(report, &["requests", "transport_errors"]),
-        shed: u(report, &["requests", "shed"]),
+        mismatches: report.requests.mismatches,
+        transport_errors: report.requests.transport_errors,
+        shed: report.requests.shed,
         cpu_ms_per_1k: cpu
             .filter(|_| total > 0)
             .map(|c| (c * 1000.0 / total as f64 * 1000.0 * 1000.0).round() / 1000.0),
         peak_rss_kib: rss,
-        generator_limited: report["generator_limited"].as_bool().unwrap_or(false),
+        generator_limited: report.generator_limited,
         error: None,
     }
 }
@@ -508,15 +239,20 @@ fn crate_versions() -> Vec<String> {
     out
 }
 
-fn run_info(plan: &Plan, id: String) -> RunInfo {
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+/// The CPU model, from `/proc/cpuinfo`.
+pub(crate) fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
             t.lines()
                 .find_map(|l| l.strip_prefix("model name"))
                 .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
         })
-        .unwrap_or_else(|| "unknown".into());
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn run_info(plan: &Plan, id: String) -> RunInfo {
+    let cpu_model = cpu_model();
     RunInfo {
         id,
         command: plan.command.clone(),
@@ -622,6 +358,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
         eprintln!("webhook-bench: scenario {path} skipped: {e}");
     }
 
+    let harness = plan.harness();
     // 1. Verify, 2. calibrate, per variant.
     // Each measurable variant with its null-endpoint rate (none for a receiver without one).
     let mut measurable: Vec<(Variant, Option<f64>)> = Vec::new();
@@ -638,7 +375,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
             external: v.external.as_ref().map(|e| e.cmd.clone()),
             ..VariantOutcome::default()
         };
-        match Receiver::start(plan, v) {
+        match harness.start(v) {
             Err(e) => {
                 outcome.status = "failed".into();
                 outcome.reason = Some(e);
@@ -688,10 +425,9 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
                             );
                             match calib {
                                 Ok(r) => {
-                                    let n = f(&r, &["load", "achieved_rate"]);
+                                    let n = r.load.achieved_rate;
                                     outcome.null_rps = Some(n);
-                                    outcome.null_generator_limited =
-                                        r["generator_limited"].as_bool();
+                                    outcome.null_generator_limited = Some(r.generator_limited);
                                     measurable.push((v.clone(), Some(n)));
                                 }
                                 Err(e) => {
@@ -742,7 +478,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
                     &bar,
                     format!("round {round}/{}: {} on {}", plan.repeat, sc.name, v.name),
                 );
-                let rep = match Receiver::start(plan, v) {
+                let rep = match harness.start(v) {
                     Err(e) => failed_repeat(round, e),
                     Ok(mut rx) => {
                         let mut args = vec!["--scenario".to_owned(), sc.path.display().to_string()];
@@ -904,36 +640,31 @@ fn probe(
         "probe",
     );
     match &probe {
-        Ok(r)
-            if u(r, &["requests", "mismatches"]) == 0
-                && u(r, &["requests", "transport_errors"]) == 0 =>
-        {
-            Ok(())
-        }
+        Ok(r) if r.requests.mismatches == 0 && r.requests.transport_errors == 0 => Ok(()),
         Ok(r) => Err(format!(
             "answered {} of {} conformance probes wrongly ({} transport errors); e.g. {}",
-            u(r, &["requests", "mismatches"]),
-            u(r, &["requests", "total"]),
-            u(r, &["requests", "transport_errors"]),
-            r["mismatch_examples"][0]
+            r.requests.mismatches,
+            r.requests.total,
+            r.requests.transport_errors,
+            first_mismatch(r)
         )),
         Err(e) => Err(e.clone()),
     }
 }
 
 /// Percentile points from a loadgen report (the report keeps p50…max).
-fn curve_points(report: &Value) -> Vec<(f64, u64)> {
-    let c = &report["latency_us"]["corrected"];
-    [
-        (50.0, "p50"),
-        (90.0, "p90"),
-        (99.0, "p99"),
-        (99.9, "p999"),
-        (100.0, "max"),
+fn curve_points(report: &Report) -> Vec<(f64, u64)> {
+    let c = &report.latency_us.corrected;
+    if c.count == 0 {
+        return Vec::new();
+    }
+    vec![
+        (50.0, c.p50),
+        (90.0, c.p90),
+        (99.0, c.p99),
+        (99.9, c.p999),
+        (100.0, c.max),
     ]
-    .iter()
-    .filter_map(|(p, k)| c[*k].as_u64().map(|v| (*p, v)))
-    .collect()
 }
 
 /// A scenario by name from the plan's list, else from `scenarios/`.

@@ -20,7 +20,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::matrix::Variant;
-use crate::runner::{Plan, Receiver, f, loadgen, sh, u};
+use crate::runner::{Plan, first_mismatch, loadgen, sh};
 
 pub const SOAK_SCHEMA: &str = "didit-soak/1";
 
@@ -240,7 +240,8 @@ pub fn run(plan: &SoakPlan) -> anyhow::Result<SoakResult> {
         "{}: calibrating the maximum rate on {scenario} ({:?})",
         plan.variant.name, plan.calibration
     ));
-    let mut rx = Receiver::start(base, &plan.variant).map_err(anyhow::Error::msg)?;
+    let harness = base.harness();
+    let mut rx = harness.start(&plan.variant).map_err(anyhow::Error::msg)?;
     let calib = loadgen(
         base,
         &rx,
@@ -261,14 +262,14 @@ pub fn run(plan: &SoakPlan) -> anyhow::Result<SoakResult> {
     alive
         .map_err(anyhow::Error::msg)
         .context("during calibration")?;
-    if u(&calib, &["requests", "mismatches"]) > 0 {
+    if calib.requests.mismatches > 0 {
         bail!(
             "calibration: {} answers did not match their labels (e.g. {}); not soaking a receiver that is already wrong",
-            u(&calib, &["requests", "mismatches"]),
-            calib["mismatch_examples"][0]
+            calib.requests.mismatches,
+            first_mismatch(&calib)
         );
     }
-    let max = f(&calib, &["load", "achieved_rate"]);
+    let max = calib.load.achieved_rate;
     if max <= 0.0 {
         bail!("calibration measured no throughput");
     }
@@ -281,9 +282,13 @@ pub fn run(plan: &SoakPlan) -> anyhow::Result<SoakResult> {
     ));
 
     // 2. Soak.
-    let mut rx = Receiver::start(base, &plan.variant).map_err(anyhow::Error::msg)?;
+    let mut rx = harness.start(&plan.variant).map_err(anyhow::Error::msg)?;
+    let pid = rx
+        .process()
+        .map(|p| p.pid())
+        .context("the harness started no process")?;
     let t0 = Instant::now();
-    let sampler = Sampler::start(rx.pid(), t0);
+    let sampler = Sampler::start(pid, t0);
     let total = plan.warmup + plan.duration;
     let n = total.as_secs_f64() / plan.segment.as_secs_f64();
     let n = n.ceil() as usize;
@@ -318,22 +323,22 @@ pub fn run(plan: &SoakPlan) -> anyhow::Result<SoakResult> {
                 break;
             }
         };
-        let lat = &report["latency_us"]["corrected"];
+        let lat = &report.latency_us.corrected;
         let seg = Segment {
             index: i,
             start_secs: (start * 10.0).round() / 10.0,
             warmup: warm,
             offered_rps: rate,
-            achieved_rps: f(&report, &["load", "achieved_rate"]).round(),
-            requests: u(&report, &["requests", "total"]),
-            mismatches: u(&report, &["requests", "mismatches"]),
-            transport_errors: u(&report, &["requests", "transport_errors"]),
-            shed: u(&report, &["requests", "shed"]),
-            p50_us: u(lat, &["p50"]),
-            p99_us: u(lat, &["p99"]),
-            p999_us: u(lat, &["p999"]),
-            max_us: u(lat, &["max"]),
-            rss_kib: rss_kib(rx.pid()).unwrap_or(0),
+            achieved_rps: report.load.achieved_rate.round(),
+            requests: report.requests.total,
+            mismatches: report.requests.mismatches,
+            transport_errors: report.requests.transport_errors,
+            shed: report.requests.shed,
+            p50_us: lat.p50,
+            p99_us: lat.p99,
+            p999_us: lat.p999,
+            max_us: lat.max,
+            rss_kib: rss_kib(pid).unwrap_or(0),
         };
         say(format!(
             "segment {}/{n}{}: {:.0} req/s, p99 {} µs, RSS {:.1} MiB, {} mismatches",
@@ -345,7 +350,7 @@ pub fn run(plan: &SoakPlan) -> anyhow::Result<SoakResult> {
             seg.mismatches
         ));
         if seg.mismatches > 0 {
-            say(format!("e.g. {}", report["mismatch_examples"][0]));
+            say(format!("e.g. {}", first_mismatch(&report)));
         }
         segments.push(seg);
     }

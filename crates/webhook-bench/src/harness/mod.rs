@@ -1,6 +1,16 @@
-//! What every place that starts a receiver needs: its `listening on <addr>` line. The runner,
-//! the soak and the end-to-end tests all start receivers (ours, the peers, test doubles) that
-//! announce their address on the first line of stdout.
+//! The one process harness: every place that starts something under test — the runner, the
+//! soak, `verify --receiver`, the end-to-end tests — starts it here.
+//!
+//! [`process`] spawns a process, pins it, waits until it is ready and tears it down (with its
+//! process group when it has one); [`receiver`] builds on it for receivers of every kind: a
+//! built-in variant with the throwaway broker or SQLite file its store needs, a command written
+//! elsewhere, or a receiver that is already running.
+
+pub mod process;
+pub mod receiver;
+
+pub use process::{Launch, Log, Process, Ready, last_lines};
+pub use receiver::{Harness, Receiver, SECRET};
 
 use std::io::{BufRead, BufReader};
 use std::process::ChildStdout;
