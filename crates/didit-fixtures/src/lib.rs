@@ -42,7 +42,10 @@ pub enum FixtureError {
     Oracle(String),
 }
 
-/// The `shared/` folder: `$DIDIT_SHARED_DIR`, else `../shared` beside the workspace root.
+/// The `shared/` folder: `$DIDIT_SHARED_DIR`, else `shared/` beside the workspace root, found
+/// from the working directory (tests run in their package's folder, the binaries in the root).
+/// The path compiled in is the last resort only: a build cache shared by two checkouts (CI's
+/// fresh clone and a developer's tree) would otherwise point one of them at the other's.
 pub fn shared_dir() -> Result<PathBuf, FixtureError> {
     if let Some(dir) = std::env::var_os("DIDIT_SHARED_DIR") {
         let dir = PathBuf::from(dir);
@@ -52,13 +55,19 @@ pub fn shared_dir() -> Result<PathBuf, FixtureError> {
             Err(FixtureError::NotFound(dir.join("fixtures")))
         };
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = root.join("../shared");
-    if dir.join("fixtures").is_dir() {
-        Ok(dir)
-    } else {
-        Err(FixtureError::NotFound(dir.join("fixtures")))
-    }
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    let cwd = std::env::current_dir().ok();
+    // The workspace root is the nearest ancestor holding `crates/didit-fixtures`.
+    let from_cwd = cwd.as_deref().and_then(|c| {
+        c.ancestors()
+            .find(|a| a.join("crates/didit-fixtures/Cargo.toml").is_file())
+            .map(|root| root.join("../shared"))
+    });
+    from_cwd
+        .into_iter()
+        .chain(std::iter::once(compiled.clone()))
+        .find(|d| d.join("fixtures").is_dir())
+        .ok_or_else(|| FixtureError::NotFound(compiled.join("fixtures")))
 }
 
 /// Reads `shared/fixtures/<name>`.
