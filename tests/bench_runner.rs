@@ -259,3 +259,65 @@ fn capacity_measures_every_generator_side_by_side() {
     }
     assert_eq!(rows[1]["to_wrk_pool"], 1.0, "the reference's own ratio");
 }
+
+/// `run --scaling --plan`: what a scaling run would measure on a machine of a given size,
+/// without running anything. A simulated 16-core machine gets 1, 2, 4 and 8 receiver cores with
+/// as many generator cores and the brokers on the rest; this machine's own plan stops where its
+/// cores run out and says why. Core sets that overlap or do not exist are refused.
+#[test]
+fn the_scaling_plan_follows_the_topology() {
+    let (_, _, root) = setup("plan");
+    let plan = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_webhook-bench"))
+            .current_dir(root)
+            .arg("run")
+            .args(args)
+            .output()
+            .expect("webhook-bench runs")
+    };
+    let out = plan(&[
+        "--scaling",
+        "--plan",
+        "--cores",
+        "16",
+        "--receivers",
+        "hyper:ring:serde,may:ring:serde:nats",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "scaling plan for 16 cores: 4 points",
+        "1 receiver core: receiver on 0, generator on 1 (1 engine thread), brokers on 2-15",
+        "2 receiver cores: receiver on 0-1, generator on 2-3 (2 engine threads), brokers on 4-15",
+        "4 receiver cores: receiver on 0-3, generator on 4-7 (4 engine threads), brokers on 8-15",
+        "8 receiver cores: receiver on 0-7, generator on 8-15 (8 engine threads), brokers on the receiver's cores",
+        "stops there: 16 receiver cores and the generator's 16 need 32 cores; this machine has 16",
+        "2 variants (hyper:ring:serde, may:ring:serde:nats) x 1 scenario (scenarios/max-throughput.toml)",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    let out = plan(&[
+        "--plan",
+        "--receiver-cpus",
+        "0-3",
+        "--generator-cpus",
+        "4-5",
+        "--cores",
+        "8",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("receiver on 0-3, generator on 4-5 (2 engine threads), brokers on 6-7"),
+        "{text}"
+    );
+    let out = plan(&["--quick", "--receiver-cpus", "0", "--generator-cpus", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("overlap"));
+    let out = plan(&["--quick", "--receiver-cpus", "0-1023"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("this machine has"));
+}

@@ -74,7 +74,7 @@ fn every_class_against(server: &str, http: &str) {
     rx.stop();
     assert!(out.status.success(), "{server}: {}", text(&out));
     let r = report(&rep);
-    assert_eq!(r["schema"], "didit-loadgen-report/1");
+    assert_eq!(r["schema"], didit_loadgen::report::REPORT_SCHEMA);
     assert_eq!(r["http_client"], http);
     assert_eq!(r["requests"]["mismatches"], 0, "{server}: {}", text(&out));
     assert_eq!(
@@ -435,4 +435,169 @@ fn every_shipped_scenario_parses() {
         }
     }
     assert!(n >= 6, "the six named scenarios ship");
+}
+
+/// The receiver's count of one outcome, from its `/metrics`.
+fn outcome_count(rx: &Receiver, outcome: &str) -> u64 {
+    let m = send(rx.addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").expect("metrics");
+    let needle = format!("didit_webhooks_total{{outcome=\"{outcome}\"}} ");
+    String::from_utf8_lossy(&m.body)
+        .lines()
+        .find_map(|l| l.strip_prefix(&needle).and_then(|n| n.trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+/// The receiver's count of every webhook outcome together.
+fn outcome_total(rx: &Receiver) -> u64 {
+    let m = send(rx.addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").expect("metrics");
+    String::from_utf8_lossy(&m.body)
+        .lines()
+        .filter(|l| l.starts_with("didit_webhooks_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// `--threads 2`: two engines, each on its own core with half the rate and half the connections,
+/// against a null endpoint. Every request either thread sent is in the merged report exactly
+/// once: the report's total equals what the receiver counted, and the merged histogram holds
+/// every measured answer.
+#[test]
+fn two_generator_threads_send_what_the_receiver_counts() {
+    let rx = Receiver::start("hyper", "ring", "serde", &[]);
+    let rep = tmp("threads.json");
+    let out = loadgen(
+        &[
+            "--scenario",
+            &scenario("max-throughput"),
+            "--target",
+            &format!("http://{}", rx.addr),
+            "--path",
+            "/webhooks/null",
+            "--rate",
+            "400",
+            "--connections",
+            "4",
+            "--duration",
+            "2s",
+            "--warmup",
+            "500ms",
+            "--threads",
+            "2",
+            "--quiet",
+            "--report",
+            rep.to_str().expect("utf-8 path"),
+        ],
+        SECRET,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let r = didit_loadgen::Report::from_json(&std::fs::read(&rep).expect("report"))
+        .expect("a typed report");
+    assert_eq!(r.threads, 2);
+    assert_eq!(r.requests.mismatches, 0, "{}", text(&out));
+    assert_eq!(r.requests.transport_errors, 0, "{}", text(&out));
+    assert_eq!(
+        r.requests.total,
+        outcome_count(&rx, "null"),
+        "{}",
+        text(&out)
+    );
+    let [corrected, _, lag] = r.histograms.decode().expect("histograms");
+    assert_eq!(corrected.len(), r.requests.measured);
+    assert_eq!(corrected.len(), r.latency_us.corrected.count);
+    assert!(!lag.is_empty(), "both pacers recorded their lag");
+    // Both threads paced: 400 req/s in all over 2 s measured, within the schedule's slack.
+    assert!(
+        (600..=1000).contains(&r.requests.measured),
+        "{} measured",
+        r.requests.measured
+    );
+    rx.stop();
+}
+
+/// Two generator processes against one receiver, their reports combined by
+/// `webhook-bench merge`: counts add up to what the receiver counted, the histograms add
+/// exactly, and reports of different scenarios are refused.
+#[test]
+fn merged_reports_of_two_generator_processes_count_what_the_receiver_counted() {
+    let rx = Receiver::start("hyper", "ring", "serde", &[]);
+    let target = format!("http://{}", rx.addr);
+    let reports: Vec<PathBuf> = (0..2).map(|i| tmp(&format!("merge-{i}.json"))).collect();
+    let children: Vec<std::process::Child> = reports
+        .iter()
+        .enumerate()
+        .map(|(i, rep)| {
+            Command::new(env!("CARGO_BIN_EXE_didit-loadgen"))
+                .args(["--scenario", &scenario("typical-mix"), "--target", &target])
+                .args(["--rate", "150", "--connections", "4", "--duration", "2s"])
+                .args([
+                    "--warmup",
+                    "500ms",
+                    "--quiet",
+                    "--seed",
+                    &format!("{}", 7 + i),
+                ])
+                .arg("--report")
+                .arg(rep)
+                .env("DIDIT_WEBHOOK_SECRET", SECRET)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("didit-loadgen runs")
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().expect("waits").success(), "a generator failed");
+    }
+    let parts: Vec<didit_loadgen::Report> = reports
+        .iter()
+        .map(|p| {
+            didit_loadgen::Report::from_json(&std::fs::read(p).expect("report")).expect("typed")
+        })
+        .collect();
+    let merged = tmp("merged.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_webhook-bench"))
+        .arg("merge")
+        .args(&reports)
+        .arg("--out")
+        .arg(&merged)
+        .output()
+        .expect("webhook-bench merge runs");
+    assert!(out.status.success(), "{}", text(&out));
+    let m =
+        didit_loadgen::Report::from_json(&std::fs::read(&merged).expect("merged")).expect("typed");
+    assert_eq!(
+        m.requests.total,
+        parts[0].requests.total + parts[1].requests.total
+    );
+    // Every delivery of the mix reaches the webhook endpoint (no wrong paths or methods in it),
+    // so the receiver's outcomes, summed, count every request either generator sent.
+    let counted = outcome_total(&rx);
+    assert_eq!(m.requests.mismatches, 0, "{}", text(&out));
+    assert_eq!(
+        m.requests.total, counted,
+        "merged total against the receiver's /metrics"
+    );
+    let [c, _, _] = m.histograms.decode().expect("merged histograms");
+    let [a, _, _] = parts[0].histograms.decode().expect("histogram");
+    let [b, _, _] = parts[1].histograms.decode().expect("histogram");
+    assert_eq!(c.len(), a.len() + b.len());
+    assert_eq!(m.latency_us.corrected.max, a.max().max(b.max()));
+    // Another scenario's report is refused, with a clear reason.
+    let other = tmp("merge-other.json");
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&reports[1]).expect("report")).expect("json");
+    v["scenario"] = "retry-storm".into();
+    std::fs::write(&other, serde_json::to_vec(&v).expect("json")).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_webhook-bench"))
+        .arg("merge")
+        .arg(&reports[0])
+        .arg(&other)
+        .output()
+        .expect("webhook-bench merge runs");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("different runs"),
+        "{}",
+        text(&out)
+    );
+    rx.stop();
 }

@@ -14,7 +14,7 @@ use crate::cpu::CpuWatch;
 use crate::model::{Acked, Generator, Templates};
 use crate::open_loop::{EngineConfig, EngineOutput};
 use crate::progress::Live;
-use crate::report::{Cpu, Latency, Load, Percentiles, REPORT_SCHEMA, Report, Requests};
+use crate::report::{Cpu, Histograms, Latency, Load, Percentiles, REPORT_SCHEMA, Report, Requests};
 use crate::scenario::{EngineKind, LoadShape, Scenario};
 use crate::target::Target;
 
@@ -90,6 +90,11 @@ pub struct Options {
     /// Read the secret from this file instead of DIDIT_WEBHOOK_SECRET.
     #[arg(long)]
     pub secret_file: Option<PathBuf>,
+    /// Open-loop engine threads, each pinned to its own core of those this process may use
+    /// (`taskset -c 2-5 didit-loadgen --threads 4`), with 1/N of the rate and of the
+    /// connections and its own traffic model; the histograms are merged exactly.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
+    pub threads: u8,
     /// Seed for the traffic model's random choices (default: from the clock).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -162,11 +167,35 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
     if opts.pool.is_some() && scenario.engine == EngineKind::Goose {
         bail!("--pool is an open-loop engine option");
     }
-    let mut generator =
-        Generator::new(templates, &scenario, &secret, Acked::shared(), seed).calibrate(calibrate);
-    let pool = match opts.pool.filter(|n| *n > 0) {
-        Some(n) => crate::open_loop::Pool::build(&mut generator, n, opts.http, &target),
-        None => crate::open_loop::Pool::default(),
+    let threads = usize::from(opts.threads);
+    if threads > 1 && scenario.engine == EngineKind::Goose {
+        bail!("--threads is an open-loop engine option (goose runs its users on its own runtime)");
+    }
+    if threads > scenario.connections {
+        bail!(
+            "--threads {threads} needs at least as many connections (the scenario has {}; pass --connections)",
+            scenario.connections
+        );
+    }
+    // One traffic model per thread: its own seed, its own id stream, one store of acknowledged
+    // deliveries for the replays.
+    let acked = Acked::shared();
+    let mut generators: Vec<Generator> = (0..threads)
+        .map(|i| {
+            let g = Generator::new(
+                templates.clone(),
+                &scenario,
+                &secret,
+                acked.clone(),
+                seed.wrapping_add(i as u64),
+            )
+            .calibrate(calibrate);
+            if threads > 1 { g.stream(i as u8) } else { g }
+        })
+        .collect();
+    let pool = match (opts.pool.filter(|n| *n > 0), generators.first_mut()) {
+        (Some(n), Some(g)) => crate::open_loop::Pool::build(g, n, opts.http, &target),
+        _ => crate::open_loop::Pool::default(),
     };
     let acked_log = opts
         .acked_log
@@ -193,10 +222,21 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
         (None, None) => None,
     };
     let out = match scenario.engine {
-        EngineKind::OpenLoop => crate::open_loop::run(cfg, generator, live)?,
-        EngineKind::Goose => crate::goose_engine::run(cfg, generator, live, &opts.goose_args)?,
+        EngineKind::OpenLoop => crate::open_loop::run(cfg, generators, &[], live)?,
+        EngineKind::Goose => {
+            let generator = generators.into_iter().next().context("no traffic model")?;
+            crate::goose_engine::run(cfg, generator, live, &opts.goose_args)?
+        }
     };
-    let mut report = build_report(&scenario, &target, started_unix, out, gen_cpu, rx_cpu);
+    let mut report = build_report(
+        &scenario,
+        &target,
+        started_unix,
+        out,
+        gen_cpu,
+        rx_cpu,
+        threads,
+    );
     report.calibration = calibrate;
     report.pool = opts.pool;
     report.judge = opts.judge.name().into();
@@ -247,6 +287,7 @@ pub fn build_report(
     out: EngineOutput,
     gen_cpu: CpuWatch,
     rx_cpu: Option<CpuWatch>,
+    threads: usize,
 ) -> Report {
     let st = &out.stats;
     let secs = out.measured.as_secs_f64();
@@ -267,8 +308,13 @@ pub fn build_report(
     }
     // A paced open-loop run spins between requests, so its CPU share says nothing there.
     let cpu_meaningful = !open_loop || scenario.load == LoadShape::Max;
-    let threads = if open_loop { 1.0 } else { num_cpus_hint() };
-    if cpu_meaningful && generator.utilisation >= 0.95 * threads {
+    // Every thread's core counts: the generator is saturated when all of them are.
+    let cores = if open_loop {
+        threads as f64
+    } else {
+        num_cpus_hint()
+    };
+    if cpu_meaningful && generator.utilisation >= 0.95 * cores {
         match &receiver {
             Some(r) if r.utilisation >= 0.90 => {}
             Some(r) => reasons.push(format!(
@@ -325,6 +371,8 @@ pub fn build_report(
             reconnects: st.reconnects,
         },
         by_label: Report::lines(st),
+        histograms: Histograms::of(st),
+        threads,
         latency_us: Latency {
             resolution: if open_loop {
                 "microseconds".into()

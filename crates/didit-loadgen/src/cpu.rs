@@ -5,6 +5,18 @@ use std::time::{Duration, Instant};
 /// Linux reports `utime`/`stime` in USER_HZ ticks, which is 100 on every mainstream ABI.
 const USER_HZ: f64 = 100.0;
 
+/// The cores this process may run on (its affinity mask: `taskset` narrows it), in order.
+pub fn allowed_cores() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .map(|ids| ids.into_iter().map(|c| c.id).collect())
+        .unwrap_or_default()
+}
+
+/// Pins the calling thread to `core`; false if the system refused.
+pub fn pin_current_thread(core: usize) -> bool {
+    core_affinity::set_for_current(core_affinity::CoreId { id: core })
+}
+
 /// User + system CPU seconds of process `pid` (`None` for this process), all threads.
 pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     let path = match pid {

@@ -739,6 +739,9 @@ pub struct Generator {
     oversize_sig: String,
     seq: u64,
     calibrate: bool,
+    /// The thread this model feeds, written into the first byte of every id it draws, so that
+    /// the threads of one run never draw the same `event_id` or `session_id`.
+    stream: Option<u8>,
 }
 
 impl Generator {
@@ -785,7 +788,14 @@ impl Generator {
             oversize_sig,
             seq: 0,
             calibrate: false,
+            stream: None,
         }
+    }
+
+    /// Marks every id this model draws with `stream` (one thread of a multi-threaded run).
+    pub fn stream(mut self, stream: u8) -> Self {
+        self.stream = Some(stream);
+        self
     }
 
     /// Calibration: every delivery is labelled 200 `ok`, the answer of `/webhooks/null`.
@@ -808,7 +818,10 @@ impl Generator {
 
     fn uuid(&mut self) -> Arc<str> {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let x: u128 = self.rng.random();
+        let mut x: u128 = self.rng.random();
+        if let Some(stream) = self.stream {
+            x = (x & !(0xff << 120)) | (u128::from(stream) << 120);
+        }
         // RFC 9562 version 4, variant 10.
         let x = (x & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
         let mut out = [0u8; 36];

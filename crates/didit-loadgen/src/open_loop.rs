@@ -1,6 +1,11 @@
-//! The open-loop precision engine: hyper's HTTP/1.1 client on one thread, a constant-arrival-rate
-//! schedule, and latency measured from each request's *intended* send time (coordinated-omission
-//! corrected, as wrk2 does) into microsecond HdrHistograms, next to the uncorrected figures.
+//! The open-loop precision engine: an HTTP/1.1 client (hyper's, or a raw one) on one thread per
+//! core, a constant-arrival-rate schedule, and latency measured from each request's *intended*
+//! send time (coordinated-omission corrected, as wrk2 does) into microsecond HdrHistograms, next
+//! to the uncorrected figures.
+//!
+//! With `--threads N` each thread runs its own engine, pinned to its own core, with 1/N of the
+//! rate and of the connections and its own traffic model; their histograms are added exactly at
+//! the end.
 //!
 //! One pacer task releases tickets on schedule; connection tasks take the next ticket whenever
 //! they are free. A ticket that waits because every connection is busy keeps its intended time,
@@ -14,6 +19,7 @@ use std::io::{BufWriter, Write};
 use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -113,7 +119,8 @@ struct Shared {
     pool_wire: Vec<Vec<u8>>,
     pool_next: std::cell::Cell<usize>,
     stats: RefCell<Stats>,
-    acked_log: RefCell<Option<BufWriter<File>>>,
+    /// Shared by the threads; a line is written under the lock, so lines never interleave.
+    acked_log: Option<Arc<Mutex<BufWriter<File>>>>,
     live: Arc<Live>,
     target: Target,
     timeout: Duration,
@@ -139,9 +146,134 @@ impl Shared {
     }
 }
 
-/// Runs the scenario with the open-loop engine on the calling thread.
+impl Pool {
+    /// Splits the pool into `n` parts, one per thread (deliveries dealt round-robin).
+    fn split(self, n: usize) -> Vec<Pool> {
+        let mut parts: Vec<Pool> = (0..n).map(|_| Pool::default()).collect();
+        let wire = self
+            .wire
+            .into_iter()
+            .map(Some)
+            .chain(std::iter::repeat_with(|| None));
+        for (i, (d, w)) in self.deliveries.into_iter().zip(wire).enumerate() {
+            parts[i % n].deliveries.push(d);
+            if let Some(w) = w {
+                parts[i % n].wire.push(w);
+            }
+        }
+        parts
+    }
+}
+
+/// Runs the scenario with the open-loop engine: on the calling thread with one generator, or on
+/// one thread per generator, each pinned to the next core of `cores` (the cores this process
+/// may use, when empty) with its share of the rate, the connections and the pool.
 pub fn run(
     cfg: EngineConfig<'_>,
+    generators: Vec<Generator>,
+    cores: &[usize],
+    live: Arc<Live>,
+) -> Result<EngineOutput, EngineError> {
+    let n = generators.len().max(1);
+    let start = Instant::now();
+    let acked_log = cfg
+        .acked_log
+        .map(|f| Arc::new(Mutex::new(BufWriter::new(f))));
+    let mut pools = cfg.pool.split(n).into_iter();
+    let outputs: Vec<EngineOutput> = if n == 1 {
+        let generator = generators.into_iter().next().ok_or_else(|| {
+            EngineError::Runtime(std::io::Error::other("no traffic model to run"))
+        })?;
+        let one = Thread {
+            scenario: cfg.scenario.clone(),
+            target: cfg.target,
+            acked_log: acked_log.clone(),
+            progress: !cfg.quiet,
+            pool: pools.next().unwrap_or_default(),
+            client: cfg.client,
+            judge: cfg.judge,
+            start,
+        };
+        vec![run_thread(one, generator, live)?]
+    } else {
+        let cores: Vec<usize> = if cores.is_empty() {
+            crate::cpu::allowed_cores()
+        } else {
+            cores.to_vec()
+        };
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = generators
+                .into_iter()
+                .enumerate()
+                .map(|(i, generator)| {
+                    let thread = Thread {
+                        scenario: cfg.scenario.share(i, n),
+                        target: cfg.target,
+                        acked_log: acked_log.clone(),
+                        // One progress display, of every thread's answers (`Live` is shared).
+                        progress: !cfg.quiet && i == 0,
+                        pool: pools.next().unwrap_or_default(),
+                        client: cfg.client,
+                        judge: cfg.judge,
+                        start,
+                    };
+                    let core = cores.get(i % cores.len().max(1)).copied();
+                    let live = live.clone();
+                    scope.spawn(move || {
+                        if let Some(c) = core {
+                            crate::cpu::pin_current_thread(c);
+                        }
+                        run_thread(thread, generator, live)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(EngineError::Runtime(std::io::Error::other(
+                            "a generator thread panicked",
+                        )))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?
+    };
+    if let Some(log) = acked_log
+        && let Ok(mut w) = log.lock()
+    {
+        w.flush().map_err(EngineError::AckedLog)?;
+    }
+    let mut merged = EngineOutput {
+        stats: Stats::default(),
+        measured: Duration::ZERO,
+        goose_reports: Vec::new(),
+    };
+    for o in outputs {
+        merged.stats.merge(o.stats);
+        // The threads share one clock and one schedule, so their measured periods agree; the
+        // longest is the run's.
+        merged.measured = merged.measured.max(o.measured);
+    }
+    merged.measured = merged.measured.max(Duration::from_millis(1));
+    Ok(merged)
+}
+
+/// One thread's engine: its share of the scenario and of the pool.
+struct Thread<'a> {
+    scenario: Scenario,
+    target: &'a Target,
+    acked_log: Option<Arc<Mutex<BufWriter<File>>>>,
+    progress: bool,
+    pool: Pool,
+    client: HttpClient,
+    judge: Judge,
+    /// The run's start, common to every thread.
+    start: Instant,
+}
+
+fn run_thread(
+    cfg: Thread<'_>,
     generator: Generator,
     live: Arc<Live>,
 ) -> Result<EngineOutput, EngineError> {
@@ -150,12 +282,12 @@ pub fn run(
         .build()
         .map_err(EngineError::Runtime)?;
     let local = tokio::task::LocalSet::new();
-    let s = cfg.scenario;
+    let s = &cfg.scenario;
     let Pool {
         deliveries: pool,
         wire: pool_wire,
     } = cfg.pool;
-    let start = Instant::now();
+    let start = cfg.start;
     let measure_start = start + s.warmup;
     let end = measure_start + s.duration;
     let shared = Rc::new(Shared {
@@ -166,7 +298,7 @@ pub fn run(
         pool_wire,
         pool_next: std::cell::Cell::new(0),
         stats: RefCell::new(Stats::default()),
-        acked_log: RefCell::new(cfg.acked_log.map(BufWriter::new)),
+        acked_log: cfg.acked_log,
         live: live.clone(),
         target: cfg.target.clone(),
         timeout: s.request_timeout.unwrap_or(Duration::from_secs(10)),
@@ -181,7 +313,7 @@ pub fn run(
         &format!("{} (open loop)", s.name),
         s.warmup + s.duration,
         live,
-        cfg.quiet,
+        !cfg.progress,
     );
     let shape = s.load;
     let connections = s.connections;
@@ -240,9 +372,6 @@ pub fn run(
         .min(shared.end.max(measure_start))
         .saturating_duration_since(measure_start)
         .max(Duration::from_millis(1));
-    if let Some(mut w) = shared.acked_log.borrow_mut().take() {
-        w.flush().map_err(EngineError::AckedLog)?;
-    }
     let stats = shared.stats.replace(Stats::default());
     Ok(EngineOutput {
         stats,
@@ -644,8 +773,8 @@ async fn exchange(
                 shared.live.mismatches.fetch_add(1, Relaxed);
             }
             if status == 200 {
-                if let (Some(log), Some(id)) =
-                    (shared.acked_log.borrow_mut().as_mut(), delivery.event_id())
+                if let (Some(log), Some(id)) = (&shared.acked_log, delivery.event_id())
+                    && let Ok(mut log) = log.lock()
                 {
                     let _ = writeln!(log, "{id}");
                 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Label, Verdict};
 
 /// The report format's name and version; bump on incompatible change.
-pub const REPORT_SCHEMA: &str = "didit-loadgen-report/1";
+pub const REPORT_SCHEMA: &str = "didit-loadgen-report/2";
 
 /// Everything one engine run counted. Engines fill it; [`Report`] summarises it.
 #[derive(Debug)]
@@ -191,12 +191,110 @@ impl Stats {
         }
     }
 
+    /// Adds another engine's counts (one thread of a multi-threaded run): histograms exactly,
+    /// counters summed, examples kept up to the usual number.
+    pub fn merge(&mut self, other: Stats) {
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = self.corrected.add(&other.corrected);
+        let _ = self.uncorrected.add(&other.uncorrected);
+        let _ = self.schedule_lag.add(&other.schedule_lag);
+        self.measured += other.measured;
+        self.unsent += other.unsent;
+        self.late += other.late;
+        self.transport_errors += other.transport_errors;
+        self.reconnects += other.reconnects;
+        for (k, c) in other.by_label {
+            let mine = self.by_label.entry(k).or_default();
+            mine.count += c.count;
+            mine.correct += c.correct;
+            mine.shed += c.shed;
+            mine.mismatches += c.mismatches;
+            mine.transport_errors += c.transport_errors;
+            for (status, n) in c.statuses {
+                *mine.statuses.entry(status).or_default() += n;
+            }
+        }
+        let room = EXAMPLES_KEPT.saturating_sub(self.mismatch_examples.len());
+        self.mismatch_examples
+            .extend(other.mismatch_examples.into_iter().take(room));
+        let room = EXAMPLES_KEPT.saturating_sub(self.transport_examples.len());
+        self.transport_examples
+            .extend(other.transport_examples.into_iter().take(room));
+    }
+
     pub fn mismatches(&self) -> u64 {
         self.by_label.values().map(|c| c.mismatches).sum()
     }
 
     pub fn total(&self) -> u64 {
         self.by_label.values().map(|c| c.count).sum()
+    }
+}
+
+/// A run's latency histograms, each in HdrHistogram's compressed V2 encoding, base64: what
+/// HdrHistogram's own tools (`HistogramLogReader`, `hdrh` in Python) read, and what
+/// `webhook-bench merge` adds exactly across generator processes and hosts.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Histograms {
+    pub corrected: String,
+    pub uncorrected: String,
+    pub schedule_lag: String,
+}
+
+/// A histogram that could not be read back.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: not an HdrHistogram V2 base64 encoding: {why}")]
+pub struct HistogramError {
+    what: &'static str,
+    why: String,
+}
+
+/// Encodes `h` as compressed V2, base64.
+pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    use base64::Engine as _;
+    let mut bytes = Vec::new();
+    // Writing into a Vec fails only for a histogram the serialiser cannot represent, which the
+    // bounds this crate uses rule out; an empty string then reads back as an error, not as data.
+    if hdrhistogram::serialization::Serializer::serialize(
+        &mut hdrhistogram::serialization::V2DeflateSerializer::new(),
+        h,
+        &mut bytes,
+    )
+    .is_err()
+    {
+        return String::new();
+    }
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes what [`encode_histogram`] wrote.
+pub fn decode_histogram(what: &'static str, text: &str) -> Result<Histogram<u64>, HistogramError> {
+    use base64::Engine as _;
+    let err = |why: String| HistogramError { what, why };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| err(e.to_string()))?;
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut std::io::Cursor::new(bytes))
+        .map_err(|e| err(format!("{e:?}")))
+}
+
+impl Histograms {
+    pub fn of(st: &Stats) -> Histograms {
+        Histograms {
+            corrected: encode_histogram(&st.corrected),
+            uncorrected: encode_histogram(&st.uncorrected),
+            schedule_lag: encode_histogram(&st.schedule_lag),
+        }
+    }
+
+    /// The three histograms, decoded: (corrected, uncorrected, schedule lag).
+    pub fn decode(&self) -> Result<[Histogram<u64>; 3], HistogramError> {
+        Ok([
+            decode_histogram("corrected", &self.corrected)?,
+            decode_histogram("uncorrected", &self.uncorrected)?,
+            decode_histogram("schedule_lag", &self.schedule_lag)?,
+        ])
     }
 }
 
@@ -313,6 +411,10 @@ pub struct Report {
     pub requests: Requests,
     pub by_label: Vec<LabelLine>,
     pub latency_us: Latency,
+    /// The latency histograms themselves, for exact merging (`webhook-bench merge`).
+    pub histograms: Histograms,
+    /// Open-loop engine threads (`--threads`), each on its own core.
+    pub threads: usize,
     pub generator: Cpu,
     pub receiver: Option<Cpu>,
     /// The generator, not the receiver, limited the result (see `generator_limited_reasons`).
@@ -335,6 +437,23 @@ pub enum ReportError {
     Schema { found: String },
 }
 
+/// Why reports cannot be merged.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("no reports to merge")]
+    Empty,
+    #[error("the reports are of different runs: {what} `{a}` and `{b}`")]
+    Different {
+        what: &'static str,
+        a: String,
+        b: String,
+    },
+    #[error(transparent)]
+    Histogram(#[from] HistogramError),
+    #[error("histograms of different bounds: {0}")]
+    Bounds(String),
+}
+
 impl Report {
     /// Reads a report the generator wrote (`--report`): the typed contract between the generator
     /// and the tools that run it. A report of another schema version is refused, not half-read.
@@ -348,6 +467,135 @@ impl Report {
             return Err(ReportError::Schema { found: head.schema });
         }
         Ok(serde_json::from_slice(bytes)?)
+    }
+
+    /// Combines the reports of generators that ran side by side against one receiver (several
+    /// processes, or several hosts): the histograms are added exactly and the percentiles
+    /// recomputed from the sum, counts and rates are summed, the run lasted as long as the
+    /// longest. Reports of different scenarios, engines or judging modes are refused, as are
+    /// reports without histograms. The receiver's CPU, observed by each generator over the same
+    /// period, is the largest of their observations.
+    pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
+        let mut it = reports.into_iter();
+        let mut m = it.next().ok_or(MergeError::Empty)?;
+        let [mut corrected, mut uncorrected, mut lag] = m.histograms.decode()?;
+        for r in it {
+            for (what, a, b) in [
+                ("scenario", &m.scenario, &r.scenario),
+                ("engine", &m.engine.to_string(), &r.engine.to_string()),
+                ("judge", &m.judge.to_string(), &r.judge.to_string()),
+            ] {
+                if a != b {
+                    return Err(MergeError::Different {
+                        what,
+                        a: a.clone(),
+                        b: b.clone(),
+                    });
+                }
+            }
+            if m.calibration != r.calibration {
+                return Err(MergeError::Different {
+                    what: "calibration",
+                    a: m.calibration.to_string(),
+                    b: r.calibration.to_string(),
+                });
+            }
+            let [c, u, l] = r.histograms.decode()?;
+            corrected
+                .add(&c)
+                .map_err(|e| MergeError::Bounds(format!("{e:?}")))?;
+            uncorrected
+                .add(&u)
+                .map_err(|e| MergeError::Bounds(format!("{e:?}")))?;
+            lag.add(&l)
+                .map_err(|e| MergeError::Bounds(format!("{e:?}")))?;
+            if m.target != r.target && !m.target.split(", ").any(|t| t == r.target) {
+                m.target = format!("{}, {}", m.target, r.target);
+            }
+            m.started_unix = m.started_unix.min(r.started_unix);
+            m.duration_secs = m.duration_secs.max(r.duration_secs);
+            m.warmup_secs = m.warmup_secs.max(r.warmup_secs);
+            m.pool = match (m.pool, r.pool) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            };
+            m.threads += r.threads;
+            m.load.target_rate = match (m.load.target_rate, r.load.target_rate) {
+                (Some(a), Some(b)) => Some(a + b),
+                _ => None,
+            };
+            m.load.achieved_rate =
+                ((m.load.achieved_rate + r.load.achieved_rate) * 10.0).round() / 10.0;
+            m.load.connections += r.load.connections;
+            let q = &mut m.requests;
+            let o = &r.requests;
+            q.total += o.total;
+            q.measured += o.measured;
+            q.correct += o.correct;
+            q.shed += o.shed;
+            q.mismatches += o.mismatches;
+            q.transport_errors += o.transport_errors;
+            q.unsent += o.unsent;
+            q.late += o.late;
+            q.reconnects += o.reconnects;
+            for line in r.by_label {
+                match m.by_label.iter_mut().find(|l| {
+                    (&l.class, &l.kind, l.expected_status, &l.expected)
+                        == (
+                            &line.class,
+                            &line.kind,
+                            line.expected_status,
+                            &line.expected,
+                        )
+                }) {
+                    Some(mine) => {
+                        let (a, b) = (&mut mine.counts, line.counts);
+                        a.count += b.count;
+                        a.correct += b.correct;
+                        a.shed += b.shed;
+                        a.mismatches += b.mismatches;
+                        a.transport_errors += b.transport_errors;
+                        for (status, n) in b.statuses {
+                            *a.statuses.entry(status).or_default() += n;
+                        }
+                    }
+                    None => m.by_label.push(line),
+                }
+            }
+            m.generator.cpu_seconds += r.generator.cpu_seconds;
+            m.generator.utilisation += r.generator.utilisation;
+            m.receiver = match (m.receiver.take(), r.receiver) {
+                (Some(a), Some(b)) if b.cpu_seconds > a.cpu_seconds => Some(b),
+                (a, b) => a.or(b),
+            };
+            m.generator_limited |= r.generator_limited;
+            m.generator_limited_reasons
+                .extend(r.generator_limited_reasons);
+            let room = EXAMPLES_KEPT.saturating_sub(m.mismatch_examples.len());
+            m.mismatch_examples
+                .extend(r.mismatch_examples.into_iter().take(room));
+            let room = EXAMPLES_KEPT.saturating_sub(m.transport_error_examples.len());
+            m.transport_error_examples
+                .extend(r.transport_error_examples.into_iter().take(room));
+            m.goose_reports.extend(r.goose_reports);
+        }
+        m.by_label.sort_by(|a, b| {
+            (&a.class, &a.kind, a.expected_status, &a.expected).cmp(&(
+                &b.class,
+                &b.kind,
+                b.expected_status,
+                &b.expected,
+            ))
+        });
+        m.latency_us.corrected = Percentiles::of(&corrected);
+        m.latency_us.uncorrected = Percentiles::of(&uncorrected);
+        m.latency_us.schedule_lag = Percentiles::of(&lag);
+        m.histograms = Histograms {
+            corrected: encode_histogram(&corrected),
+            uncorrected: encode_histogram(&uncorrected),
+            schedule_lag: encode_histogram(&lag),
+        };
+        Ok(m)
     }
 
     pub fn lines(stats: &Stats) -> Vec<LabelLine> {
@@ -536,8 +784,9 @@ mod tests {
             kind: PayloadKind::Approved,
             expect: Expect::Accepted,
         };
-        st.answer(&label, 200, b"ok", Verdict::Correct, None);
-        st.answer(&label, 401, b"no", Verdict::Mismatch, None);
+        let lat = Some((Duration::from_micros(100), Duration::from_micros(50)));
+        st.answer(&label, 200, b"ok", Verdict::Correct, lat);
+        st.answer(&label, 401, b"no", Verdict::Mismatch, lat);
         let p = Percentiles {
             count: 2,
             mean: 1.5,
@@ -583,6 +832,8 @@ mod tests {
                 uncorrected: p.clone(),
                 schedule_lag: p,
             },
+            histograms: Histograms::of(&st),
+            threads: 1,
             generator: Cpu {
                 cpu_seconds: 0.5,
                 utilisation: 0.5,
@@ -619,5 +870,67 @@ mod tests {
         v["by_label"][0]["statuses"] = serde_json::json!({"two hundred": 1});
         let err = Report::from_json(&serde_json::to_vec(&v).expect("json")).expect_err("refused");
         assert!(err.to_string().contains("not an HTTP status"), "{err}");
+    }
+
+    #[test]
+    fn merged_reports_add_counts_and_histograms_and_refuse_other_scenarios() {
+        let a = sample_report();
+        let mut b = sample_report();
+        b.target = "http://127.0.0.1:2".into();
+        let m = Report::merge(vec![a.clone(), b.clone()]).expect("merges");
+        assert_eq!(m.requests.total, 4);
+        assert_eq!(m.requests.mismatches, 2);
+        assert_eq!(m.load.achieved_rate, 4.0);
+        assert_eq!(m.threads, 2);
+        assert_eq!(m.target, "http://127.0.0.1:1, http://127.0.0.1:2");
+        let line = m
+            .by_label
+            .iter()
+            .find(|l| l.kind == "approved")
+            .expect("the approved line");
+        assert_eq!(line.counts.statuses.get(&401), Some(&2));
+        let [c, _, _] = m.histograms.decode().expect("decodes");
+        let [ca, _, _] = a.histograms.decode().expect("decodes");
+        assert_eq!((ca.len(), c.len()), (2, 4));
+        assert_eq!(m.latency_us.corrected, Percentiles::of(&c));
+        b.scenario = "other".into();
+        let err = Report::merge(vec![a, b]).expect_err("refused");
+        assert!(
+            err.to_string().contains("scenario `s` and `other`"),
+            "{err}"
+        );
+        assert!(matches!(Report::merge(Vec::new()), Err(MergeError::Empty)));
+    }
+
+    #[test]
+    fn histograms_survive_the_v2_base64_round_trip_and_add_exactly() {
+        let mut a = Stats::default();
+        let mut b = Stats::default();
+        let label = Label {
+            class: Class::Valid,
+            kind: PayloadKind::Approved,
+            expect: Expect::Accepted,
+        };
+        for i in 1..=1000u64 {
+            let st = if i % 3 == 0 { &mut b } else { &mut a };
+            st.answer(
+                &label,
+                200,
+                b"ok",
+                Verdict::Correct,
+                Some((Duration::from_micros(i * 7), Duration::from_micros(i))),
+            );
+        }
+        let [ca, _, _] = Histograms::of(&a).decode().expect("decodes");
+        assert_eq!(ca, a.corrected);
+        let [cb, _, _] = Histograms::of(&b).decode().expect("decodes");
+        let mut sum = ca;
+        sum.add(&cb).expect("same bounds");
+        a.merge(b);
+        assert_eq!(sum, a.corrected);
+        assert_eq!(a.corrected.len(), 1000);
+        assert_eq!(a.total(), 1000);
+        assert!(decode_histogram("x", "not base64!").is_err());
+        assert!(decode_histogram("x", "aGVsbG8=").is_err());
     }
 }

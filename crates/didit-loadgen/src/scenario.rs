@@ -98,6 +98,29 @@ impl LoadShape {
     }
 
     /// The mean rate over the measured period, for reports (`None` for `Max`).
+    /// The same shape at `f` times the rate (one thread's share of a run split over threads).
+    pub fn scaled(&self, f: f64) -> LoadShape {
+        match *self {
+            LoadShape::Constant { rate } => LoadShape::Constant { rate: rate * f },
+            LoadShape::Ramp { from, to } => LoadShape::Ramp {
+                from: from * f,
+                to: to * f,
+            },
+            LoadShape::Burst {
+                rate,
+                peak,
+                every,
+                length,
+            } => LoadShape::Burst {
+                rate: rate * f,
+                peak: peak * f,
+                every,
+                length,
+            },
+            LoadShape::Max => LoadShape::Max,
+        }
+    }
+
     pub fn mean_rate(&self) -> Option<f64> {
         match *self {
             LoadShape::Constant { rate } => Some(rate),
@@ -255,6 +278,21 @@ pub struct Scenario {
     /// For `Max` runs: how long a request may take before it counts as a timeout.
     #[serde(default, with = "humantime_serde_compat::option")]
     pub request_timeout: Option<Duration>,
+}
+
+impl Scenario {
+    /// Thread `i`'s share of this scenario run over `n` threads: the rate divided by `n`, the
+    /// connections and the request cap split as evenly as they go (the first threads take the
+    /// remainder), so that the threads together send what the scenario asks.
+    pub fn share(&self, i: usize, n: usize) -> Scenario {
+        let n = n.max(1);
+        let split = |total: u64| total / n as u64 + u64::from((i as u64) < total % n as u64);
+        let mut s = self.clone();
+        s.load = self.load.scaled(1.0 / n as f64);
+        s.connections = split(self.connections as u64) as usize;
+        s.max_requests = self.max_requests.map(split);
+        s
+    }
 }
 
 fn default_path() -> String {

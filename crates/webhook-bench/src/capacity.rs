@@ -2,7 +2,8 @@
 //!
 //! Every generator sends 4 KB POSTs to one receiver's `/webhooks/null` endpoint (which answers
 //! without verifying, so the receiver is as cheap as it gets) over 32 persistent connections,
-//! the generator pinned to one core and the receiver to another. wrk runs twice: one static
+//! the generator pinned to its cores (one wrk thread or one engine thread per core) and the
+//! receiver to others. wrk runs twice: one static
 //! request (its fastest mode), and through `scripts/wrk_pool.py`'s Lua pool of 1,000 pre-signed
 //! deliveries; `didit-loadgen` runs four ways (a pool of 1,000 deliveries built before the run,
 //! like for like with the Lua pool, or a fresh signed delivery per request; hyper's client or the
@@ -20,7 +21,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use crate::harness::{Harness, SECRET, last_lines};
+use crate::harness::{CpuSet, Harness, SECRET, last_lines};
 use crate::matrix::Variant;
 use crate::results::Spread;
 
@@ -33,8 +34,8 @@ pub struct CapacityPlan {
     pub bin_dir: PathBuf,
     /// The receiver whose null endpoint takes the load.
     pub server: String,
-    pub receiver_cpu: usize,
-    pub generator_cpu: usize,
+    pub receiver_cpus: CpuSet,
+    pub generator_cpus: CpuSet,
     pub duration: Duration,
     pub repeat: usize,
     pub connections: usize,
@@ -66,8 +67,8 @@ pub struct CapacityResult {
     pub git_commit: String,
     pub cpu_model: String,
     pub receiver: String,
-    pub receiver_cpu: usize,
-    pub generator_cpu: usize,
+    pub receiver_cpus: String,
+    pub generator_cpus: String,
     pub duration_secs: f64,
     pub repeat: usize,
     pub connections: usize,
@@ -120,9 +121,9 @@ pub fn run(plan: &CapacityPlan) -> anyhow::Result<CapacityResult> {
     let variant =
         Variant::parse(&format!("{}:ring:serde", plan.server)).map_err(anyhow::Error::msg)?;
     let harness = Harness {
-        bin_dir: plan.bin_dir.clone(),
-        cpus: Some(plan.receiver_cpu.to_string()),
-        receiver_args: Vec::new(),
+        cpus: Some(plan.receiver_cpus.to_string()),
+        workers: plan.receiver_cpus.len(),
+        ..Harness::new(plan.bin_dir.clone())
     };
     let rx = harness.start(&variant).map_err(anyhow::Error::msg)?;
     let work = std::env::temp_dir().join(format!("webhook-bench-capacity-{}", std::process::id()));
@@ -138,8 +139,8 @@ pub fn run(plan: &CapacityPlan) -> anyhow::Result<CapacityResult> {
         git_commit: crate::runner::sh("git", &["rev-parse", "HEAD"]),
         cpu_model: crate::runner::cpu_model(),
         receiver: variant.name,
-        receiver_cpu: plan.receiver_cpu,
-        generator_cpu: plan.generator_cpu,
+        receiver_cpus: plan.receiver_cpus.to_string(),
+        generator_cpus: plan.generator_cpus.to_string(),
         duration_secs: plan.duration.as_secs_f64(),
         repeat: plan.repeat,
         connections: plan.connections,
@@ -246,7 +247,7 @@ fn timed(
     let out = Command::new("/usr/bin/time")
         .args(["-f", "%U %S", "-o"])
         .arg(&time_file)
-        .args(["taskset", "-c", &plan.generator_cpu.to_string()])
+        .args(["taskset", "-c", &plan.generator_cpus.to_string()])
         .arg(program)
         .args(args)
         .env("DIDIT_WEBHOOK_SECRET", SECRET)
@@ -280,7 +281,7 @@ fn wrk(
 ) -> anyhow::Result<(f64, u64, f64)> {
     let args = |secs: String| {
         vec![
-            "-t1".to_owned(),
+            format!("-t{}", plan.generator_cpus.len()),
             format!("-c{}", plan.connections),
             format!("-d{secs}"),
             "-s".into(),
@@ -350,6 +351,8 @@ fn loadgen(
     args.extend([
         "--http".into(),
         if mode.contains("raw") { "raw" } else { "hyper" }.into(),
+        "--threads".into(),
+        plan.generator_cpus.len().to_string(),
     ]);
     let (_, cpu) = timed(plan, work, &plan.bin_dir.join("didit-loadgen"), &args)?;
     let r = didit_loadgen::Report::from_json(&std::fs::read(&report)?)
@@ -380,8 +383,8 @@ pub fn markdown(r: &CapacityResult) -> String {
         ));
     }
     s.push_str(&format!(
-        "\n{} interleaved rounds of {} s, {} connections; receiver {} on core {}, generator on core {}; `{}`.\n",
-        r.repeat, r.duration_secs, r.connections, r.receiver, r.receiver_cpu, r.generator_cpu, r.command
+        "\n{} interleaved rounds of {} s, {} connections; receiver {} on cores {}, generator on cores {}; `{}`.\n",
+        r.repeat, r.duration_secs, r.connections, r.receiver, r.receiver_cpus, r.generator_cpus, r.command
     ));
     s
 }

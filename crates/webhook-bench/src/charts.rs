@@ -91,7 +91,87 @@ pub fn write_all(results: &Results, dir: &Path) -> anyhow::Result<Vec<Chart>> {
             charts.push(Chart { file, title });
         }
     }
+    if let Some(sc) = &results.scaling
+        && sc.points.len() > 1
+    {
+        let file = "scaling.svg".to_owned();
+        let title = format!("{}: req/s against receiver cores", sc.scenario);
+        scaling(&dir.join(&file), &title, sc, results)
+            .map_err(|e| anyhow::anyhow!("chart {file}: {e}"))?;
+        charts.push(Chart { file, title });
+    }
     Ok(charts)
+}
+
+/// req/s against receiver cores, one line per variant, with the linear ideal from one core
+/// dotted.
+fn scaling(path: &Path, title: &str, sc: &crate::results::Scaling, r: &Results) -> Result<(), Err> {
+    let root = SVGBackend::new(path, (900, 520)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let max_cores = sc
+        .points
+        .iter()
+        .map(|p| p.receiver_cores)
+        .max()
+        .unwrap_or(1) as f64;
+    let top = sc
+        .points
+        .iter()
+        .flat_map(|p| p.cells.iter().filter_map(|c| c.rps.map(|s| s.max)))
+        .fold(1.0f64, f64::max)
+        * 1.15;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.5f64..max_cores * 1.1, 0f64..top)?;
+    chart
+        .configure_mesh()
+        .x_desc("receiver cores")
+        .y_desc("req/s")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .draw()?;
+    let variants: Vec<String> = sc
+        .points
+        .first()
+        .map(|p| p.cells.iter().map(|c| c.variant.clone()).collect())
+        .unwrap_or_default();
+    for v in &variants {
+        let colour = colour_of(r, v);
+        let pts: Vec<(f64, f64)> = sc
+            .points
+            .iter()
+            .filter_map(|p| {
+                let c = p.cells.iter().find(|c| c.variant == *v)?;
+                c.rps.map(|s| (p.receiver_cores as f64, s.median))
+            })
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))?
+            .label(short(v))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
+        if let Some(&(_, one)) = pts.first() {
+            chart.draw_series(DashedLineSeries::new(
+                vec![(1.0, one), (max_cores, one * max_cores)],
+                4,
+                4,
+                colour.mix(0.5).stroke_width(1),
+            ))?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()?;
+    root.present()?;
+    Ok(())
 }
 
 fn short(name: &str) -> String {

@@ -1,4 +1,5 @@
-//! The `webhook-bench` command line: `run`, `publish`, `compare`, `soak`, `verify`, `capacity`.
+//! The `webhook-bench` command line: `run`, `publish`, `compare`, `soak`, `verify`, `capacity`,
+//! `merge`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,6 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use crate::compare::{Verdict, compare, render};
+use crate::harness::CpuSet;
 use crate::results::load;
 use crate::runner::{Plan, write_run};
 
@@ -41,6 +43,18 @@ pub enum Cmd {
     /// on one core sends 4 KB POSTs to a receiver's /webhooks/null on another, with its CPU time
     /// per request. Needs wrk and /usr/bin/time (Debian packages `wrk` and `time`).
     Capacity(CapacityArgs),
+    /// Combine the JSON reports (`didit-loadgen --report`) of generators that ran side by side
+    /// against one receiver, from several processes or hosts, into one: histograms added
+    /// exactly, percentiles recomputed, counts and rates summed. Refuses reports of different
+    /// scenarios. Writes the merged report to --out (or stdout) and a summary to stderr.
+    Merge {
+        /// Two or more report files.
+        #[arg(required = true, num_args = 2..)]
+        reports: Vec<PathBuf>,
+        /// Write the merged report here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Send the conformance suite to any receiver, in any language, over HTTP, and print its
     /// report card: one line per case, grouped security / correctness / http / framing /
     /// optional. Exit 0 if every required case passed, 1 if any failed, 2 if it could not run.
@@ -104,6 +118,97 @@ pub struct RunArgs {
     /// results).
     #[arg(long)]
     pub allow_failing: bool,
+    /// Measure each variant on 1, 2, 4, … receiver cores (as many generator cores each, the
+    /// brokers on the rest) up to what the machine has, and publish req/s and efficiency per
+    /// core against cores. Default scenario: scenarios/max-throughput.toml. The core sets come
+    /// from the machine; --receiver-cpus and --generator-cpus are ignored.
+    #[arg(long)]
+    pub scaling: bool,
+    /// Print what would run (core sets, variants, scenarios, rounds) and exit without running.
+    #[arg(long)]
+    pub plan: bool,
+    /// With --plan: the core count to plan for instead of this machine's (e.g. 16).
+    #[arg(long, requires = "plan")]
+    pub cores: Option<usize>,
+}
+
+/// What `run --plan` prints.
+fn plan_text(plan: &Plan, scaling: bool, cores: usize) -> String {
+    let mut variants: Vec<String> = crate::matrix::expand(&plan.receivers)
+        .into_iter()
+        .map(|v| match v {
+            Ok(v) => v.name,
+            Err((name, e)) => format!("{name} (invalid: {e})"),
+        })
+        .collect();
+    variants.extend(plan.externals.iter().map(|v| v.name.clone()));
+    let scenarios: Vec<String> = plan
+        .scenarios
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    if scaling {
+        let t = crate::scaling::topology(cores);
+        return crate::scaling::describe(&t, &variants, &scenarios, plan.repeat);
+    }
+    let broker = CpuSet::spare(cores, &[&plan.receiver_cpus, &plan.generator_cpus]);
+    format!(
+        "plan for {cores} cores: receiver on {}, generator on {} ({} engine threads), brokers on {}
+{} variants ({}) x {} scenarios ({}) x {} interleaved rounds
+",
+        plan.receiver_cpus,
+        plan.generator_cpus,
+        plan.generator_cpus.len(),
+        broker.map_or("the receiver's cores".to_owned(), |b| b.to_string()),
+        variants.len(),
+        variants.join(", "),
+        scenarios.len(),
+        scenarios.join(", "),
+        plan.repeat
+    )
+}
+
+/// `run --scaling`: the plan at every point of the machine's topology; the results are the
+/// 1-core point's, with the scaling table added.
+fn scaling_run(plan: &Plan, cores: usize) -> anyhow::Result<crate::results::Results> {
+    let t = crate::scaling::topology(cores);
+    if t.points.is_empty() {
+        bail!("no scaling point fits: {}", t.stopped);
+    }
+    if !plan.quiet {
+        eprint!("{}", crate::scaling::describe(&t, &[], &[], plan.repeat));
+    }
+    let mut first = None;
+    let mut points = Vec::new();
+    for p in &t.points {
+        let mut at = plan.clone();
+        at.receiver_cpus = p.receiver.clone();
+        at.generator_cpus = p.generator.clone();
+        if !plan.quiet {
+            eprintln!(
+                "webhook-bench: scaling point: {} receiver cores ({}), generator on {}",
+                p.receiver.len(),
+                p.receiver,
+                p.generator
+            );
+        }
+        let r = crate::runner::run(&at)?;
+        points.push(crate::scaling::point_of(p, &r));
+        first.get_or_insert(r);
+    }
+    crate::scaling::fill_efficiency(&mut points);
+    let mut r = first.context("no scaling point ran")?;
+    eprintln!("webhook-bench: scaling stopped: {}", t.stopped);
+    r.scaling = Some(crate::results::Scaling {
+        scenario: r
+            .scenarios
+            .first()
+            .map(|s| s.scenario.clone())
+            .unwrap_or_default(),
+        points,
+        stopped: t.stopped,
+    });
+    Ok(r)
 }
 
 /// `--receiver NAME=CMD` and `--receiver-null NAME=PATH` as variants.
@@ -241,12 +346,14 @@ pub struct HarnessArgs {
     /// Where didit-receiver and didit-loadgen are (default: beside this binary).
     #[arg(long)]
     pub bin_dir: Option<PathBuf>,
-    /// Core the receiver is pinned to.
-    #[arg(long, default_value_t = 0)]
-    pub receiver_cpu: usize,
-    /// Core the generator is pinned to.
-    #[arg(long, default_value_t = 1)]
-    pub generator_cpu: usize,
+    /// Cores the receiver is pinned to, as `taskset -c` lists them (0, 0-7, 0,2,4): our
+    /// receivers get one worker per core, a `--receiver` command's `{workers}` the same count.
+    /// Brokers get the cores neither set uses, or share the receiver's when none are left.
+    #[arg(long, alias = "receiver-cpu", default_value = "0", value_parser = parse_cpus)]
+    pub receiver_cpus: CpuSet,
+    /// Cores the generator is pinned to: one open-loop engine thread per core.
+    #[arg(long, alias = "generator-cpu", default_value = "1", value_parser = parse_cpus)]
+    pub generator_cpus: CpuSet,
     /// The open-loop engine's HTTP client (raw reaches higher ceilings; see didit-loadgen).
     #[arg(long, default_value = "raw")]
     pub http: String,
@@ -259,12 +366,17 @@ impl Default for HarnessArgs {
     fn default() -> Self {
         HarnessArgs {
             bin_dir: None,
-            receiver_cpu: 0,
-            generator_cpu: 1,
+            receiver_cpus: CpuSet::range(0, 1),
+            generator_cpus: CpuSet::range(1, 1),
             http: "raw".into(),
             quiet: false,
         }
     }
+}
+
+fn parse_cpus(s: &str) -> Result<CpuSet, String> {
+    s.parse()
+        .map_err(|e: crate::harness::cpus::CpuSetError| e.to_string())
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -294,12 +406,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         external: Vec::new(),
         external_null: Vec::new(),
         allow_failing: false,
+        scaling: false,
+        plan: false,
+        cores: None,
     }));
     match cmd {
         Cmd::Run(a) => run_cmd(a),
         Cmd::Verify(a) => verify_cmd(a),
         Cmd::Soak(a) => soak_cmd(a),
         Cmd::Capacity(a) => capacity_cmd(a),
+        Cmd::Merge { reports, out } => merge_cmd(&reports, out.as_deref()),
         Cmd::Publish { run, results } => {
             let dir = match run {
                 Some(d) => d,
@@ -407,6 +523,25 @@ fn bin_dir_of(given: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
+fn merge_cmd(paths: &[PathBuf], out: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let mut reports = Vec::with_capacity(paths.len());
+    for p in paths {
+        let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+        reports.push(
+            didit_loadgen::Report::from_json(&bytes).with_context(|| p.display().to_string())?,
+        );
+    }
+    let merged = didit_loadgen::Report::merge(reports)?;
+    eprint!("{}", merged.summary());
+    let json = serde_json::to_vec_pretty(&merged)?;
+    match out {
+        Some(path) => std::fs::write(path, json)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => println!("{}", String::from_utf8_lossy(&json)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn capacity_cmd(a: CapacityArgs) -> anyhow::Result<ExitCode> {
     if a.repeat == 0 || a.duration < Duration::from_secs(1) {
         bail!("--repeat must be at least 1 and --duration at least 1s");
@@ -414,8 +549,8 @@ fn capacity_cmd(a: CapacityArgs) -> anyhow::Result<ExitCode> {
     let plan = crate::capacity::CapacityPlan {
         bin_dir: bin_dir_of(&a.harness.bin_dir)?,
         server: a.server,
-        receiver_cpu: a.harness.receiver_cpu,
-        generator_cpu: a.harness.generator_cpu,
+        receiver_cpus: a.harness.receiver_cpus.clone(),
+        generator_cpus: a.harness.generator_cpus.clone(),
         duration: a.duration,
         repeat: a.repeat,
         connections: a.connections,
@@ -476,8 +611,8 @@ fn soak_cmd(a: SoakArgs) -> anyhow::Result<ExitCode> {
             out: PathBuf::new(),
             quick: a.quick,
             bin_dir: bin_dir_of(&a.harness.bin_dir)?,
-            receiver_cpu: a.harness.receiver_cpu,
-            generator_cpu: a.harness.generator_cpu,
+            receiver_cpus: a.harness.receiver_cpus.clone(),
+            generator_cpus: a.harness.generator_cpus.clone(),
             http: a.harness.http.clone(),
             command: std::iter::once("webhook-bench".to_owned())
                 .chain(std::env::args().skip(1))
@@ -539,7 +674,9 @@ fn soak_cmd(a: SoakArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
-    let scenarios = if a.scenarios.is_empty() {
+    let scenarios = if a.scenarios.is_empty() && a.scaling {
+        vec![PathBuf::from("scenarios/max-throughput.toml")]
+    } else if a.scenarios.is_empty() {
         vec![
             PathBuf::from("scenarios/max-throughput.toml"),
             PathBuf::from("scenarios/typical-mix.toml"),
@@ -569,8 +706,8 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         out: PathBuf::new(),
         quick: a.quick,
         bin_dir,
-        receiver_cpu: a.harness.receiver_cpu,
-        generator_cpu: a.harness.generator_cpu,
+        receiver_cpus: a.harness.receiver_cpus.clone(),
+        generator_cpus: a.harness.generator_cpus.clone(),
         http: a.harness.http.clone(),
         command: std::iter::once("webhook-bench".to_owned())
             .chain(std::env::args().skip(1))
@@ -583,8 +720,17 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         externals: externals(&a.external, &a.external_null)?,
         allow_failing: a.allow_failing,
     };
+    let cores = a.cores.unwrap_or_else(crate::runner::machine_cores);
+    if a.plan {
+        print!("{}", plan_text(&plan, a.scaling, cores));
+        return Ok(ExitCode::SUCCESS);
+    }
     let started = std::time::Instant::now();
-    let results = crate::runner::run(&plan)?;
+    let results = if a.scaling {
+        scaling_run(&plan, cores)?
+    } else {
+        crate::runner::run(&plan)?
+    };
     let default_out = a.out.is_none();
     let out = match a.out {
         Some(o) => o,
@@ -642,11 +788,7 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::from(2))
     };
     // A receiver the harness starts (and stops when `_started` drops), or the one at --target.
-    let harness = crate::harness::Harness {
-        bin_dir: bin_dir_of(&a.bin_dir)?,
-        cpus: None,
-        receiver_args: Vec::new(),
-    };
+    let harness = crate::harness::Harness::new(bin_dir_of(&a.bin_dir)?);
     let started = match (&a.receiver, &a.variant) {
         (Some(cmd), _) => {
             if !cmd.contains("{port}") {

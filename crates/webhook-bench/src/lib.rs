@@ -18,6 +18,7 @@ pub mod matrix;
 pub mod publish;
 pub mod results;
 pub mod runner;
+pub mod scaling;
 pub mod soak;
 pub mod verify;
 

@@ -48,14 +48,26 @@ fn table(r: &Results, sc: &ScenarioResult, out: &mut String) {
         Vec::new()
     };
     let peer_heads: String = peers.iter().map(|(n, _)| format!(" ÷ {n} |")).collect();
+    // At a paced rate, latency is read beside the machine's own floor at that rate.
+    let floor = !ratios
+        && sc
+            .cells
+            .iter()
+            .any(|c| c.floor_p99_us.is_some() || c.lag_p99_us.is_some());
+    let floor_heads = if floor {
+        " p99.9 µs | floor p99 / p99.9 µs (null, same rate) | generator lag p99 µs |"
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
-        "| variant | req/s, median (min–max) | ÷ own null endpoint | ÷ naive peer |{peer_heads} p99 µs | CPU ms / 1k req | notes |"
+        "| variant | req/s, median (min–max) | ÷ own null endpoint | ÷ naive peer |{peer_heads} p99 µs |{floor_heads} CPU ms / 1k req | notes |"
     );
     let _ = writeln!(
         out,
-        "|---|---|---|---|{}---|---|---|",
-        "---|".repeat(peers.len())
+        "|---|---|---|---|{}---|{}---|---|",
+        "---|".repeat(peers.len()),
+        if floor { "---|---|---|" } else { "" }
     );
     let mut cells: Vec<&Cell> = sc.cells.iter().collect();
     cells.sort_by(|a, b| {
@@ -94,9 +106,20 @@ fn table(r: &Results, sc: &ScenarioResult, out: &mut String) {
             .iter()
             .map(|(_, m)| format!(" {:.2} |", median / m))
             .collect();
+        let floor_cells = if floor {
+            format!(
+                " {} | {} / {} | {} |",
+                plain(c.p999_us, 0),
+                plain(c.floor_p99_us, 0),
+                plain(c.floor_p999_us, 0),
+                plain(c.lag_p99_us, 0)
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} |{peer_cells} {} | {} | {} |",
+            "| {} | {} | {} | {} |{peer_cells} {} |{floor_cells} {} | {} |",
             c.variant,
             rps(c.rps),
             match (ratios, c.ratio_to_null) {
@@ -130,8 +153,14 @@ pub fn run_readme(r: &Results, charts: &[Chart]) -> String {
     let _ = writeln!(s, "| kernel | {} |", i.kernel);
     let _ = writeln!(
         s,
-        "| pinning | receiver on core {}, generator on core {} |",
-        i.receiver_cpu, i.generator_cpu
+        "| pinning | receiver on cores {}, generator on cores {}, brokers {} |",
+        i.receiver_cpus,
+        i.generator_cpus,
+        i.broker_cpus
+            .as_deref()
+            .map_or("on the receiver's cores".to_owned(), |b| format!(
+                "on cores {b}"
+            ))
     );
     let _ = writeln!(
         s,
@@ -187,6 +216,9 @@ pub fn run_readme(r: &Results, charts: &[Chart]) -> String {
         );
         table(r, sc, &mut s);
     }
+    if let Some(sc) = scaling_section(r) {
+        let _ = writeln!(s, "\n{sc}");
+    }
     if !charts.is_empty() {
         let _ = writeln!(s, "\n## Charts\n");
         for c in charts {
@@ -198,6 +230,50 @@ pub fn run_readme(r: &Results, charts: &[Chart]) -> String {
         "Files: `results.json` (schema `results/schema.json`), `raw.csv` (one row per measured value)."
     );
     s
+}
+
+/// The scaling table of a `run --scaling`: req/s per variant against receiver cores, and the
+/// efficiency per core relative to one core.
+pub fn scaling_section(r: &Results) -> Option<String> {
+    let sc = r.scaling.as_ref()?;
+    let mut s = format!(
+        "## Scaling\n\n`{}`, each variant on 1, 2, 4, … receiver cores with as many generator cores (one engine thread each). Cells: req/s median (efficiency per core = req/s ÷ (cores × req/s on 1 core); 1.00 is linear).\n\n| variant |",
+        sc.scenario
+    );
+    for p in &sc.points {
+        let _ = write!(
+            s,
+            " {} core{} (receiver {}, generator {}) |",
+            p.receiver_cores,
+            if p.receiver_cores == 1 { "" } else { "s" },
+            p.receiver_cpus,
+            p.generator_cpus
+        );
+    }
+    let _ = writeln!(s, "\n|---|{}", "---|".repeat(sc.points.len()));
+    let variants: Vec<&str> = sc
+        .points
+        .first()
+        .map(|p| p.cells.iter().map(|c| c.variant.as_str()).collect())
+        .unwrap_or_default();
+    for v in variants {
+        let _ = write!(s, "| `{v}` |");
+        for p in &sc.points {
+            let cell = p.cells.iter().find(|c| c.variant == v);
+            let _ = write!(
+                s,
+                " {} |",
+                match cell.and_then(|c| c.rps.map(|r| (r, c.efficiency))) {
+                    Some((r, Some(e))) => format!("{:.0} ({e:.2})", r.median),
+                    Some((r, None)) => format!("{:.0}", r.median),
+                    None => "–".into(),
+                }
+            );
+        }
+        let _ = writeln!(s);
+    }
+    let _ = writeln!(s, "\nThe run stopped there: {}.", sc.stopped);
+    Some(s)
 }
 
 /// A variant's report-card summary and the required cases it failed.
@@ -360,13 +436,46 @@ fn how_to_choose(r: &Results) -> String {
                 p(a).total_cmp(&p(b))
             })
     {
+        let p99 = |c: &Cell| c.p99_us.map_or(f64::MAX, |s| s.median);
         let _ = write!(
             s,
             "Under a steady `{}` load the lowest p99 latency was {}'s ({:.0} µs). ",
             lat.scenario,
             low.variant,
-            low.p99_us.map_or(0.0, |p| p.median)
+            p99(low)
         );
+        // Differences inside the machine's own floor at that rate are the machine's, not the
+        // receivers': those variants are not ranked against each other.
+        if let Some(floor) = low.floor_p99_us.map(|f| f.median) {
+            let mut tied: Vec<&str> = lat
+                .cells
+                .iter()
+                .filter(|c| c.variant != low.variant && p99(c) - p99(low) <= floor)
+                .map(|c| c.variant.as_str())
+                .collect();
+            tied.sort_unstable();
+            let lag = low.lag_p99_us.map_or(String::new(), |l| {
+                format!(", the generator's own schedule lag p99 {:.0} µs", l.median)
+            });
+            let _ = write!(
+                s,
+                "The machine's floor at that rate (the same receiver's null endpoint, p99) was {floor:.0} µs{lag}; {}. ",
+                if tied.is_empty() {
+                    "every other variant's p99 is more than that above it".to_owned()
+                } else {
+                    format!(
+                        "{} {} within that floor of it, so on this machine {} not told apart on latency",
+                        tied.join(", "),
+                        if tied.len() == 1 { "is" } else { "are" },
+                        if tied.len() == 1 {
+                            "the two are"
+                        } else {
+                            "they are"
+                        }
+                    )
+                }
+            );
+        }
     }
     if let Some(cheap) = sc
         .cells
@@ -447,15 +556,15 @@ pub fn results_readme(r: &Results, run_dir: &str, charts: &[String]) -> String {
     let _ = writeln!(s, "# Published results\n");
     let _ = writeln!(
         s,
-        "Generated by `webhook-bench publish` from [`{run_dir}/results.json`]({run_dir}/results.json): run `{}` of commit `{}` on {} ({} cores, Linux {}), {} interleaved rounds, receiver pinned to core {} and generator to core {}. The exact command and crate versions are in [the run's README]({run_dir}/README.md).\n",
+        "Generated by `webhook-bench publish` from [`{run_dir}/results.json`]({run_dir}/results.json): run `{}` of commit `{}` on {} ({} cores, Linux {}), {} interleaved rounds, receiver pinned to cores {} and generator to cores {}. The exact command and crate versions are in [the run's README]({run_dir}/README.md).\n",
         r.run.id,
         &r.run.git_commit.chars().take(12).collect::<String>(),
         r.run.cpu_model,
         r.run.cores,
         r.run.kernel,
         r.run.repeat,
-        r.run.receiver_cpu,
-        r.run.generator_cpu
+        r.run.receiver_cpus,
+        r.run.generator_cpus
     );
     if let Some(sc) = headline(r) {
         let _ = writeln!(
@@ -499,6 +608,9 @@ pub fn results_readme(r: &Results, run_dir: &str, charts: &[String]) -> String {
     let _ = writeln!(s, "\n## How to choose\n\n{}\n", how_to_choose(r));
     if let Some(c) = cards_section(r) {
         let _ = writeln!(s, "{c}");
+    }
+    if let Some(sc) = scaling_section(r) {
+        let _ = writeln!(s, "{sc}");
     }
     if let Some(d) = durability_cost(r) {
         let _ = writeln!(

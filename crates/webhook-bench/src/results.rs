@@ -19,6 +19,39 @@ pub struct Results {
     /// Scenario files that could not be used, and why.
     #[serde(default)]
     pub skipped_scenarios: Vec<SkippedScenario>,
+    /// `run --scaling`: each variant's req/s on 1, 2, 4, … receiver cores (the rest of the
+    /// results are the 1-core point's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<Scaling>,
+}
+
+/// A scaling run: req/s against receiver cores, on the first scenario.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Scaling {
+    pub scenario: String,
+    pub points: Vec<ScalingPoint>,
+    /// Why there are no more points (the machine's cores ran out).
+    pub stopped: String,
+}
+
+/// One point: the core sets and every variant's figures on them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ScalingPoint {
+    pub receiver_cores: usize,
+    pub receiver_cpus: String,
+    pub generator_cpus: String,
+    /// `None`: the brokers shared the receiver's cores.
+    pub broker_cpus: Option<String>,
+    pub cells: Vec<ScalingCell>,
+}
+
+/// A variant at one point.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ScalingCell {
+    pub variant: String,
+    pub rps: Option<Spread>,
+    /// req/s ÷ (cores × req/s on one core): 1.0 is linear scaling.
+    pub efficiency: Option<f64>,
 }
 
 /// A scenario file the run could not use.
@@ -42,11 +75,32 @@ pub struct RunInfo {
     pub kernel: String,
     pub repeat: usize,
     pub quick: bool,
-    pub receiver_cpu: usize,
-    pub generator_cpu: usize,
+    /// The receiver's cores, as `taskset -c` lists them (`0`, `0-7`).
+    #[serde(alias = "receiver_cpu", deserialize_with = "cpu_list")]
+    pub receiver_cpus: String,
+    /// The generator's cores (one engine thread per core).
+    #[serde(alias = "generator_cpu", deserialize_with = "cpu_list")]
+    pub generator_cpus: String,
+    /// The brokers' own cores; absent when they shared the receiver's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_cpus: Option<String>,
     pub http_client: String,
     /// The in-run references every ratio is taken against.
     pub reference_naive: Option<String>,
+}
+
+/// A core list, or a single core number as runs before core lists recorded it.
+fn cpu_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Cpus {
+        One(u64),
+        List(String),
+    }
+    Ok(match Cpus::deserialize(d)? {
+        Cpus::One(n) => n.to_string(),
+        Cpus::List(s) => s,
+    })
 }
 
 /// What became of one variant before measuring: conformant, refused, or failed to start.
@@ -98,6 +152,15 @@ pub struct Repeat {
     pub peak_rss_kib: Option<u64>,
     pub generator_limited: bool,
     pub error: Option<String>,
+    /// The generator's own lag behind its schedule, p99 (paced scenarios).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_p99_us: Option<u64>,
+    /// The machine's floor: the same receiver's `/webhooks/null` at the same rate, right after
+    /// this repeat (paced scenarios, receivers with a null endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_p99_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_p999_us: Option<u64>,
 }
 
 /// Median and range over repeats.
@@ -136,6 +199,16 @@ pub struct Cell {
     pub repeats: Vec<Repeat>,
     pub rps: Option<Spread>,
     pub p99_us: Option<Spread>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p999_us: Option<Spread>,
+    /// The latency floor beside this variant's: its null endpoint at the same rate (p99,
+    /// p99.9), and the generator's schedule lag p99.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_p99_us: Option<Spread>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_p999_us: Option<Spread>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_p99_us: Option<Spread>,
     pub cpu_ms_per_1k: Option<Spread>,
     /// Throughput ÷ the same receiver's `/webhooks/null` throughput (same run).
     pub ratio_to_null: Option<Spread>,
@@ -174,6 +247,10 @@ impl Cell {
             repeats: Vec::new(),
             rps: None,
             p99_us: None,
+            p999_us: None,
+            floor_p99_us: None,
+            floor_p999_us: None,
+            lag_p99_us: None,
             cpu_ms_per_1k: None,
             ratio_to_null: None,
             ratio_to_naive: None,
@@ -188,6 +265,18 @@ impl Cell {
         let rps: Vec<f64> = ok.iter().map(|r| r.rps).collect();
         self.rps = Spread::of(&rps);
         self.p99_us = Spread::of(&ok.iter().map(|r| r.p99_us as f64).collect::<Vec<_>>());
+        self.p999_us = Spread::of(&ok.iter().map(|r| r.p999_us as f64).collect::<Vec<_>>());
+        let of = |f: fn(&Repeat) -> Option<u64>| {
+            Spread::of(
+                &ok.iter()
+                    .filter_map(|r| f(r))
+                    .map(|v| v as f64)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        self.floor_p99_us = of(|r| r.floor_p99_us);
+        self.floor_p999_us = of(|r| r.floor_p999_us);
+        self.lag_p99_us = of(|r| r.lag_p99_us);
         self.cpu_ms_per_1k = Spread::of(
             &ok.iter()
                 .filter_map(|r| r.cpu_ms_per_1k)
@@ -231,6 +320,15 @@ pub fn raw_csv(results: &Results) -> String {
                 row("shed", r.shed.to_string());
                 if let Some(c) = r.cpu_ms_per_1k {
                     row("cpu_ms_per_1k", format!("{c:.3}"));
+                }
+                for (metric, v) in [
+                    ("lag_p99_us", r.lag_p99_us),
+                    ("floor_p99_us", r.floor_p99_us),
+                    ("floor_p999_us", r.floor_p999_us),
+                ] {
+                    if let Some(v) = v {
+                        row(metric, v.to_string());
+                    }
                 }
                 if let Some(k) = r.peak_rss_kib {
                     row("peak_rss_kib", k.to_string());

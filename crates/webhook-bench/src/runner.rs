@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use didit_loadgen::Report;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::harness::{Harness, Receiver, SECRET, last_lines};
+use crate::harness::{CpuSet, Harness, Receiver, SECRET, last_lines};
 
 use crate::matrix::{NAIVE, Variant};
 use crate::results::{
@@ -29,8 +29,10 @@ pub struct Plan {
     pub out: PathBuf,
     pub quick: bool,
     pub bin_dir: PathBuf,
-    pub receiver_cpu: usize,
-    pub generator_cpu: usize,
+    /// The receiver's cores (our receivers get one worker per core).
+    pub receiver_cpus: CpuSet,
+    /// The generator's cores (one open-loop engine thread per core).
+    pub generator_cpus: CpuSet,
     pub http: String,
     pub command: String,
     /// Measured seconds per run (scenario's own when `None`).
@@ -46,21 +48,46 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The harness that starts this plan's receivers.
+    /// The harness that starts this plan's receivers: pinned to the receiver's cores, one
+    /// worker per core, brokers on the cores neither the receiver nor the generator uses.
     pub(crate) fn harness(&self) -> Harness {
         Harness {
             bin_dir: self.bin_dir.clone(),
-            cpus: Some(self.receiver_cpu.to_string()),
+            cpus: Some(self.receiver_cpus.to_string()),
+            broker_cpus: self.broker_cpus().map(|c| c.to_string()),
+            workers: self.receiver_cpus.len(),
             receiver_args: self.receiver_args.clone(),
         }
     }
+
+    /// The brokers' own cores, when the machine has some that neither the receiver nor the
+    /// generator uses; `None`: they share the receiver's.
+    pub fn broker_cpus(&self) -> Option<CpuSet> {
+        CpuSet::spare(
+            machine_cores(),
+            &[&self.receiver_cpus, &self.generator_cpus],
+        )
+    }
+
+    /// Open-loop engine threads for a scenario of `connections` connections: one per generator
+    /// core, never more than the connections.
+    pub(crate) fn threads(&self, connections: usize) -> usize {
+        self.generator_cpus.len().min(connections.max(1))
+    }
 }
 
-/// One generator run against `rx`: its typed report, or why there is none.
+/// The cores this machine has (all of them, not only those this process may use).
+pub fn machine_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// One generator run against `rx` with `threads` engine threads: its typed report, or why there
+/// is none.
 pub(crate) fn loadgen(
     plan: &Plan,
     rx: &Receiver,
     args: &[String],
+    threads: usize,
     tag: &str,
 ) -> Result<Report, String> {
     let report =
@@ -68,9 +95,10 @@ pub(crate) fn loadgen(
     let _ = std::fs::remove_file(&report);
     let out = Command::new("taskset")
         .arg("-c")
-        .arg(plan.generator_cpu.to_string())
+        .arg(plan.generator_cpus.to_string())
         .arg(plan.bin_dir.join("didit-loadgen"))
         .args(args)
+        .args(["--threads", &threads.max(1).to_string()])
         .args(["--target", &format!("http://{}", rx.addr)])
         .args(rx.cpu_args())
         // A receiver written elsewhere answers with bodies of its own: judged by status.
@@ -128,6 +156,9 @@ fn repeat_from(report: &Report, round: usize, rss: Option<u64>) -> Repeat {
         peak_rss_kib: rss,
         generator_limited: report.generator_limited,
         error: None,
+        lag_p99_us: (report.load.shape != "max").then_some(lat.schedule_lag.p99),
+        floor_p99_us: None,
+        floor_p999_us: None,
     }
 }
 
@@ -149,6 +180,9 @@ fn failed_repeat(round: usize, error: String) -> Repeat {
         peak_rss_kib: None,
         generator_limited: false,
         error: Some(error),
+        lag_p99_us: None,
+        floor_p99_us: None,
+        floor_p999_us: None,
     }
 }
 
@@ -159,16 +193,23 @@ struct ScenarioMeta {
     description: String,
     engine: String,
     shape: String,
+    /// Generator threads its runs get: one per generator core for the open-loop engine.
+    threads: usize,
 }
 
-fn scenario_meta(path: &Path) -> Result<ScenarioMeta, String> {
+fn scenario_meta(plan: &Plan, path: &Path) -> Result<ScenarioMeta, String> {
     let s = didit_loadgen::Scenario::load(path).map_err(|e| e.to_string())?;
+    let threads = match s.engine {
+        didit_loadgen::EngineKind::OpenLoop => plan.threads(s.connections),
+        didit_loadgen::EngineKind::Goose => 1,
+    };
     Ok(ScenarioMeta {
         path: path.to_owned(),
         name: s.name.clone(),
         description: s.description.clone(),
         engine: s.engine.name().to_owned(),
         shape: s.load.name().to_owned(),
+        threads,
     })
 }
 
@@ -267,11 +308,37 @@ fn run_info(plan: &Plan, id: String) -> RunInfo {
             .unwrap_or_else(|_| "unknown".into()),
         repeat: plan.repeat,
         quick: plan.quick,
-        receiver_cpu: plan.receiver_cpu,
-        generator_cpu: plan.generator_cpu,
+        receiver_cpus: plan.receiver_cpus.to_string(),
+        generator_cpus: plan.generator_cpus.to_string(),
+        broker_cpus: plan.broker_cpus().map(|c| c.to_string()),
         http_client: plan.http.clone(),
         reference_naive: None,
     }
+}
+
+/// The core sets must exist on a machine of `cores` cores and must not overlap: a generator
+/// sharing the receiver's core would be measured as the receiver's load.
+pub(crate) fn check_cpus(plan: &Plan, cores: usize) -> anyhow::Result<()> {
+    for (what, set) in [
+        ("--receiver-cpus", &plan.receiver_cpus),
+        ("--generator-cpus", &plan.generator_cpus),
+    ] {
+        if set.max() >= cores {
+            bail!(
+                "{what} {set} names core {} but this machine has {cores} (0-{})",
+                set.max(),
+                cores - 1
+            );
+        }
+    }
+    if plan.receiver_cpus.overlaps(&plan.generator_cpus) {
+        bail!(
+            "--receiver-cpus {} and --generator-cpus {} overlap: give the generator cores of its own",
+            plan.receiver_cpus,
+            plan.generator_cpus
+        );
+    }
+    Ok(())
 }
 
 /// Runs the plan and returns the results (also written to `plan.out` by the caller).
@@ -288,18 +355,11 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
     if Command::new("taskset").arg("-V").output().is_err() {
         bail!("`taskset` (util-linux) is needed to pin the receiver and the generator to cores");
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if plan.receiver_cpu >= cores || plan.generator_cpu >= cores {
-        bail!(
-            "--receiver-cpu {} / --generator-cpu {} must be below this machine's {cores} cores",
-            plan.receiver_cpu,
-            plan.generator_cpu
-        );
-    }
+    check_cpus(plan, machine_cores())?;
     let mut scenarios = Vec::new();
     let mut scenario_errors = Vec::new();
     for p in &plan.scenarios {
-        match scenario_meta(p) {
+        match scenario_meta(plan, p) {
             Ok(m) => scenarios.push(m),
             Err(e) => scenario_errors.push((p.display().to_string(), e)),
         }
@@ -389,11 +449,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
                     outcome.reason = Some(e);
                     bar.inc(1);
                 } else {
-                    let null_path = match &v.external {
-                        None => Some("/webhooks/null".to_owned()),
-                        Some(ext) => ext.null_path.clone(),
-                    };
-                    match null_path {
+                    match null_path(v) {
                         // No null endpoint: no "÷ own null"; the generator's ceiling is still
                         // judged by its own report on every run.
                         None => measurable.push((v.clone(), None)),
@@ -421,6 +477,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
                                     "--pool".into(),
                                     "1000".into(),
                                 ],
+                                plan.threads(32),
                                 "calibrate",
                             );
                             match calib {
@@ -473,7 +530,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
     let timing = timing_args(plan);
     for round in 1..=plan.repeat {
         for (si, sc) in scenarios.iter().enumerate() {
-            for (vi, (v, _)) in measurable.iter().enumerate() {
+            for (vi, (v, null_rps)) in measurable.iter().enumerate() {
                 note(
                     &bar,
                     format!("round {round}/{}: {} on {}", plan.repeat, sc.name, v.name),
@@ -483,7 +540,23 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
                     Ok(mut rx) => {
                         let mut args = vec!["--scenario".to_owned(), sc.path.display().to_string()];
                         args.extend(timing.iter().cloned());
-                        let r = loadgen(plan, &rx, &args, "measure");
+                        let r = loadgen(plan, &rx, &args, sc.threads, "measure");
+                        // The machine's floor at this rate: the same receiver's null endpoint,
+                        // same schedule, right after (paced scenarios only; a maximum has none).
+                        let floor = match (&r, null_path(v)) {
+                            (Ok(_), Some(path)) if sc.shape != "max" && null_rps.is_some() => {
+                                let mut a = args.clone();
+                                a.extend([
+                                    "--path".into(),
+                                    path,
+                                    "--calibrate".into(),
+                                    "--pool".into(),
+                                    "1000".into(),
+                                ]);
+                                loadgen(plan, &rx, &a, sc.threads, "floor").ok()
+                            }
+                            _ => None,
+                        };
                         let rss = rx.peak_rss_kib();
                         let alive = rx.alive();
                         rx.stop();
@@ -491,7 +564,11 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
                             (_, Err(e)) => failed_repeat(round, e),
                             (Err(e), _) => failed_repeat(round, e),
                             (Ok(report), Ok(())) => {
-                                let rep = repeat_from(&report, round, rss);
+                                let mut rep = repeat_from(&report, round, rss);
+                                if let Some(f) = &floor {
+                                    rep.floor_p99_us = Some(f.latency_us.corrected.p99);
+                                    rep.floor_p999_us = Some(f.latency_us.corrected.p999);
+                                }
                                 // Keep the curve of the repeat nearest the running median.
                                 let slot = &mut curves[si][vi];
                                 if slot.1.is_empty() || round == plan.repeat.div_ceil(2) {
@@ -571,7 +648,16 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
             .into_iter()
             .map(|(path, reason)| crate::results::SkippedScenario { path, reason })
             .collect(),
+        scaling: None,
     })
+}
+
+/// A variant's null endpoint: ours always have one, an external one when declared.
+fn null_path(v: &Variant) -> Option<String> {
+    match &v.external {
+        None => Some("/webhooks/null".to_owned()),
+        Some(ext) => ext.null_path.clone(),
+    }
 }
 
 /// Verifies a started receiver before it is measured. Every variant gets the report card of
@@ -637,6 +723,7 @@ fn probe(
             "--connections".into(),
             "4".into(),
         ],
+        plan.threads(4),
         "probe",
     );
     match &probe {

@@ -233,6 +233,13 @@ pub fn run(plan: &SoakPlan) -> anyhow::Result<SoakResult> {
         }
     };
     let scenario = plan.scenario.display().to_string();
+    // One engine thread per generator core (open loop), as in `run`.
+    let threads = didit_loadgen::Scenario::load(&plan.scenario)
+        .map(|s| match s.engine {
+            didit_loadgen::EngineKind::OpenLoop => base.threads(s.connections),
+            didit_loadgen::EngineKind::Goose => 1,
+        })
+        .map_err(|e| anyhow::anyhow!("{scenario}: {e}"))?;
     let started = sh("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]);
 
     // 1. Calibrate.
@@ -254,6 +261,7 @@ pub fn run(plan: &SoakPlan) -> anyhow::Result<SoakResult> {
             "--warmup".into(),
             "1s".into(),
         ],
+        threads,
         "soak-calibrate",
     );
     let alive = rx.alive();
@@ -310,6 +318,7 @@ pub fn run(plan: &SoakPlan) -> anyhow::Result<SoakResult> {
                 "--warmup".into(),
                 "0s".into(),
             ],
+            threads,
             "soak",
         );
         if let Err(e) = rx.alive() {

@@ -31,6 +31,9 @@ fn repeat(round: usize, rps: f64) -> Repeat {
         peak_rss_kib: Some(12_000),
         generator_limited: false,
         error: None,
+        lag_p99_us: None,
+        floor_p99_us: None,
+        floor_p999_us: None,
     }
 }
 
@@ -75,8 +78,9 @@ fn run(cells: &[(&str, [f64; 3], f64)]) -> Results {
             kernel: "6.18".into(),
             repeat: 3,
             quick: false,
-            receiver_cpu: 0,
-            generator_cpu: 1,
+            receiver_cpus: "0".into(),
+            generator_cpus: "1".into(),
+            broker_cpus: None,
             http_client: "raw".into(),
             reference_naive: Some("axum-naive:ring:serde".into()),
         },
@@ -93,6 +97,7 @@ fn run(cells: &[(&str, [f64; 3], f64)]) -> Results {
             }],
         }],
         skipped_scenarios: Vec::new(),
+        scaling: None,
     }
 }
 
@@ -305,4 +310,101 @@ fn durable_variants_are_set_against_their_in_memory_sibling() {
     // Without a durable variant there is no such section.
     let mem_only = run(&[("hyper:ring:serde", [1.0, 2.0, 3.0], 10.0)]);
     assert!(webhook_bench::publish::durability_cost(&mem_only).is_none());
+}
+
+/// A scaling run's table matches the schema and is published with its efficiency per core and
+/// the reason it stopped.
+#[test]
+fn a_scaling_run_is_published_with_its_efficiency_and_why_it_stopped() {
+    use webhook_bench::results::{Scaling, ScalingCell, ScalingPoint};
+    let mut r = run(&[(
+        "hyper:ring:serde",
+        [50_000.0, 52_000.0, 49_000.0],
+        100_000.0,
+    )]);
+    let point = |n: usize, rps: f64| ScalingPoint {
+        receiver_cores: n,
+        receiver_cpus: if n == 1 {
+            "0".into()
+        } else {
+            format!("0-{}", n - 1)
+        },
+        generator_cpus: format!("{n}-{}", 2 * n - 1),
+        broker_cpus: None,
+        cells: vec![ScalingCell {
+            variant: "hyper:ring:serde".into(),
+            rps: webhook_bench::results::Spread::of(&[rps]),
+            efficiency: None,
+        }],
+    };
+    let mut points = vec![point(1, 50_000.0), point(2, 90_000.0)];
+    webhook_bench::scaling::fill_efficiency(&mut points);
+    r.scaling = Some(Scaling {
+        scenario: "max-throughput".into(),
+        points,
+        stopped: "4 receiver cores and the generator's 4 need 8 cores; this machine has 4".into(),
+    });
+    let json = serde_json::to_value(&r).expect("serialises");
+    let errors: Vec<String> = validator()
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let md = webhook_bench::publish::scaling_section(&r).expect("a scaling section");
+    assert!(
+        md.contains("| `hyper:ring:serde` | 50000 (1.00) | 90000 (0.90) |"),
+        "{md}"
+    );
+    assert!(md.contains("this machine has 4"), "{md}");
+    let dir = std::env::temp_dir().join(format!("scaling-chart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("chart dir");
+    let charts = webhook_bench::charts::write_all(&r, &dir).expect("charts");
+    assert!(charts.iter().any(|c| c.file == "scaling.svg"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// At a paced rate the latency table shows each variant's floor (its null endpoint at the same
+/// rate) and the generator's lag, and "how to choose" does not rank variants whose p99s differ
+/// by less than that floor.
+#[test]
+fn paced_latency_is_read_beside_the_machines_floor() {
+    let mut r = run(&[
+        ("hyper:ring:serde", [5_000.0, 5_000.0, 5_000.0], 100_000.0),
+        ("may:ring:serde", [5_000.0, 5_000.0, 5_000.0], 100_000.0),
+        (
+            "axum-naive:ring:serde",
+            [5_000.0, 5_000.0, 5_000.0],
+            90_000.0,
+        ),
+    ]);
+    let sc = &mut r.scenarios[0];
+    sc.scenario = "typical-mix".into();
+    sc.shape = "constant".into();
+    for (cell, p99) in sc.cells.iter_mut().zip([1_200u64, 1_500, 9_000]) {
+        for rep in &mut cell.repeats {
+            rep.p99_us = p99;
+            rep.floor_p99_us = Some(1_000);
+            rep.floor_p999_us = Some(4_000);
+            rep.lag_p99_us = Some(300);
+        }
+        cell.summarise(None, None);
+    }
+    let json = serde_json::to_value(&r).expect("serialises");
+    let errors: Vec<String> = validator()
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let readme = webhook_bench::publish::run_readme(&r, &[]);
+    assert!(
+        readme.contains("floor p99 / p99.9 µs (null, same rate) | generator lag p99 µs"),
+        "{readme}"
+    );
+    assert!(readme.contains("| 1000 / 4000 | 300 |"), "{readme}");
+    let page = webhook_bench::publish::results_readme(&r, "runs/x", &[]);
+    assert!(
+        page.contains("may:ring:serde is within that floor of it, so on this machine the two are not told apart on latency"),
+        "{page}"
+    );
+    assert!(!page.contains("axum-naive:ring:serde is within"), "{page}");
 }

@@ -6,9 +6,11 @@
 //! built-in variant with the throwaway broker or SQLite file its store needs, a command written
 //! elsewhere, or a receiver that is already running.
 
+pub mod cpus;
 pub mod process;
 pub mod receiver;
 
+pub use cpus::CpuSet;
 pub use process::{Launch, Log, Process, Ready, last_lines};
 pub use receiver::{Harness, Receiver, SECRET};
 

@@ -16,8 +16,14 @@ pub const SECRET: &str = "webhook-bench-secret-not-a-real-key";
 pub struct Harness {
     /// The folder with `didit-receiver` (and `didit-loadgen`).
     pub bin_dir: PathBuf,
-    /// `taskset -c` list for the receiver and the broker it publishes to (unpinned if `None`).
+    /// `taskset -c` list for the receiver (unpinned if `None`).
     pub cpus: Option<String>,
+    /// `taskset -c` list for the broker a receiver publishes to: cores of its own when the
+    /// machine has them to spare, else (`None`) the receiver's.
+    pub broker_cpus: Option<String>,
+    /// Worker threads (ours: `--workers`) or processes (an external command's `{workers}`): the
+    /// size of the receiver's core set.
+    pub workers: usize,
     /// More `didit-receiver` flags, after the variant's own (the soak passes `--tolerance`).
     pub receiver_args: Vec<String>,
 }
@@ -45,6 +51,17 @@ pub struct Receiver {
 }
 
 impl Harness {
+    /// Unpinned, one worker, no extra flags.
+    pub fn new(bin_dir: PathBuf) -> Harness {
+        Harness {
+            bin_dir,
+            cpus: None,
+            broker_cpus: None,
+            workers: 1,
+            receiver_args: Vec::new(),
+        }
+    }
+
     /// Starts `v`: ours, or its external command; ready when it announces its address (ours) or
     /// accepts connections (an external one).
     pub fn start(&self, v: &Variant) -> Result<Receiver, String> {
@@ -54,12 +71,15 @@ impl Harness {
         }
     }
 
-    /// `sh -c CMD` with `{port}` replaced by a free loopback port, the secret in
+    /// `sh -c CMD` with `{port}` replaced by a free loopback port and `{workers}` by the worker
+    /// count, the secret in
     /// `DIDIT_WEBHOOK_SECRET` (and the port in `PORT`), pinned with everything it starts, in a
     /// process group of its own.
     pub fn start_external(&self, name: &str, cmd: &str) -> Result<Receiver, String> {
         let port = free_port()?;
-        let cmd = cmd.replace("{port}", &port.to_string());
+        let cmd = cmd
+            .replace("{port}", &port.to_string())
+            .replace("{workers}", &self.workers.max(1).to_string());
         let process = Launch::shell(name, &cmd)
             .env("DIDIT_WEBHOOK_SECRET", SECRET)
             .env("PORT", port.to_string())
@@ -93,7 +113,7 @@ impl Harness {
                 "--listen",
                 "127.0.0.1:0",
                 "--workers",
-                "1",
+                &self.workers.max(1).to_string(),
                 "--enable-null-endpoint",
                 "--queue-capacity",
                 "1048576",
@@ -109,8 +129,8 @@ impl Harness {
     }
 
     /// Fresh store state for every receiver start: a new SQLite file, or a new `nats-server` or
-    /// RabbitMQ node (pinned with the receiver: the durable system gets the same cores) with
-    /// empty storage, so no run inherits another's backlog.
+    /// RabbitMQ node (on the broker's cores, or the receiver's when there are none to spare)
+    /// with empty storage, so no run inherits another's backlog.
     #[allow(clippy::type_complexity)]
     fn prepare_store(
         &self,
@@ -119,7 +139,7 @@ impl Harness {
         static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("webhook-bench-{}-{n}", std::process::id()));
-        let cpus = self.cpus.clone();
+        let cpus = self.broker_cpus.clone().or_else(|| self.cpus.clone());
         let clean = |e: String| {
             let _ = std::fs::remove_dir_all(&dir);
             e
