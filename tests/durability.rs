@@ -615,3 +615,108 @@ fn sqlite_start_up_errors_say_what_to_do() {
         assert!(out.stdout.is_empty(), "{path}: printed `listening on`");
     }
 }
+
+/// Sends fresh deliveries to `rx` until one is answered 200 `accepted` (its id is returned, to
+/// be counted as acknowledged) or `within` passes.
+fn accepted_within(rx: &Receiver, tag: &str, within: Duration) -> Option<(String, Duration)> {
+    let t0 = Instant::now();
+    let mut n = 0;
+    while t0.elapsed() < within {
+        n += 1;
+        let id = format!("probe-{tag}-{n}-{}", std::process::id());
+        if let Ok(r) = send(rx.addr, &delivery(rx.addr, &id, 16))
+            && r.status == 200
+        {
+            return Some((id, t0.elapsed()));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// The scale-out deployment for real: three routed `nats-server` nodes on loopback, the stream on
+/// all three (`?replicas=3`), two receivers (hyper and may) publishing to it under load. A
+/// SIGKILL of a follower leaves a quorum, so both receivers keep accepting; a SIGKILL of the
+/// stream's leader stops acknowledgements only until the other two elect a new one. No
+/// acknowledged event is lost, and the consumer drains the stream into SQLite exactly once.
+#[test]
+fn nats_cluster_loses_nothing_acknowledged_when_a_node_then_the_stream_leader_dies() {
+    use webhook_bench::broker::NatsCluster;
+    const STREAM: &str = didit_receiver::store::nats::STREAM;
+    let dir = tmp_dir("nats-cluster");
+    let mut cluster = NatsCluster::start(&dir.join("js"), 3).unwrap_or_else(|e| panic!("{e}"));
+    let store = format!("{}?replicas=3", cluster.url());
+    let args = ["--store", &store, "--max-body", "1MiB"];
+    let a = Receiver::try_start("hyper", "ring", "serde", &args, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let b =
+        Receiver::try_start("may", "ring", "serde", &args, None).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        cluster.wait_for(Duration::from_secs(15), |c| c
+            .stream_leader(STREAM)
+            .is_some()),
+        "the stream has no leader"
+    );
+    let acked = [dir.join("acked-a.txt"), dir.join("acked-b.txt")];
+    let reports = [dir.join("report-a.json"), dir.join("report-b.json")];
+    let lgs = [
+        loadgen(a.addr, &acked[0], &reports[0], 14),
+        loadgen(b.addr, &acked[1], &reports[1], 14),
+    ];
+    let mut probes = Vec::new();
+    std::thread::sleep(Duration::from_secs(2));
+
+    // A follower dies: two of three replicas remain, a quorum, so both receivers accept.
+    let leader = cluster.stream_leader(STREAM).expect("a stream leader");
+    let follower = (leader + 1) % 3;
+    cluster.kill(follower);
+    std::thread::sleep(Duration::from_millis(1500));
+    for (rx, tag) in [(&a, "a-follower"), (&b, "b-follower")] {
+        let (id, took) = accepted_within(rx, tag, Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("{tag}: nothing accepted with a quorum of two nodes"));
+        assert!(
+            took < Duration::from_secs(3),
+            "{tag}: {took:?} to accept with a quorum"
+        );
+        probes.push(id);
+    }
+    cluster.restart(follower).unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(Duration::from_secs(2));
+
+    // The stream's leader dies: no acknowledgement until the other two elect a new one.
+    let leader = cluster.stream_leader(STREAM).expect("a stream leader");
+    cluster.kill(leader);
+    for (rx, tag) in [(&a, "a-leader"), (&b, "b-leader")] {
+        let (id, _) = accepted_within(rx, tag, Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("{tag}: no new stream leader accepted within 20 s"));
+        probes.push(id);
+    }
+    let new_leader = cluster.stream_leader(STREAM).expect("a new stream leader");
+    assert_ne!(new_leader, leader, "the dead node still leads");
+    cluster.restart(leader).unwrap_or_else(|e| panic!("{e}"));
+
+    let mut ids: Vec<String> = probes;
+    for ((lg, report), log) in lgs.into_iter().zip(&reports).zip(&acked) {
+        let out = lg.wait_with_output().expect("loadgen finishes");
+        let (mismatches, _) = report_counts(report);
+        assert!(
+            out.status.success() && mismatches == 0,
+            "load generator failed ({}, {mismatches} mismatches): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ids.extend(lines(log));
+    }
+    assert!(
+        ids.len() > 1000,
+        "only {} acknowledged deliveries",
+        ids.len()
+    );
+    a.stop();
+    b.stop();
+
+    // Receivers → the replicated stream → the consumer → SQLite, each event once.
+    let db = dir.join("consumed.db");
+    consume_into(&cluster.url(), &db);
+    assert_all_stored(&db, &ids);
+}

@@ -1,5 +1,5 @@
 //! Throwaway brokers on loopback, for the benchmark runner and the tests: a JetStream
-//! `nats-server` and a RabbitMQ node, each on its own free ports with its own data folder, so
+//! `nats-server` (alone, or a cluster of routed nodes) and a RabbitMQ node, each on its own free ports with its own data folder, so
 //! they never meet the system's broker or another run's. Both come from Debian's packages
 //! (`scripts/bench.sh` and `scripts/test.sh` install them). A RabbitMQ node takes a few seconds
 //! to boot; its own node name, ports (AMQP, Erlang distribution, epmd) keep it apart.
@@ -91,6 +91,173 @@ impl Drop for Nats {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A JetStream cluster of `nats-server` nodes on loopback, routed to each other, each with its
+/// own client, cluster and monitoring port and its own storage: the scale-out deployment, on one
+/// machine. Every node is killed (as a crash) when dropped.
+#[derive(Debug)]
+pub struct NatsCluster {
+    nodes: Vec<Node>,
+    dir: PathBuf,
+}
+
+#[derive(Debug)]
+struct Node {
+    child: Option<Child>,
+    client: u16,
+    route: u16,
+    monitor: u16,
+}
+
+impl NatsCluster {
+    /// Starts `n` nodes named `n0`, `n1`, … in `dir` and waits (at most 30 s) until JetStream
+    /// has a meta leader, so that a stream can be created.
+    pub fn start(dir: &Path, n: usize) -> Result<NatsCluster, String> {
+        let mut nodes = Vec::with_capacity(n);
+        for _ in 0..n {
+            nodes.push(Node {
+                child: None,
+                client: free_port()?,
+                route: free_port()?,
+                monitor: free_port()?,
+            });
+        }
+        let mut c = NatsCluster {
+            nodes,
+            dir: dir.to_owned(),
+        };
+        for i in 0..n {
+            c.spawn(i)?;
+        }
+        if !c.wait_for(Duration::from_secs(30), |c| c.meta_leader().is_some()) {
+            return Err("the NATS cluster elected no JetStream meta leader within 30 s".into());
+        }
+        Ok(c)
+    }
+
+    fn spawn(&mut self, i: usize) -> Result<(), String> {
+        let routes: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("nats://127.0.0.1:{}", n.route))
+            .collect();
+        let node = &self.nodes[i];
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-n", &format!("n{i}")])
+            .args([
+                "-p",
+                &node.client.to_string(),
+                "-m",
+                &node.monitor.to_string(),
+            ])
+            .args(["--cluster_name", "didit"])
+            .args(["--cluster", &format!("nats://127.0.0.1:{}", node.route)])
+            .args(["--routes", &routes.join(",")])
+            .arg("-sd")
+            .arg(self.dir.join(format!("n{i}")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "cannot run nats-server ({e}): install it with `apt-get install nats-server`"
+                )
+            })?;
+        let port = node.client;
+        self.nodes[i].child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return Err(format!("nats-server n{i} did not listen on port {port}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// The client URL listing every node, as a receiver's `--store` takes it.
+    pub fn url(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("nats://127.0.0.1:{}", n.client))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// SIGKILL of node `i`: no shutdown, as in a crash.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts node `i` again on its ports and its storage.
+    pub fn restart(&mut self, i: usize) -> Result<(), String> {
+        self.kill(i);
+        self.spawn(i)
+    }
+
+    /// `/jsz` of the first node that answers, with its accounts' streams.
+    fn jsz(&self) -> Option<serde_json::Value> {
+        self.nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .find_map(|n| http_get_json(n.monitor, "/jsz?accounts=true&streams=true"))
+    }
+
+    fn meta_leader(&self) -> Option<String> {
+        let v = self.jsz()?;
+        v["meta_cluster"]["leader"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// The node that leads `stream`'s replicas, if one does.
+    pub fn stream_leader(&self, stream: &str) -> Option<usize> {
+        let v = self.jsz()?;
+        let accounts = v["account_details"].as_array()?;
+        let leader = accounts.iter().find_map(|a| {
+            a["stream_detail"].as_array()?.iter().find_map(|s| {
+                (s["name"] == stream).then(|| s["cluster"]["leader"].as_str().map(str::to_owned))?
+            })
+        })?;
+        leader.strip_prefix('n')?.parse().ok()
+    }
+
+    /// Waits until `ok` holds, at most `within`; whether it did.
+    pub fn wait_for(&self, within: Duration, ok: impl Fn(&Self) -> bool) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if ok(self) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// `GET path` on a loopback monitoring port, its body as JSON.
+fn http_get_json(port: u16, path: &str) -> Option<serde_json::Value> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let at = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    serde_json::from_slice(&buf[at..]).ok()
 }
 
 /// A running RabbitMQ node.

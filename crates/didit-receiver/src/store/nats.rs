@@ -7,6 +7,11 @@
 //! duplicate window, so a Didit retry is answered `duplicate` and stored once. While the client is
 //! not connected the receiver answers 503 at once (Didit retries 5xx) rather than buffering.
 //!
+//! The URL may list several servers of one cluster, `nats://a:4222,nats://b:4222,nats://c:4222`,
+//! with `?replicas=3` to create the stream on three of them (a write then needs a quorum of
+//! replicas before JetStream acknowledges it); the client fails over between the listed servers
+//! and those the cluster announces.
+//!
 //! [`consume`] is the other half: a durable pull consumer that applies batches to the SQLite
 //! store and acknowledges the messages only after the commit, so a consumer crash redelivers
 //! rather than loses; the store's UNIQUE key absorbs the redelivery.
@@ -50,8 +55,47 @@ pub fn message_id(dedup_key: &str) -> String {
     }
 }
 
+/// A `--store`/`--from` NATS URL: one server or a cluster's list, and the stream's replicas.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NatsUrl {
+    pub servers: Vec<String>,
+    /// Replicas of the stream when this receiver creates it (1 unless `?replicas=N`).
+    pub replicas: usize,
+}
+
+impl NatsUrl {
+    /// Parses `nats://HOST:PORT[,nats://HOST:PORT…][?replicas=N]`.
+    pub fn parse(url: &str) -> anyhow::Result<NatsUrl> {
+        let (list, query) = match url.split_once('?') {
+            Some((l, q)) => (l, Some(q)),
+            None => (url, None),
+        };
+        let servers: Vec<String> = list
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if servers.is_empty() || servers.iter().any(|s| !s.starts_with("nats://")) {
+            anyhow::bail!(
+                "`{url}` is not nats://HOST:PORT or a comma-separated list of them (nats://a:4222,nats://b:4222?replicas=3)"
+            );
+        }
+        let replicas = match query {
+            None => 1,
+            Some(q) => match q.strip_prefix("replicas=").map(str::parse::<usize>) {
+                Some(Ok(n @ 1..=5)) => n,
+                _ => anyhow::bail!(
+                    "`?{q}` in `{url}`: the only option is replicas=N, N from 1 to 5 (JetStream's limit)"
+                ),
+            },
+        };
+        Ok(NatsUrl { servers, replicas })
+    }
+}
+
 /// Connects, creating the stream when it does not exist.
 async fn connect_stream(url: &str, window_secs: i64) -> anyhow::Result<jetstream::Context> {
+    let parsed = NatsUrl::parse(url)?;
     let client = async_nats::ConnectOptions::new()
         .connection_timeout(Duration::from_secs(3))
         .event_callback(|e| async move {
@@ -60,7 +104,7 @@ async fn connect_stream(url: &str, window_secs: i64) -> anyhow::Result<jetstream
                 other => tracing::warn!(event = %other, "NATS connection event"),
             }
         })
-        .connect(url)
+        .connect(parsed.servers.as_slice())
         .await
         .with_context(|| {
             format!("cannot connect to NATS at {url}; is nats-server running (with -js)?")
@@ -75,6 +119,7 @@ async fn connect_stream(url: &str, window_secs: i64) -> anyhow::Result<jetstream
         subjects: vec![SUBJECT.into()],
         storage: stream::StorageType::File,
         duplicate_window: window,
+        num_replicas: parsed.replicas,
         ..Default::default()
     })
     .await
@@ -156,13 +201,22 @@ async fn consume_async(
     let mut idle_since = std::time::Instant::now();
     let mut scratch = Vec::new();
     while !stop.load(Relaxed) {
-        let mut batch = consumer
+        // A failed fetch (a cluster electing a new stream leader, a server restarting) is waited
+        // out, not fatal: nothing was taken, so nothing is lost.
+        let fetched = consumer
             .fetch()
             .max_messages(opts.batch.max(1))
             .expires(Duration::from_millis(500))
             .messages()
-            .await
-            .context("fetching from the stream")?;
+            .await;
+        let mut batch = match fetched {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot fetch from the stream; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
         let mut msgs = Vec::new();
         while let Some(m) = batch.next().await {
             match m {
@@ -209,9 +263,11 @@ async fn consume_async(
                 );
                 jetstream::AckKind::Term
             };
-            m.ack_with(kind)
-                .await
-                .map_err(|e| anyhow::anyhow!("acknowledging a message: {e}"))?;
+            // An acknowledgement that does not arrive means a redelivery after `ack_wait`, which
+            // the store's UNIQUE key absorbs: the event is committed already.
+            if let Err(e) = m.ack_with(kind).await {
+                tracing::warn!(error = %e, "acknowledging a committed message failed; it will be redelivered and absorbed");
+            }
         }
     }
     Ok((db, summary))
@@ -231,6 +287,29 @@ fn to_record(m: &jetstream::Message, scratch: &mut Vec<u8>) -> Option<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_list_a_cluster_and_its_replicas() {
+        assert_eq!(
+            NatsUrl::parse("nats://127.0.0.1:4222").expect("one server"),
+            NatsUrl {
+                servers: vec!["nats://127.0.0.1:4222".into()],
+                replicas: 1
+            }
+        );
+        let c = NatsUrl::parse("nats://a:1, nats://b:2,nats://c:3?replicas=3").expect("cluster");
+        assert_eq!(c.servers, ["nats://a:1", "nats://b:2", "nats://c:3"]);
+        assert_eq!(c.replicas, 3);
+        for bad in [
+            "nats://a:1?replicas=0",
+            "nats://a:1?replicas=9",
+            "nats://a:1?copies=3",
+            "nats://a:1,http://b:2",
+            ",",
+        ] {
+            assert!(NatsUrl::parse(bad).is_err(), "{bad} parsed");
+        }
+    }
 
     #[test]
     fn message_ids_are_header_safe() {
