@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: build the release binaries, then run the default benchmark matrix
 # (`webhook-bench run`: 10 receiver variants, four of them with durable stores, and the Node.js
-# and Python peers of peers/ (single process, and two workers on the same core), x 3 scenarios x
+# and Python peers of peers/ (one process per receiver core, as our receivers get one worker per
+# core, and two processes on a single core's set), x 3 scenarios x
 # 3 interleaved rounds, about twenty minutes), writing results/runs/<date>-<host>/ and
 # refreshing results/README.md. Extra arguments go to `webhook-bench run` (see `--help`);
 # PEERS=0 leaves the peers out. Loopback only; every run is bounded.
@@ -16,9 +17,9 @@ if [ "${PEERS:-1}" != 0 ]; then
   bash scripts/peers-install.sh
   py="${DIDIT_PEERS_VENV:-${HOME:-/tmp}/.cache/didit-webhook-bench/peers-venv}/bin/python"
   peers=(
-    --receiver "node=node peers/node/server.js --port {port}"
+    --receiver "node=node peers/node/server.js --port {port} --workers {workers}"
     --receiver "node-cluster2=node peers/node/server.js --port {port} --workers 2"
-    --receiver "python=$py peers/python/server.py --port {port}"
+    --receiver "python=$py peers/python/server.py --port {port} --workers {workers}"
     --receiver "python-workers2=$py peers/python/server.py --port {port} --workers 2"
   )
 fi
