@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the core criterion benchmarks on one core and prints the summary with the issue #2 targets.
+# Runs the core criterion benchmarks on one core and prints the summary with the core's performance targets.
 # Usage: scripts/bench-core.sh [criterion filter]   e.g. scripts/bench-core.sh verify_raw
 # Env: BENCH_CPU (default 1) pins the run to that core when taskset exists; DIDIT_SHARED_DIR as in tests.
 set -euo pipefail

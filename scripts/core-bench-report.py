@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Summarise the core criterion benchmarks: a table per group and the performance targets of issue #2.
+"""Summarise the core criterion benchmarks: a table per group and the core's performance targets.
 
 Reads target/criterion/<group>/<function>/<size>/new/estimates.json (written by
 `cargo bench -p didit-webhook --bench core`) and prints Markdown. Exits 2 when results are missing.
@@ -71,7 +71,7 @@ def main():
         v = res.get((group, func, size))
         return v[0] if v else None
 
-    print("\n### Targets (issue #2)\n")
+    print("\n### Targets\n")
     parsers = {f: get("parse_envelope", f, "4KB") for f in ("serde", "simd", "sonic")}
     parsers = {k: v for k, v in parsers.items() if v}
     if parsers:

@@ -1,4 +1,4 @@
-//! Opt-in timing test of the signature comparison (issue #7), in the style of dudect: does
+//! Opt-in timing test of the signature comparison, in the style of dudect: does
 //! `Mac::verify` take measurably different time for a forged tag that differs from the right one
 //! in its first byte than for one that differs in its last? An early-exit comparison would leak
 //! how many leading bytes an attacker got right.
