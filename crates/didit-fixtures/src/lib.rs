@@ -296,15 +296,6 @@ fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Sets top-level keys of an object payload (helper for building deliveries).
-pub fn set_fields(v: &mut Value, fields: &[(&str, Value)]) {
-    if let Some(m) = v.as_object_mut() {
-        for (k, val) in fields {
-            m.insert(*k, val.clone());
-        }
-    }
-}
-
 /// An empty object value.
 pub fn object() -> Value {
     Value::Object(Map::default())

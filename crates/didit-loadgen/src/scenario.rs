@@ -138,16 +138,6 @@ impl LoadShape {
         }
     }
 
-    /// The highest rate the shape asks for.
-    pub fn peak_rate(&self) -> Option<f64> {
-        match *self {
-            LoadShape::Constant { rate } => Some(rate),
-            LoadShape::Ramp { from, to } => Some(from.max(to)),
-            LoadShape::Burst { rate, peak, .. } => Some(rate.max(peak)),
-            LoadShape::Max => None,
-        }
-    }
-
     pub fn name(&self) -> &'static str {
         match self {
             LoadShape::Constant { .. } => "constant",

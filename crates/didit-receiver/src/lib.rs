@@ -91,7 +91,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     if matches!(opts.hmac, MacKind::Null) || matches!(opts.json, JsonKind::Null) {
         tracing::warn!("a null backend is selected: this receiver is for measurement only");
     }
-    if opts.server == ServerKind::AxumNaive {
+    let Some(server) = Verifying::of(opts.server) else {
         if opts.store_spec() != store::StoreSpec::Memory {
             anyhow::bail!(
                 "axum-naive keeps its state in memory, as the tutorials it stands for do; drop --store or pick another --server"
@@ -105,31 +105,55 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             opts.enable_null_endpoint,
         ));
         return server::naive::run(st, opts.listen, opts.workers()).context("axum-naive server");
-    }
+    };
     match opts.hmac {
-        MacKind::Ring => with_json::<RingMac>(&opts, &secret, cfg, limits),
-        MacKind::RustCrypto => with_json::<RustCryptoMac>(&opts, &secret, cfg, limits),
-        MacKind::AwsLc => with_json::<AwsLcMac>(&opts, &secret, cfg, limits),
-        MacKind::Null => with_json::<NullMac>(&opts, &secret, cfg, limits),
+        MacKind::Ring => with_json::<RingMac>(server, &opts, &secret, cfg, limits),
+        MacKind::RustCrypto => with_json::<RustCryptoMac>(server, &opts, &secret, cfg, limits),
+        MacKind::AwsLc => with_json::<AwsLcMac>(server, &opts, &secret, cfg, limits),
+        MacKind::Null => with_json::<NullMac>(server, &opts, &secret, cfg, limits),
+    }
+}
+
+/// The servers that run the contract through the core's `Verifier` (every one but the naive
+/// peer, which has its own code): what the generic dispatch below can serve, and nothing else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verifying {
+    Hyper,
+    Axum,
+    May,
+    Actix,
+}
+
+impl Verifying {
+    fn of(kind: ServerKind) -> Option<Verifying> {
+        match kind {
+            ServerKind::Hyper => Some(Verifying::Hyper),
+            ServerKind::Axum => Some(Verifying::Axum),
+            ServerKind::May => Some(Verifying::May),
+            ServerKind::Actix => Some(Verifying::Actix),
+            ServerKind::AxumNaive => None,
+        }
     }
 }
 
 fn with_json<M: Mac>(
+    server: Verifying,
     opts: &Options,
     secret: &didit_webhook::Secret,
     cfg: VerifyConfig,
     limits: Limits,
 ) -> anyhow::Result<()> {
     match opts.json {
-        JsonKind::Serde => serve::<M, SerdeJson>(opts, secret, cfg, limits),
-        JsonKind::Simd => serve::<M, SimdJson>(opts, secret, cfg, limits),
-        JsonKind::Sonic => serve::<M, SonicJson>(opts, secret, cfg, limits),
-        JsonKind::Null => serve::<M, NullJson>(opts, secret, cfg, limits),
+        JsonKind::Serde => serve::<M, SerdeJson>(server, opts, secret, cfg, limits),
+        JsonKind::Simd => serve::<M, SimdJson>(server, opts, secret, cfg, limits),
+        JsonKind::Sonic => serve::<M, SonicJson>(server, opts, secret, cfg, limits),
+        JsonKind::Null => serve::<M, NullJson>(server, opts, secret, cfg, limits),
     }
 }
 
 /// The monomorphised receiver for one MAC × JSON pair.
 fn serve<M: Mac, J: JsonBackend + Default>(
+    server: Verifying,
     opts: &Options,
     secret: &didit_webhook::Secret,
     cfg: VerifyConfig,
@@ -154,12 +178,11 @@ fn serve<M: Mac, J: JsonBackend + Default>(
         workers,
         "starting"
     );
-    match opts.server {
-        ServerKind::Hyper => server::hyper::run(app, opts.listen, workers).context("hyper server"),
-        ServerKind::Axum => server::axum::run(app, opts.listen, workers).context("axum server"),
-        ServerKind::May => server::may::run(app, opts.listen, workers).context("may server"),
-        ServerKind::Actix => server::actix::run(app, opts.listen, workers).context("actix server"),
-        ServerKind::AxumNaive => unreachable!("handled in run"),
+    match server {
+        Verifying::Hyper => server::hyper::run(app, opts.listen, workers).context("hyper server"),
+        Verifying::Axum => server::axum::run(app, opts.listen, workers).context("axum server"),
+        Verifying::May => server::may::run(app, opts.listen, workers).context("may server"),
+        Verifying::Actix => server::actix::run(app, opts.listen, workers).context("actix server"),
     }
 }
 

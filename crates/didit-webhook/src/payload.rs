@@ -218,13 +218,6 @@ open_enum! {
     }
 }
 
-impl WebhookType<'_> {
-    /// Session events (KYC and KYB) carry a `session_id`; entity and transaction events do not.
-    pub fn is_session_event(&self) -> bool {
-        matches!(self, WebhookType::StatusUpdated | WebhookType::DataUpdated)
-    }
-}
-
 open_enum! {
     /// The application environment.
     Environment {

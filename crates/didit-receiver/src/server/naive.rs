@@ -77,9 +77,10 @@ impl Naive {
             .map_or(0, |d| d.as_secs() as i64);
         let tolerance = self.cfg.tolerance_secs as i64;
         let fresh = |ts: i64| {
-            if now - ts > tolerance {
+            // Saturating: a signed body may carry any i64, i64::MIN included.
+            if now.saturating_sub(ts) > tolerance {
                 Err(Rejection::Stale)
-            } else if ts - now > tolerance {
+            } else if ts.saturating_sub(now) > tolerance {
                 Err(Rejection::FromFuture)
             } else {
                 Ok(())

@@ -256,7 +256,7 @@ fn build(
             .cloned()
             .ok_or_else(|| bad(format!("no earlier case {r:?}")));
     }
-    let ts = t0 + case.timestamp_offset;
+    let ts = t0.saturating_add(case.timestamp_offset);
     let signer = Signer::<RingMac>::new(&Secret::new(&b.secret));
     let mut headers: Vec<(String, String)> = Vec::new();
     let (body, body_ts): (Vec<u8>, Option<i64>) = if let Some(raw) = &case.raw_body {
