@@ -132,6 +132,17 @@ pub struct RunArgs {
     pub cores: Option<usize>,
 }
 
+/// `dir/id`, or `dir/id-2`, `dir/id-3`, … when that folder exists.
+fn unique_run_dir(dir: &std::path::Path, id: &str) -> PathBuf {
+    let mut path = dir.join(id);
+    let mut n = 2;
+    while path.exists() {
+        path = dir.join(format!("{id}-{n}"));
+        n += 1;
+    }
+    path
+}
+
 /// What `run --plan` prints.
 fn plan_text(plan: &Plan, scaling: bool, cores: usize) -> String {
     let mut variants: Vec<String> = crate::matrix::expand(&plan.receivers)
@@ -475,7 +486,11 @@ fn newest_run(runs: &Path) -> anyhow::Result<PathBuf> {
 
 /// Writes `results/README.md` from the run in `dir`.
 pub fn publish(dir: &Path, results_dir: &Path) -> anyhow::Result<()> {
-    let r = load(&dir.join("results.json"))?;
+    let mut r = load(&dir.join("results.json"))?;
+    // A run is named by its folder (older runs recorded the date and host only, which repeat).
+    if let Some(name) = dir.file_name().and_then(|n| n.to_str()) {
+        r.run.id = name.to_owned();
+    }
     // Charts and the run's README are re-rendered from results.json, so a newer renderer
     // refreshes an old run without re-measuring it.
     let charts = crate::charts::write_all(&r, dir)?;
@@ -732,10 +747,15 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         crate::runner::run(&plan)?
     };
     let default_out = a.out.is_none();
+    let mut results = results;
+    // The run's id is its folder's name, and never that of an earlier run's folder.
     let out = match a.out {
         Some(o) => o,
-        None => PathBuf::from("results/runs").join(&results.run.id),
+        None => unique_run_dir(&PathBuf::from("results/runs"), &results.run.id),
     };
+    if let Some(name) = out.file_name().and_then(|n| n.to_str()) {
+        results.run.id = name.to_owned();
+    }
     write_run(&results, &out)?;
     println!(
         "wrote {} in {:.0} s",
