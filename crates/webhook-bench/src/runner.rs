@@ -50,14 +50,16 @@ const SECRET: &str = "webhook-bench-secret-not-a-real-key";
 enum Broker {
     Nats(crate::broker::Nats),
     Rabbit(crate::broker::RabbitMq),
+    Kafka(crate::broker::Kafka),
 }
 
 impl Broker {
     fn stop(self) {
-        // Dropping either kills it (and RabbitMQ's port mapper).
+        // Dropping any of them kills it (and RabbitMQ's port mapper).
         match self {
             Broker::Nats(n) => drop(n),
             Broker::Rabbit(mq) => drop(mq),
+            Broker::Kafka(k) => drop(k),
         }
     }
 }
@@ -74,8 +76,8 @@ pub(crate) struct Receiver {
     scratch: Option<PathBuf>,
 }
 
-/// Fresh store state for every receiver start: a new SQLite file, or a new `nats-server` or
-/// RabbitMQ node (pinned with the receiver: the durable system gets the same one core) with empty
+/// Fresh store state for every receiver start: a new SQLite file, or a new `nats-server`, RabbitMQ
+/// node or `tansu` Kafka broker (pinned with the receiver: the durable system gets the same one core) with empty
 /// storage, so no run inherits another's backlog.
 fn prepare_store(
     plan: &Plan,
@@ -105,6 +107,13 @@ fn prepare_store(
                 },
             )?;
             Ok((mq.url(), Some(Broker::Rabbit(mq)), Some(dir)))
+        }
+        StoreKind::Kafka => {
+            let k =
+                crate::broker::Kafka::start(&dir, Some(plan.receiver_cpu)).inspect_err(|_| {
+                    let _ = std::fs::remove_dir_all(&dir);
+                })?;
+            Ok((k.url("didit.webhooks"), Some(Broker::Kafka(k)), Some(dir)))
         }
     }
 }
@@ -491,6 +500,8 @@ fn crate_versions() -> Vec<String> {
         "rusqlite",
         "async-nats",
         "lapin",
+        "rdkafka",
+        "rdkafka-sys",
     ];
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
     let mut out = Vec::new();
