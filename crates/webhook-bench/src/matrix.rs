@@ -246,6 +246,13 @@ mod tests {
             a.contains("--store sqlite:/tmp/x.db --ack after-enqueue"),
             "{a}"
         );
+        let k = Variant::parse("hyper:ring:serde:kafka").expect("valid");
+        assert_eq!(k.store, StoreKind::Kafka);
+        let a = k.args("kafka://127.0.0.1:1/didit.webhooks").join(" ");
+        assert!(
+            a.ends_with("--store kafka://127.0.0.1:1/didit.webhooks"),
+            "{a}"
+        );
         assert!(Variant::parse("hyper:ring:serde:sqlite:nats").is_err());
         assert!(Variant::parse("axum-naive:ring:serde:sqlite").is_err());
         assert!(Variant::parse("hyper:ring:serde:redis").is_err());
@@ -260,7 +267,7 @@ mod tests {
 
     #[test]
     fn expands_lists_keeping_bad_names_as_errors() {
-        assert_eq!(expand("default").len(), 10);
+        assert_eq!(expand("default").len(), 11);
         assert_eq!(expand("all").len(), 37);
         let mixed = expand("hyper:ring:serde, bogus:ring:serde");
         assert!(mixed[0].is_ok());
