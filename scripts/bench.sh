@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: build the release binaries, then run the default benchmark matrix
-# (`webhook-bench run`: 10 receiver variants, four of them with durable stores, and the Node.js
+# (`webhook-bench run`: 11 receiver variants, five of them with durable stores, and the Node.js
 # and Python peers of peers/ (one process per receiver core, as our receivers get one worker per
 # core, and two processes on a single core's set), x 3 scenarios x
 # 3 interleaved rounds, about twenty minutes), writing results/runs/<date>-<host>/ and
@@ -9,8 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v taskset >/dev/null || { echo "taskset (util-linux) is needed to pin receiver and generator to cores" >&2; exit 2; }
-# The NATS and RabbitMQ variants run against real brokers (Debian packages) the runner starts.
+# The NATS, RabbitMQ and Kafka variants run against real brokers the runner starts (Debian
+# packages; tansu built with cargo, about 11 minutes the first time).
 bash scripts/apt-install.sh nats-server rabbitmq-server:/usr/lib/rabbitmq/bin/rabbitmq-server
+bash scripts/kafka-install.sh
 peers=()
 if [ "${PEERS:-1}" != 0 ]; then
   # Node.js (Debian's nodejs when missing) and the Python peer's pinned virtualenv.

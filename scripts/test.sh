@@ -6,6 +6,8 @@
 #   loopback port and kills it mid-run.
 # - rabbitmq-server (Debian package): the same with a real RabbitMQ node (its own node name,
 #   ports and data folder; the package's system service is not started).
+# - tansu (crates.io, `cargo install`, about 11 minutes the first time: scripts/kafka-install.sh):
+#   the same with a real Kafka-protocol broker (SQLite storage in a throwaway folder).
 # - prlimit (util-linux): the "disk full" test lowers the receiver's file-size limit.
 # - chattr (e2fsprogs): the read-only test sets the store's files immutable (needs root, as the
 #   apt-get above does).
@@ -20,6 +22,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/apt-install.sh nats-server util-linux:prlimit e2fsprogs:chattr python3 wrk time:/usr/bin/time \
   rabbitmq-server:/usr/lib/rabbitmq/bin/rabbitmq-server curl nodejs:node
+bash scripts/kafka-install.sh
 DIDIT_CLIENTS_PYTHON=$(bash scripts/clients-install.sh)
 export DIDIT_CLIENTS_PYTHON
 bash scripts/peers-install.sh

@@ -2,7 +2,9 @@
 //! and restarted on the same file, and every `event_id` the load generator saw acknowledged must
 //! be in the store, once. The same through NATS JetStream (a real `nats-server`, also killed and
 //! restarted), then the consumer into SQLite, and through RabbitMQ (a real node, also killed and
-//! restarted; the consumer de-duplicates by `event_id`). A store that cannot write (a file-size limit
+//! restarted; the consumer de-duplicates by `event_id`), and through Kafka (a real `tansu` broker,
+//! also killed and restarted; a consumer group killed mid-batch resumes from its committed
+//! offsets). A store that cannot write (a file-size limit
 //! standing in for a full disk) answers 503 and recovers when the limit is lifted. All load is on
 //! loopback, to receivers and servers these tests start, bounded in time.
 
@@ -437,6 +439,273 @@ fn rabbitmq_uses_a_quorum_queue_an_operator_declared() {
     let db = dir.join("consumed.db");
     consume_into(&url, &db);
     assert_all_stored(&db, &["into-quorum".to_owned()]);
+}
+
+/// A real Kafka-protocol broker (`tansu`, SQLite storage), started and crashed by the harness
+/// the runner uses.
+fn kafka(dir: &Path) -> webhook_bench::broker::Kafka {
+    webhook_bench::broker::Kafka::start(dir, None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn kafka_kill_9_of_receiver_and_broker_loses_nothing_acknowledged() {
+    let dir = tmp_dir("kafka");
+    let mut broker = kafka(&dir.join("broker"));
+    let store = broker.url("didit.webhooks");
+    let args = ["--store", &store, "--max-body", "1MiB"];
+    let rx = Receiver::try_start("hyper", "ring", "serde", &args, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = rx.addr;
+    let acked = dir.join("acked.txt");
+    let report = dir.join("report.json");
+    let lg = loadgen(addr, &acked, &report, 10);
+    std::thread::sleep(Duration::from_millis(1500));
+    // The receiver crashes and comes back as the may server (the ticket path of both runtimes).
+    rx.kill9();
+    let rx = restart_on("may", addr, &store);
+    std::thread::sleep(Duration::from_millis(1500));
+    // The broker crashes and stays down for a while: the receiver must refuse meanwhile.
+    broker
+        .crash_and_restart(Duration::from_millis(1500))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = lg.wait_with_output().expect("loadgen finishes");
+    let (_, shed) = report_counts(&report);
+    // Kafka's idempotence covers the producer's own retries, not Didit's: a receiver restarted on
+    // the topic cannot tell a retry of an event its predecessor produced from a new one. It
+    // answers 200 `accepted` where the label says `duplicate`, and the consumer drops the second
+    // copy. That is the only wrong answer allowed.
+    if let Err(e) = only_accepted_retries(&report) {
+        panic!(
+            "load generator ({}): {e} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        shed > 0,
+        "no 503 while the broker was down: the receiver acknowledged without the topic"
+    );
+    let mut ids = lines(&acked);
+    assert!(
+        ids.len() > 500,
+        "only {} acknowledged deliveries",
+        ids.len()
+    );
+    // Recovered: a fresh delivery is delivered again after the broker's restart.
+    let r = send(addr, &delivery(addr, "after-the-broker-restart", 0)).expect("answer");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    ids.push("after-the-broker-restart".into());
+    // While the broker is down, a delivery is refused with Retry-After, never taken.
+    broker.kill9();
+    let r = send(addr, &delivery(addr, "while-the-broker-is-down", 0)).expect("answer");
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        r.headers.contains_key("retry-after"),
+        "a 503 without Retry-After"
+    );
+    broker
+        .crash_and_restart(Duration::ZERO)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Didit's retry of it lands once the broker is back.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = send(addr, &delivery(addr, "while-the-broker-is-down", 0)).expect("answer");
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after the broker's restart"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    ids.push("while-the-broker-is-down".into());
+    // A retry that reaches a receiver which does not remember the first delivery (here:
+    // restarted) is produced twice, and the consumer must store it once.
+    let dup = delivery(addr, "delivered-twice", 0);
+    assert_eq!(send(addr, &dup).expect("answer").status, 200);
+    rx.kill9();
+    let rx = restart_on("hyper", addr, &store);
+    let again = send(addr, &dup).expect("answer");
+    assert_eq!(
+        (again.status, again.body.as_slice()),
+        (200, br#"{"status":"accepted"}"#.as_slice()),
+        "a restarted receiver does not remember the first delivery"
+    );
+    ids.push("delivered-twice".into());
+    rx.stop();
+
+    // Receiver → Kafka → consumer group → SQLite.
+    let db = dir.join("consumed.db");
+    let said = consume_into(&store, &db);
+    assert!(
+        !said.ends_with(" 0 already stored"),
+        "the twice-produced event was not recognised: {said}"
+    );
+    assert_all_stored(&db, &ids);
+    // The group committed its offsets after the SQLite commits: a second consumer finds nothing
+    // left, and so does one after the broker crashed (offsets are as durable as messages).
+    let said = consume_into(&store, &db);
+    assert!(said.starts_with("consumed 0 messages"), "{said}");
+    broker
+        .crash_and_restart(Duration::ZERO)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let said = consume_into(&store, &db);
+    assert!(said.starts_with("consumed 0 messages"), "{said}");
+}
+
+/// `consume --from URL` as a child that runs until killed.
+fn consumer(from: &str, db: &Path, batch: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_didit-receiver"))
+        .args(["consume", "--from", from, "--batch", batch, "--sqlite"])
+        .arg(db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("consumer starts")
+}
+
+/// Events in the store, read beside a writer; 0 before it has a schema.
+fn event_count(db: &Path) -> u64 {
+    Db::open_read_only(db)
+        .ok()
+        .and_then(|d| d.event_count().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn kafka_consumer_killed_mid_batch_loses_nothing_and_applies_nothing_twice() {
+    let dir = tmp_dir("kafka-consumer");
+    let broker = kafka(&dir.join("broker"));
+    let store = broker.url("didit.webhooks");
+    let args = ["--store", &store, "--max-body", "1MiB"];
+    let rx = Receiver::try_start("actix", "ring", "serde", &args, None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = rx.addr;
+    let acked = dir.join("acked.txt");
+    let report = dir.join("report.json");
+    let lg = loadgen(addr, &acked, &report, 5);
+    let out = lg.wait_with_output().expect("loadgen finishes");
+    let (mismatches, _) = report_counts(&report);
+    assert!(
+        out.status.success() && mismatches == 0,
+        "load generator failed ({}, {mismatches} mismatches): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    rx.stop();
+    let ids = lines(&acked);
+    assert!(
+        ids.len() > 500,
+        "only {} acknowledged deliveries",
+        ids.len()
+    );
+
+    // Small batches, so that a kill lands between a batch's SQLite commit and its offset commit
+    // as often as anywhere else; each consumer is killed once it has applied something new.
+    let db = dir.join("consumed.db");
+    let mut at_kills = Vec::new();
+    for _ in 0..3 {
+        let before = event_count(&db);
+        let mut c = consumer(&store, &db, "10");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while event_count(&db) <= before {
+            assert!(
+                c.try_wait().expect("consumer status").is_none(),
+                "the consumer exited"
+            );
+            assert!(Instant::now() < deadline, "the consumer applied nothing");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        at_kills.push(event_count(&db));
+    }
+    // The last one resumes from the group's last committed offset: it reads what was not
+    // committed, not the topic from its start, and recognises what it reads again.
+    let said = consume_into(&store, &db);
+    let total = event_count(&db);
+    eprintln!(
+        "{} acknowledged deliveries, {total} events; stored when each consumer was killed: {at_kills:?}; then {said}",
+        ids.len()
+    );
+    assert!(
+        at_kills.iter().all(|n| *n < total),
+        "the consumers were not killed mid-run: {at_kills:?} of {total} stored"
+    );
+    let read: u64 = said
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(
+        read < total,
+        "the consumer read the topic from its start again ({said}, {total} events); kills at {at_kills:?}"
+    );
+    assert_all_stored(&db, &ids);
+    let all = Db::open_read_only(&db)
+        .expect("opens")
+        .event_ids()
+        .expect("ids");
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(unique.len(), all.len(), "an event was stored twice");
+}
+
+#[test]
+fn kafka_start_up_errors_say_what_to_do() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let unreachable = format!("kafka://127.0.0.1:{free}/didit.webhooks");
+    let dir = tmp_dir("kafka-startup");
+    let db = dir.join("x.db");
+    let cases: [(Vec<String>, &str); 4] = [
+        (
+            vec!["--store".into(), "kafka://127.0.0.1:9092".into()],
+            "names no topic",
+        ),
+        (
+            vec!["--store".into(), "kafka://127.0.0.1:9092/a b".into()],
+            "not a Kafka topic name",
+        ),
+        (
+            vec!["--store".into(), unreachable.clone()],
+            "cannot reach Kafka at 127.0.0.1",
+        ),
+        (
+            vec![
+                "consume".into(),
+                "--from".into(),
+                unreachable,
+                "--sqlite".into(),
+                db.display().to_string(),
+            ],
+            "cannot reach Kafka at 127.0.0.1",
+        ),
+    ];
+    for (args, expect) in cases {
+        let listen: &[&str] = if args[0] == "consume" {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
+        let out = Command::new(env!("CARGO_BIN_EXE_didit-receiver"))
+            .args(listen)
+            .args(&args)
+            .env("DIDIT_WEBHOOK_SECRET", SECRET)
+            .output()
+            .expect("receiver runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: started anyway");
+        assert!(
+            err.contains(expect),
+            "{args:?}: error does not say `{expect}`: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: printed `listening on`");
+    }
 }
 
 /// A signed delivery of a fresh event, as raw HTTP.

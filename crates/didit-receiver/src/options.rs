@@ -108,13 +108,14 @@ pub struct Options {
     /// Where verified events go: sqlite[:PATH] (durable, the default, file didit-webhooks.db in
     /// the working directory), nats://HOST:PORT (JetStream, for more than one receiver),
     /// amqp://[USER:PASS@]HOST:PORT/VHOST (a durable RabbitMQ queue; credentials from the URL or
-    /// DIDIT_AMQP_USER / DIDIT_AMQP_PASSWORD) or memory (lost at exit). axum-naive always keeps
+    /// DIDIT_AMQP_USER / DIDIT_AMQP_PASSWORD), kafka://HOST:PORT/TOPIC (an idempotent producer,
+    /// acks=all; the topic is created when missing) or memory (lost at exit). axum-naive always keeps
     /// its state in memory.
     #[arg(long)]
     pub store: Option<StoreSpec>,
 
     /// When a durable store answers Didit: after-commit (200 once stored and synced, or confirmed
-    /// by JetStream or RabbitMQ) or after-enqueue (200 once queued: faster, and what is queued is lost if the
+    /// by JetStream, RabbitMQ or Kafka) or after-enqueue (200 once queued: faster, and what is queued is lost if the
     /// process dies).
     #[arg(long, value_enum, default_value = "after-commit")]
     pub ack: AckMode,
@@ -144,8 +145,8 @@ pub struct Options {
 /// Work other than receiving.
 #[derive(Clone, Debug, Subcommand)]
 pub enum Command {
-    /// Apply the JetStream stream (--store nats://...) or RabbitMQ queue (--store amqp://...) that
-    /// receivers publish to to a SQLite store.
+    /// Apply the JetStream stream (--store nats://...), RabbitMQ queue (--store amqp://...) or
+    /// Kafka topic (--store kafka://...) that receivers publish to to a SQLite store.
     Consume(crate::store::ConsumeOptions),
 }
 

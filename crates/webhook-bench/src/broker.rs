@@ -1,6 +1,8 @@
 //! Throwaway brokers on loopback, for the benchmark runner and the tests: a JetStream
-//! `nats-server` (alone, or a cluster of routed nodes) and a RabbitMQ node, each on its own free ports with its own data folder, so
-//! they never meet the system's broker or another run's. Both come from Debian's packages
+//! `nats-server` (alone, or a cluster of routed nodes), a RabbitMQ node and a Kafka-protocol
+//! broker (`tansu`), each on its own free ports with its own data folder, so they never meet the
+//! system's broker or another run's. `nats-server` and RabbitMQ come from Debian's packages,
+//! `tansu` from crates.io
 //! (`scripts/bench.sh` and `scripts/test.sh` install them). A RabbitMQ node takes a few seconds
 //! to boot; its own node name, ports (AMQP, Erlang distribution, epmd) keep it apart.
 
@@ -461,4 +463,161 @@ impl Drop for RabbitMq {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// The `tansu` release the Kafka store is tested against (`scripts/kafka-install.sh`).
+pub const TANSU_VERSION: &str = "0.6.0";
+
+/// The `tansu` binary: on `PATH`, else in Cargo's bin folder (`$CARGO_HOME/bin`, default
+/// `~/.cargo/bin`), where `scripts/kafka-install.sh` puts it.
+pub fn tansu_bin() -> Result<PathBuf, String> {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|c| c.join("bin"));
+    on_path
+        .into_iter()
+        .chain(cargo_bin)
+        .map(|d| d.join("tansu"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            format!("tansu is not installed; `bash scripts/kafka-install.sh` builds tansu {TANSU_VERSION} with cargo (scripts/test.sh and scripts/bench.sh do)")
+        })
+}
+
+/// A running `tansu` broker (Apache Kafka protocol, SQLite storage engine), killed (as a crash)
+/// when dropped.
+#[derive(Debug)]
+pub struct Kafka {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    cpus: Option<String>,
+}
+
+impl Kafka {
+    /// Starts `tansu broker` in `dir` (created; it must hold nothing but an earlier run of this
+    /// broker: tansu reads a `.env` from its working directory, and its SQLite path is relative
+    /// to it) on a free loopback port, pinned to the core list `cpus` when given; returns once it answers a
+    /// Kafka `ApiVersions` request (at most 10 s).
+    pub fn start(dir: &Path, cpus: Option<String>) -> Result<Kafka, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut k = Kafka {
+            child: None,
+            port: free_port()?,
+            dir: dir.to_owned(),
+            cpus,
+        };
+        k.boot()?;
+        Ok(k)
+    }
+
+    /// `kafka://127.0.0.1:<port>/<topic>`, the receivers' `--store` and `consume --from`.
+    pub fn url(&self, topic: &str) -> String {
+        format!("kafka://127.0.0.1:{}/{topic}", self.port)
+    }
+
+    fn boot(&mut self) -> Result<(), String> {
+        let bin = tansu_bin()?;
+        let mut cmd = match &self.cpus {
+            Some(c) => {
+                let mut t = Command::new("taskset");
+                t.args(["-c", c]).arg(&bin);
+                t
+            }
+            None => Command::new(&bin),
+        };
+        // Advertise 127.0.0.1, not localhost: librdkafka may resolve localhost to ::1, where
+        // nothing listens.
+        let listener = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::File::create(self.dir.join("tansu.log"))
+            .map_err(|e| format!("{}: {e}", self.dir.display()))?;
+        cmd.current_dir(&self.dir)
+            .args(["broker", "--listener-url", &listener])
+            .args(["--advertised-listener-url", &listener])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            // Its settings come from these flags only, not from the caller's environment.
+            .env_remove("CLUSTER_ID")
+            .env_remove("LISTENER_URL")
+            .env_remove("ADVERTISED_LISTENER_URL")
+            .env_remove("STORAGE_ENGINE")
+            .env_remove("SCHEMA_REGISTRY")
+            .env_remove("DATA_LAKE")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot run {} ({e})", bin.display()))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !kafka_answers(self.port) {
+            let exited = child.try_wait().ok().flatten();
+            if exited.is_some() || Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "tansu did not answer on port {} ({}); see {}",
+                    self.port,
+                    exited.map_or("10 s passed".into(), |s| s.to_string()),
+                    self.dir.join("tansu.log").display()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A crash, `down_for` without a broker, then a new one on the same port and storage.
+    pub fn crash_and_restart(&mut self, down_for: Duration) -> Result<(), String> {
+        self.kill9();
+        std::thread::sleep(down_for);
+        self.boot()
+    }
+}
+
+impl Drop for Kafka {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Whether something on `port` answers a Kafka `ApiVersions` (v0) request with a response of the
+/// same correlation id (a bare TCP accept is not proof that the broker is serving).
+fn kafka_answers(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let client = b"didit-bench";
+    let mut req = Vec::new();
+    req.extend_from_slice(&18i16.to_be_bytes()); // api_key: ApiVersions
+    req.extend_from_slice(&0i16.to_be_bytes()); // api_version
+    req.extend_from_slice(&7i32.to_be_bytes()); // correlation_id
+    req.extend_from_slice(&(client.len() as i16).to_be_bytes());
+    req.extend_from_slice(client);
+    let mut frame = (req.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&req);
+    if s.write_all(&frame).is_err() {
+        return false;
+    }
+    // Size, correlation id, error code.
+    let mut head = [0u8; 10];
+    s.read_exact(&mut head).is_ok()
+        && i32::from_be_bytes([head[4], head[5], head[6], head[7]]) == 7
+        && head[8..10] == [0, 0]
 }

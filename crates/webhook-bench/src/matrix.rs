@@ -20,15 +20,19 @@ pub enum StoreKind {
     Nats,
     /// RabbitMQ (a node the runner starts), 200 after the publisher confirm.
     Rabbitmq,
+    /// Kafka (a `tansu` broker the runner starts), 200 after the idempotent producer's delivery
+    /// report (`acks=all`).
+    Kafka,
 }
 
 impl StoreKind {
-    pub const ALL: [(StoreKind, &'static str); 5] = [
+    pub const ALL: [(StoreKind, &'static str); 6] = [
         (StoreKind::Memory, "memory"),
         (StoreKind::Sqlite, "sqlite"),
         (StoreKind::SqliteEnqueue, "sqlite-enqueue"),
         (StoreKind::Nats, "nats"),
         (StoreKind::Rabbitmq, "rabbitmq"),
+        (StoreKind::Kafka, "kafka"),
     ];
 
     pub fn token(self) -> &'static str {
@@ -41,7 +45,7 @@ impl StoreKind {
 
 /// The default matrix: each server once on the common backends, the fastest HMAC on hyper, the
 /// naive peer as the reference, and hyper with each durable store.
-pub const DEFAULT: [&str; 10] = [
+pub const DEFAULT: [&str; 11] = [
     "may:ring:serde",
     "hyper:ring:serde",
     "hyper:aws-lc:serde",
@@ -52,6 +56,7 @@ pub const DEFAULT: [&str; 10] = [
     "hyper:ring:serde:sqlite-enqueue",
     "hyper:ring:serde:nats",
     "hyper:ring:serde:rabbitmq",
+    "hyper:ring:serde:kafka",
 ];
 
 /// The naive peer, the in-run reference for "ratio to naive".
@@ -169,7 +174,8 @@ impl Variant {
     }
 
     /// The receiver's arguments for this variant; `store` is the `--store` value the runner
-    /// prepared (a fresh SQLite file, or the URL of the `nats-server` or RabbitMQ node it started).
+    /// prepared (a fresh SQLite file, or the URL of the `nats-server`, RabbitMQ node or Kafka
+    /// broker it started).
     pub fn args(&self, store: &str) -> Vec<String> {
         let mut a = vec![
             "--server".into(),
@@ -240,6 +246,13 @@ mod tests {
             a.contains("--store sqlite:/tmp/x.db --ack after-enqueue"),
             "{a}"
         );
+        let k = Variant::parse("hyper:ring:serde:kafka").expect("valid");
+        assert_eq!(k.store, StoreKind::Kafka);
+        let a = k.args("kafka://127.0.0.1:1/didit.webhooks").join(" ");
+        assert!(
+            a.ends_with("--store kafka://127.0.0.1:1/didit.webhooks"),
+            "{a}"
+        );
         assert!(Variant::parse("hyper:ring:serde:sqlite:nats").is_err());
         assert!(Variant::parse("axum-naive:ring:serde:sqlite").is_err());
         assert!(Variant::parse("hyper:ring:serde:redis").is_err());
@@ -254,7 +267,7 @@ mod tests {
 
     #[test]
     fn expands_lists_keeping_bad_names_as_errors() {
-        assert_eq!(expand("default").len(), 10);
+        assert_eq!(expand("default").len(), 11);
         assert_eq!(expand("all").len(), 37);
         let mixed = expand("hyper:ring:serde, bogus:ring:serde");
         assert!(mixed[0].is_ok());

@@ -499,7 +499,7 @@ fn how_to_choose(r: &Results) -> String {
 /// What durability costs: each durable variant against its in-memory sibling (same server and
 /// backends) in every scenario measured at the maximum rate, as same-run ratios.
 pub fn durability_cost(r: &Results) -> Option<String> {
-    const STORES: [(&str, &str); 4] = [
+    const STORES: [(&str, &str); 5] = [
         (
             ":sqlite-enqueue",
             "SQLite, 200 once queued (lost if the process dies before the commit)",
@@ -512,6 +512,10 @@ pub fn durability_cost(r: &Results) -> Option<String> {
         (
             ":rabbitmq",
             "RabbitMQ, 200 after the publisher confirm of a persistent message (the node on the receiver's core)",
+        ),
+        (
+            ":kafka",
+            "Kafka, 200 after the idempotent producer's delivery report with acks=all (tansu on the receiver's core)",
         ),
     ];
     let mut rows = Vec::new();

@@ -263,6 +263,8 @@ fn crate_versions() -> Vec<String> {
         "rusqlite",
         "async-nats",
         "lapin",
+        "rdkafka",
+        "rdkafka-sys",
     ];
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
     let mut out = Vec::new();

@@ -298,6 +298,11 @@ fn durable_variants_are_set_against_their_in_memory_sibling() {
             [14_000.0, 14_500.0, 13_000.0],
             100_000.0,
         ),
+        (
+            "hyper:ring:serde:kafka",
+            [8_000.0, 8_500.0, 7_000.0],
+            100_000.0,
+        ),
     ]);
     let table = webhook_bench::publish::durability_cost(&r).expect("durable rows");
     assert!(
@@ -305,6 +310,12 @@ fn durable_variants_are_set_against_their_in_memory_sibling() {
         "{table}"
     );
     assert!(table.contains("| hyper:ring:serde:nats | NATS"), "{table}");
+    assert!(
+        table.contains(
+            "| hyper:ring:serde:kafka | Kafka, 200 after the idempotent producer's delivery report"
+        ),
+        "{table}"
+    );
     let md = webhook_bench::publish::results_readme(&r, "runs/x", &[]);
     assert!(md.contains("## What durability costs"), "{md}");
     // Without a durable variant there is no such section.

@@ -1,11 +1,12 @@
-//! Where verified events go: in memory, a durable SQLite file, a NATS JetStream stream or a
-//! RabbitMQ queue.
+//! Where verified events go: in memory, a durable SQLite file, a NATS JetStream stream, a
+//! RabbitMQ queue or a Kafka topic.
 //!
 //! [`Store`] is an enum rather than another type parameter of `App`: the store is reached once
 //! per accepted delivery (a queue send), not in the verification hot path, and one more generic
 //! would multiply the monomorphised receivers (servers × MACs × JSON backends) by three.
 
 pub mod amqp;
+pub mod kafka;
 pub mod nats;
 mod publisher;
 pub mod sqlite;
@@ -32,13 +33,15 @@ pub enum AckMode {
     AfterEnqueue,
 }
 
-/// `--store`: `memory`, `sqlite[:PATH]`, `nats://HOST:PORT` or `amqp://[USER:PASS@]HOST:PORT/VHOST`.
+/// `--store`: `memory`, `sqlite[:PATH]`, `nats://HOST:PORT`, `amqp://[USER:PASS@]HOST:PORT/VHOST`
+/// or `kafka://HOST:PORT/TOPIC`.
 #[derive(Clone, PartialEq, Eq)]
 pub enum StoreSpec {
     Memory,
     Sqlite(PathBuf),
     Nats(String),
     Amqp(String),
+    Kafka(kafka::Target),
 }
 
 // By hand: an AMQP URL may carry a password, and `Debug` output ends up in logs.
@@ -49,6 +52,7 @@ impl std::fmt::Debug for StoreSpec {
             StoreSpec::Sqlite(p) => f.debug_tuple("Sqlite").field(p).finish(),
             StoreSpec::Nats(u) => f.debug_tuple("Nats").field(u).finish(),
             StoreSpec::Amqp(u) => f.debug_tuple("Amqp").field(&amqp::redact(u)).finish(),
+            StoreSpec::Kafka(t) => f.debug_tuple("Kafka").field(t).finish(),
         }
     }
 }
@@ -72,11 +76,12 @@ impl FromStr for StoreSpec {
             }
             _ if s.starts_with("nats://") => Ok(StoreSpec::Nats(s.to_owned())),
             _ if s.starts_with("amqp://") => Ok(StoreSpec::Amqp(s.to_owned())),
+            _ if s.starts_with("kafka://") => kafka::Target::parse(s).map(StoreSpec::Kafka),
             _ if s.starts_with("amqps://") => Err(
                 "amqps:// (TLS) is not built in; reach the broker over amqp:// on a private network or through a TLS sidecar".into(),
             ),
             _ => Err(format!(
-                "unknown store `{}`; use memory, sqlite[:PATH], nats://HOST:PORT or amqp://HOST:PORT/VHOST",
+                "unknown store `{}`; use memory, sqlite[:PATH], nats://HOST:PORT, amqp://HOST:PORT/VHOST or kafka://HOST:PORT/TOPIC",
                 amqp::redact(s)
             )),
         }
@@ -90,6 +95,7 @@ impl std::fmt::Display for StoreSpec {
             StoreSpec::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
             StoreSpec::Nats(url) => f.write_str(url),
             StoreSpec::Amqp(url) => f.write_str(&amqp::redact(url)),
+            StoreSpec::Kafka(t) => t.fmt(f),
         }
     }
 }
@@ -248,7 +254,7 @@ pub(crate) fn submit_durable(
 pub enum Store {
     Memory(MemoryProcessor),
     Sqlite(sqlite::SqliteStore),
-    /// NATS JetStream or RabbitMQ.
+    /// NATS JetStream, RabbitMQ or Kafka.
     Broker(PublishingStore),
 }
 
@@ -267,6 +273,7 @@ impl Store {
             }
             StoreSpec::Nats(url) => Store::Broker(nats::connect(url, ack, capacity, window_secs)?),
             StoreSpec::Amqp(url) => Store::Broker(amqp::connect(url, ack, capacity, window_secs)?),
+            StoreSpec::Kafka(t) => Store::Broker(kafka::connect(t, ack, capacity, window_secs)?),
         })
     }
 }
@@ -300,8 +307,9 @@ impl Processor for Store {
 /// Options of `didit-receiver consume`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct ConsumeOptions {
-    /// Where the events wait: a NATS server holding the stream (nats://HOST:PORT) or a RabbitMQ
-    /// broker holding the queue (amqp://[USER:PASS@]HOST:PORT/VHOST).
+    /// Where the events wait: a NATS server holding the stream (nats://HOST:PORT), a RabbitMQ
+    /// broker holding the queue (amqp://[USER:PASS@]HOST:PORT/VHOST) or a Kafka cluster holding
+    /// the topic (kafka://HOST:PORT/TOPIC, read as the consumer group didit-sqlite).
     #[arg(long, default_value = "nats://127.0.0.1:4222")]
     pub from: String,
 
@@ -365,9 +373,11 @@ pub fn run_consume(opts: &ConsumeOptions) -> anyhow::Result<()> {
         amqp::consume(opts)?
     } else if opts.from.starts_with("nats://") {
         nats::consume(opts)?
+    } else if opts.from.starts_with("kafka://") {
+        kafka::consume(opts)?
     } else {
         anyhow::bail!(
-            "--from {}: use nats://HOST:PORT or amqp://HOST:PORT/VHOST",
+            "--from {}: use nats://HOST:PORT, amqp://HOST:PORT/VHOST or kafka://HOST:PORT/TOPIC",
             amqp::redact(&opts.from)
         );
     };
@@ -408,6 +418,14 @@ mod tests {
         assert!(!spec.to_string().contains("pw") && !format!("{spec:?}").contains("pw"));
         let err = "amqps://u:pw@h/v".parse::<StoreSpec>().expect_err("no TLS");
         assert!(err.contains("amqp://"));
+        let spec: StoreSpec = "kafka://127.0.0.1:9092/didit.webhooks"
+            .parse()
+            .expect("kafka");
+        assert_eq!(spec.to_string(), "kafka://127.0.0.1:9092/didit.webhooks");
+        let err = "kafka://127.0.0.1:9092"
+            .parse::<StoreSpec>()
+            .expect_err("no topic");
+        assert!(err.contains("names no topic"), "{err}");
         assert_eq!(
             StoreSpec::Sqlite("a.db".into()).to_string(),
             "sqlite:a.db".to_owned()

@@ -35,6 +35,7 @@ pub struct Harness {
 enum Broker {
     Nats(crate::broker::Nats),
     Rabbit(crate::broker::RabbitMq),
+    Kafka(crate::broker::Kafka),
 }
 
 /// A started (or already running) receiver, with the broker it publishes to when its store is
@@ -128,8 +129,8 @@ impl Harness {
         Ok(rx)
     }
 
-    /// Fresh store state for every receiver start: a new SQLite file, or a new `nats-server` or
-    /// RabbitMQ node (on the broker's cores, or the receiver's when there are none to spare)
+    /// Fresh store state for every receiver start: a new SQLite file, or a new `nats-server`,
+    /// RabbitMQ node or `tansu` Kafka broker (on the broker's cores, or the receiver's when there are none to spare)
     /// with empty storage, so no run inherits another's backlog.
     #[allow(clippy::type_complexity)]
     fn prepare_store(
@@ -158,6 +159,10 @@ impl Harness {
             StoreKind::Rabbitmq => {
                 let mq = crate::broker::RabbitMq::start(&dir, cpus).map_err(clean)?;
                 Ok((mq.url(), Some(Broker::Rabbit(mq)), Some(dir)))
+            }
+            StoreKind::Kafka => {
+                let k = crate::broker::Kafka::start(&dir, cpus).map_err(clean)?;
+                Ok((k.url("didit.webhooks"), Some(Broker::Kafka(k)), Some(dir)))
             }
         }
     }
