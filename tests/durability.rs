@@ -458,15 +458,17 @@ fn kafka_kill_9_of_receiver_and_broker_loses_nothing_acknowledged() {
     let addr = rx.addr;
     let acked = dir.join("acked.txt");
     let report = dir.join("report.json");
-    let lg = loadgen(addr, &acked, &report, 10);
+    let lg = loadgen(addr, &acked, &report, 12);
     std::thread::sleep(Duration::from_millis(1500));
     // The receiver crashes and comes back as the may server (the ticket path of both runtimes).
     rx.kill9();
     let rx = restart_on("may", addr, &store);
     std::thread::sleep(Duration::from_millis(1500));
-    // The broker crashes and stays down for a while: the receiver must refuse meanwhile.
+    // The broker crashes and stays down longer than a request waits for its delivery report
+    // (2 s), so the receiver must refuse meanwhile even if librdkafka is slow to see the broker
+    // gone (as on a loaded machine).
     broker
-        .crash_and_restart(Duration::from_millis(1500))
+        .crash_and_restart(Duration::from_millis(4000))
         .unwrap_or_else(|e| panic!("{e}"));
     let out = lg.wait_with_output().expect("loadgen finishes");
     let (_, shed) = report_counts(&report);
