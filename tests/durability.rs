@@ -273,6 +273,45 @@ fn consume_into(from: &str, db: &Path) -> String {
     said
 }
 
+/// The load of a broker crash test, judged: its only wrong answers are retries answered 200
+/// `accepted` where the label says `duplicate` (a restarted receiver on a broker that does not
+/// de-duplicate Didit's retries; the consumer drops the second copy), it was refused with 503
+/// while the broker (holding the `what`) was down, over 500 deliveries were acknowledged, and a
+/// fresh delivery is taken again after the restart. Returns the acknowledged ids, that one
+/// included.
+fn judged_after_broker_crash(
+    lg: Child,
+    report: &Path,
+    acked: &Path,
+    addr: SocketAddr,
+    what: &str,
+) -> Vec<String> {
+    let out = lg.wait_with_output().expect("loadgen finishes");
+    let (_, shed) = report_counts(report);
+    if let Err(e) = only_accepted_retries(report) {
+        panic!(
+            "load generator ({}): {e} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        shed > 0,
+        "no 503 while the broker was down: the receiver acknowledged without the {what}"
+    );
+    let mut ids = lines(acked);
+    assert!(
+        ids.len() > 500,
+        "only {} acknowledged deliveries",
+        ids.len()
+    );
+    // Recovered: a fresh delivery is taken again after the broker's restart.
+    let r = send(addr, &delivery(addr, "after-the-broker-restart", 0)).expect("answer");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    ids.push("after-the-broker-restart".into());
+    ids
+}
+
 #[test]
 fn rabbitmq_kill_9_of_receiver_and_broker_loses_nothing_acknowledged() {
     let dir = tmp_dir("rabbitmq");
@@ -295,33 +334,10 @@ fn rabbitmq_kill_9_of_receiver_and_broker_loses_nothing_acknowledged() {
     // The broker crashes and stays down while it reboots: the receiver must refuse meanwhile.
     mq.crash_and_restart(Duration::from_millis(1000))
         .unwrap_or_else(|e| panic!("{e}"));
-    let out = lg.wait_with_output().expect("loadgen finishes");
-    let (_, shed) = report_counts(&report);
     // RabbitMQ does not de-duplicate, so a receiver restarted on it cannot tell a retry of an
-    // event its predecessor queued from a new one: it answers 200 `accepted` where the label
-    // says `duplicate`, and the consumer drops the second copy (checked below). That is the only
-    // wrong answer allowed.
-    if let Err(e) = only_accepted_retries(&report) {
-        panic!(
-            "load generator ({}): {e} {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    assert!(
-        shed > 0,
-        "no 503 while the broker was down: the receiver acknowledged without the queue"
-    );
-    let mut ids = lines(&acked);
-    assert!(
-        ids.len() > 500,
-        "only {} acknowledged deliveries",
-        ids.len()
-    );
-    // Recovered: a fresh delivery is confirmed again after the broker's restart.
-    let r = send(addr, &delivery(addr, "after-the-broker-restart", 0)).expect("answer");
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    ids.push("after-the-broker-restart".into());
+    // event its predecessor queued from a new one (the consumer drops the second copy, checked
+    // below).
+    let mut ids = judged_after_broker_crash(lg, &report, &acked, addr, "queue");
     // RabbitMQ does not de-duplicate: a retry that reaches a receiver which does not remember the
     // first delivery (here: restarted) is queued twice, and the consumer must store it once.
     let dup = delivery(addr, "delivered-twice", 0);
@@ -470,33 +486,9 @@ fn kafka_kill_9_of_receiver_and_broker_loses_nothing_acknowledged() {
     broker
         .crash_and_restart(Duration::from_millis(4000))
         .unwrap_or_else(|e| panic!("{e}"));
-    let out = lg.wait_with_output().expect("loadgen finishes");
-    let (_, shed) = report_counts(&report);
     // Kafka's idempotence covers the producer's own retries, not Didit's: a receiver restarted on
-    // the topic cannot tell a retry of an event its predecessor produced from a new one. It
-    // answers 200 `accepted` where the label says `duplicate`, and the consumer drops the second
-    // copy. That is the only wrong answer allowed.
-    if let Err(e) = only_accepted_retries(&report) {
-        panic!(
-            "load generator ({}): {e} {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    assert!(
-        shed > 0,
-        "no 503 while the broker was down: the receiver acknowledged without the topic"
-    );
-    let mut ids = lines(&acked);
-    assert!(
-        ids.len() > 500,
-        "only {} acknowledged deliveries",
-        ids.len()
-    );
-    // Recovered: a fresh delivery is delivered again after the broker's restart.
-    let r = send(addr, &delivery(addr, "after-the-broker-restart", 0)).expect("answer");
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    ids.push("after-the-broker-restart".into());
+    // the topic cannot tell a retry of an event its predecessor produced from a new one.
+    let mut ids = judged_after_broker_crash(lg, &report, &acked, addr, "topic");
     // While the broker is down, a delivery is refused with Retry-After, never taken.
     broker.kill9();
     let r = send(addr, &delivery(addr, "while-the-broker-is-down", 0)).expect("answer");

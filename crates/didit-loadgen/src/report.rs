@@ -61,6 +61,20 @@ fn status_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<u16, u
         .collect()
 }
 
+impl LabelCount {
+    /// Adds another run's (or another kind's) counts of the same label.
+    pub fn add(&mut self, other: &LabelCount) {
+        self.count += other.count;
+        self.correct += other.correct;
+        self.shed += other.shed;
+        self.mismatches += other.mismatches;
+        self.transport_errors += other.transport_errors;
+        for (status, n) in &other.statuses {
+            *self.statuses.entry(*status).or_default() += n;
+        }
+    }
+}
+
 /// Label identity in the counts (class, kind, expected status and word).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct LabelKey {
@@ -204,15 +218,7 @@ impl Stats {
         self.transport_errors += other.transport_errors;
         self.reconnects += other.reconnects;
         for (k, c) in other.by_label {
-            let mine = self.by_label.entry(k).or_default();
-            mine.count += c.count;
-            mine.correct += c.correct;
-            mine.shed += c.shed;
-            mine.mismatches += c.mismatches;
-            mine.transport_errors += c.transport_errors;
-            for (status, n) in c.statuses {
-                *mine.statuses.entry(status).or_default() += n;
-            }
+            self.by_label.entry(k).or_default().add(&c);
         }
         let room = EXAMPLES_KEPT.saturating_sub(self.mismatch_examples.len());
         self.mismatch_examples
@@ -548,17 +554,7 @@ impl Report {
                             &line.expected,
                         )
                 }) {
-                    Some(mine) => {
-                        let (a, b) = (&mut mine.counts, line.counts);
-                        a.count += b.count;
-                        a.correct += b.correct;
-                        a.shed += b.shed;
-                        a.mismatches += b.mismatches;
-                        a.transport_errors += b.transport_errors;
-                        for (status, n) in b.statuses {
-                            *a.statuses.entry(status).or_default() += n;
-                        }
-                    }
+                    Some(mine) => mine.counts.add(&line.counts),
                     None => m.by_label.push(line),
                 }
             }
@@ -667,17 +663,10 @@ impl Report {
         // People read one line per class; the JSON keeps class × payload kind.
         let mut by_class: BTreeMap<(&str, u16, &str), LabelCount> = BTreeMap::new();
         for line in &self.by_label {
-            let c = by_class
+            by_class
                 .entry((&line.class, line.expected_status, &line.expected))
-                .or_default();
-            c.count += line.counts.count;
-            c.correct += line.counts.correct;
-            c.shed += line.counts.shed;
-            c.mismatches += line.counts.mismatches;
-            c.transport_errors += line.counts.transport_errors;
-            for (st, n) in &line.counts.statuses {
-                *c.statuses.entry(*st).or_default() += n;
-            }
+                .or_default()
+                .add(&line.counts);
         }
         let _ = writeln!(
             s,
