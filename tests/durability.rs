@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use didit_receiver::store::sqlite::Db;
+use didit_receiver::store::db::Db;
 use support::{Receiver, SECRET, send};
 
 fn tmp_dir(name: &str) -> PathBuf {
@@ -905,7 +905,7 @@ fn accepted_within(rx: &Receiver, tag: &str, within: Duration) -> Option<(String
 #[test]
 fn nats_cluster_loses_nothing_acknowledged_when_a_node_then_the_stream_leader_dies() {
     use webhook_bench::broker::NatsCluster;
-    const STREAM: &str = didit_receiver::store::nats::STREAM;
+    const STREAM: &str = didit_receiver::store::NATS_STREAM;
     let dir = tmp_dir("nats-cluster");
     let mut cluster = NatsCluster::start(&dir.join("js"), 3).unwrap_or_else(|e| panic!("{e}"));
     let store = format!("{}?replicas=3", cluster.url());

@@ -16,20 +16,20 @@ use crate::process::{Ack, Processor, Submit};
 use crate::store::Store;
 use crate::ticket::Ticket;
 
-pub const WEBHOOK_PATH: &str = "/webhooks/didit";
-pub const NULL_PATH: &str = "/webhooks/null";
-pub const HEALTH_PATH: &str = "/healthz";
-pub const METRICS_PATH: &str = "/metrics";
+pub(crate) const WEBHOOK_PATH: &str = "/webhooks/didit";
+pub(crate) const NULL_PATH: &str = "/webhooks/null";
+pub(crate) const HEALTH_PATH: &str = "/healthz";
+pub(crate) const METRICS_PATH: &str = "/metrics";
 
-pub const CONTENT_TYPE_JSON: &str = "application/json";
-pub const CONTENT_TYPE_METRICS: &str = "text/plain; version=0.0.4";
+pub(crate) const CONTENT_TYPE_JSON: &str = "application/json";
+pub(crate) const CONTENT_TYPE_METRICS: &str = "text/plain; version=0.0.4";
 
 /// Seconds a client is told to wait after a 503.
-pub const RETRY_AFTER_SECS: &str = "1";
+pub(crate) const RETRY_AFTER_SECS: &str = "1";
 
 /// Where a request goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     Webhook,
     Null,
     Health,
@@ -40,7 +40,7 @@ pub enum Route {
 }
 
 /// Routes by method and path (a query string is ignored).
-pub fn route(method: &str, path: &str, null_enabled: bool) -> Route {
+pub(crate) fn route(method: &str, path: &str, null_enabled: bool) -> Route {
     let path = path.split_once('?').map_or(path, |(p, _)| p);
     match path {
         WEBHOOK_PATH => post_only(method, Route::Webhook),
@@ -63,14 +63,14 @@ fn post_only(method: &str, r: Route) -> Route {
 
 /// A response body: a static JSON document on every hot path, owned text for `/metrics`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReplyBody {
+pub(crate) enum ReplyBody {
     Json(&'static str),
     Metrics(String),
 }
 
 /// A complete response, ready for any server to write.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub body: ReplyBody,
     /// Send `Retry-After` (503 only).
@@ -92,14 +92,15 @@ impl Reply {
         }
     }
 
-    pub fn body_bytes(&self) -> &[u8] {
+    #[cfg(test)]
+    pub(crate) fn body_bytes(&self) -> &[u8] {
         match &self.body {
             ReplyBody::Json(s) => s.as_bytes(),
             ReplyBody::Metrics(s) => s.as_bytes(),
         }
     }
 
-    pub fn content_type(&self) -> &'static str {
+    pub(crate) fn content_type(&self) -> &'static str {
         match self.body {
             ReplyBody::Json(_) => CONTENT_TYPE_JSON,
             ReplyBody::Metrics(_) => CONTENT_TYPE_METRICS,
@@ -107,12 +108,12 @@ impl Reply {
     }
 
     /// The reason phrase for the status line.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         reason_phrase(self.status)
     }
 }
 
-pub fn reason_phrase(status: u16) -> &'static str {
+pub(crate) fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
@@ -129,17 +130,17 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-pub const BODY_ACCEPTED: &str = r#"{"status":"accepted"}"#;
-pub const BODY_DUPLICATE: &str = r#"{"status":"duplicate"}"#;
-pub const BODY_OK: &str = r#"{"status":"ok"}"#;
-pub const BODY_SATURATED: &str = r#"{"error":"saturated"}"#;
-pub const BODY_NOT_FOUND: &str = r#"{"error":"not_found"}"#;
-pub const BODY_METHOD_NOT_ALLOWED: &str = r#"{"error":"method_not_allowed"}"#;
-pub const BODY_LENGTH_REQUIRED: &str = r#"{"error":"length_required"}"#;
-pub const BODY_BAD_CONTENT_LENGTH: &str = r#"{"error":"bad_content_length"}"#;
-pub const BODY_TIMEOUT: &str = r#"{"error":"body_timeout"}"#;
-pub const BODY_URI_TOO_LONG: &str = r#"{"error":"uri_too_long"}"#;
-pub const BODY_HEAD_TOO_LARGE: &str = r#"{"error":"request_head_too_large"}"#;
+pub(crate) const BODY_ACCEPTED: &str = r#"{"status":"accepted"}"#;
+pub(crate) const BODY_DUPLICATE: &str = r#"{"status":"duplicate"}"#;
+pub(crate) const BODY_OK: &str = r#"{"status":"ok"}"#;
+pub(crate) const BODY_SATURATED: &str = r#"{"error":"saturated"}"#;
+pub(crate) const BODY_NOT_FOUND: &str = r#"{"error":"not_found"}"#;
+pub(crate) const BODY_METHOD_NOT_ALLOWED: &str = r#"{"error":"method_not_allowed"}"#;
+pub(crate) const BODY_LENGTH_REQUIRED: &str = r#"{"error":"length_required"}"#;
+pub(crate) const BODY_BAD_CONTENT_LENGTH: &str = r#"{"error":"bad_content_length"}"#;
+pub(crate) const BODY_TIMEOUT: &str = r#"{"error":"body_timeout"}"#;
+pub(crate) const BODY_URI_TOO_LONG: &str = r#"{"error":"uri_too_long"}"#;
+pub(crate) const BODY_HEAD_TOO_LARGE: &str = r#"{"error":"request_head_too_large"}"#;
 
 /// `{"error":"<reason>"}` for every rejection, built once.
 static REJECTION_BODIES: LazyLock<Vec<String>> = LazyLock::new(|| {
@@ -150,13 +151,13 @@ static REJECTION_BODIES: LazyLock<Vec<String>> = LazyLock::new(|| {
 });
 
 /// The JSON body that answers `r`.
-pub fn rejection_body(r: Rejection) -> &'static str {
+pub(crate) fn rejection_body(r: Rejection) -> &'static str {
     let i = Rejection::ALL.iter().position(|x| *x == r).unwrap_or(0);
     REJECTION_BODIES[i].as_str()
 }
 
 /// The reply for a request refused before verification (framing, size, timeouts).
-pub fn early_reply(outcome: Outcome) -> Reply {
+pub(crate) fn early_reply(outcome: Outcome) -> Reply {
     let (status, body) = match outcome {
         Outcome::LengthRequired => (411, BODY_LENGTH_REQUIRED),
         Outcome::BadContentLength => (400, BODY_BAD_CONTENT_LENGTH),
@@ -176,7 +177,7 @@ pub fn early_reply(outcome: Outcome) -> Reply {
 
 /// A webhook request's answer: now, or when the store has kept the event.
 #[derive(Debug)]
-pub enum Handled {
+pub(crate) enum Handled {
     Ready(Reply),
     Pending(Ticket),
 }
@@ -190,13 +191,13 @@ fn ack_outcome(ack: Ack) -> Outcome {
 }
 
 /// The reply once a store has settled a delivery.
-pub fn ack_reply(ack: Ack) -> Reply {
+pub(crate) fn ack_reply(ack: Ack) -> Reply {
     early_reply(ack_outcome(ack))
 }
 
 /// Settings every server shares.
 #[derive(Clone, Copy, Debug)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub max_body: usize,
     pub header_timeout: std::time::Duration,
     pub body_timeout: std::time::Duration,
@@ -207,7 +208,7 @@ pub struct Limits {
 }
 
 /// Spins for `d` (the `--extra-work` knob); returns at once for zero.
-pub fn burn(d: std::time::Duration) {
+pub(crate) fn burn(d: std::time::Duration) {
     if d.is_zero() {
         return;
     }
@@ -219,7 +220,7 @@ pub fn burn(d: std::time::Duration) {
 
 /// One receiver: the verifier for one secret, the processing stage and the metrics.
 #[derive(Debug)]
-pub struct App<M, J, P = Store> {
+pub(crate) struct App<M, J, P = Store> {
     verifier: Verifier<M, J>,
     processor: P,
     metrics: Metrics,
@@ -228,7 +229,7 @@ pub struct App<M, J, P = Store> {
 }
 
 impl<M: Mac, J: JsonBackend + Default, P: Processor> App<M, J, P> {
-    pub fn new(
+    pub(crate) fn new(
         secret: &Secret,
         cfg: VerifyConfig,
         limits: Limits,
@@ -246,29 +247,25 @@ impl<M: Mac, J: JsonBackend + Default, P: Processor> App<M, J, P> {
 }
 
 impl<M: Mac, J: JsonBackend, P: Processor> App<M, J, P> {
-    pub fn limits(&self) -> &Limits {
+    pub(crate) fn limits(&self) -> &Limits {
         &self.limits
     }
 
-    pub fn metrics(&self) -> &Metrics {
+    pub(crate) fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
-    pub fn processor(&self) -> &P {
-        &self.processor
-    }
-
-    pub fn verifier(&self) -> &Verifier<M, J> {
+    pub(crate) fn verifier(&self) -> &Verifier<M, J> {
         &self.verifier
     }
 
-    pub fn route(&self, method: &str, path: &str) -> Route {
+    pub(crate) fn route(&self, method: &str, path: &str) -> Route {
         route(method, path, self.null_enabled)
     }
 
     /// Verifies and processes one delivery. A durable store may answer later: the server then
     /// waits for the [`Ticket`] in its own way and builds the reply with [`ack_reply`].
-    pub fn webhook(
+    pub(crate) fn webhook(
         &self,
         headers: &SignatureHeaders<'_>,
         body: &[u8],
@@ -296,7 +293,7 @@ impl<M: Mac, J: JsonBackend, P: Processor> App<M, J, P> {
 
     /// Hands an event an extractor verified to processing and waits for the answer (a durable
     /// store's commit or confirm): the async servers' half of [`App::webhook`].
-    pub async fn process(&self, event: &Verified<Envelope<'_>>, body: &[u8]) -> Ack {
+    pub(crate) async fn process(&self, event: &Verified<Envelope<'_>>, body: &[u8]) -> Ack {
         burn(self.limits.extra_work);
         match self.processor.submit(event, body, event.verified_at()) {
             Submit::Done(ack) => ack,
@@ -305,25 +302,25 @@ impl<M: Mac, J: JsonBackend, P: Processor> App<M, J, P> {
     }
 
     /// Answers a non-webhook route (and the null endpoint, whose body the server has read).
-    pub fn simple_route(&self, route: Route) -> Reply {
+    pub(crate) fn simple_route(&self, route: Route) -> Reply {
         simple_reply(route, &self.metrics, self.processor.queue_depth())
     }
 
     /// Counts a finished request.
-    pub fn finish(&self, reply: &Reply, started: Instant) {
+    pub(crate) fn finish(&self, reply: &Reply, started: Instant) {
         if let Some(o) = reply.outcome {
             self.metrics.record(o, started.elapsed());
         }
     }
 
     /// Stops processing after the servers have stopped: applies what is queued.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         self.processor.drain();
     }
 }
 
 /// The reply for every route but the webhook itself.
-pub fn simple_reply(route: Route, metrics: &Metrics, queue_depth: usize) -> Reply {
+pub(crate) fn simple_reply(route: Route, metrics: &Metrics, queue_depth: usize) -> Reply {
     match route {
         Route::Null => early_reply(Outcome::Null),
         Route::Health => Reply::json(200, BODY_OK),
@@ -341,7 +338,7 @@ pub fn simple_reply(route: Route, metrics: &Metrics, queue_depth: usize) -> Repl
     }
 }
 
-pub use crate::framing::{ContentLength, content_length};
+pub(crate) use crate::framing::{ContentLength, content_length};
 
 #[cfg(test)]
 mod tests {

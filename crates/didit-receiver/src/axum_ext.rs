@@ -35,7 +35,9 @@ use didit_webhook::{Envelope, JsonBackend, Mac, Verified};
 
 use crate::app::early_reply;
 use crate::metrics::Outcome;
-use crate::server::http1::{SCRATCH, read_body, signature_headers, to_response};
+use crate::wire::SCRATCH;
+use crate::wire::axum::reply_response;
+use crate::wire::http1::{read_body, signature_headers};
 
 pub use crate::integration::{DiditVerifier, VerifierSource};
 
@@ -55,16 +57,6 @@ impl IntoResponse for WebhookRejection {
     fn into_response(self) -> Response {
         reply_response(early_reply(self.0))
     }
-}
-
-/// A contract [`Reply`](crate::app::Reply) as an axum response, with its outcome attached.
-pub fn reply_response(reply: crate::app::Reply) -> Response {
-    let outcome = reply.outcome;
-    let mut resp = to_response(reply).map(axum::body::Body::new);
-    if let Some(o) = outcome {
-        resp.extensions_mut().insert(o);
-    }
-    resp
 }
 
 impl<S, M, J> FromRequest<S> for DiditWebhook<M, J>

@@ -4,7 +4,7 @@
 
 /// How a `Content-Length` header reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ContentLength {
+pub(crate) enum ContentLength {
     Missing,
     Valid(usize),
     /// Not a plain decimal, or several different values: a framing attack or a broken client.
@@ -13,7 +13,7 @@ pub enum ContentLength {
 
 /// Parses every `Content-Length` value of a request (RFC 9110: one decimal number; repeated
 /// headers must agree).
-pub fn content_length<'a>(values: impl Iterator<Item = &'a [u8]>) -> ContentLength {
+pub(crate) fn content_length<'a>(values: impl Iterator<Item = &'a [u8]>) -> ContentLength {
     let mut found: Option<usize> = None;
     for v in values {
         // 19 digits cannot overflow a 64-bit usize, so the fold below is exact.
@@ -35,7 +35,7 @@ pub fn content_length<'a>(values: impl Iterator<Item = &'a [u8]>) -> ContentLeng
 /// [`BodyPlan::Read`] asks may_minihttp for the body; for the others the body is left unread,
 /// and may_minihttp closes the connection after the answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BodyPlan {
+pub(crate) enum BodyPlan {
     /// 411: no length, or a transfer coding may_minihttp cannot decode.
     LengthRequired,
     /// 400: a malformed or ambiguous length (the patched may_minihttp refuses it before the
@@ -48,7 +48,7 @@ pub enum BodyPlan {
 }
 
 /// The plan for a request with these framing headers (name, value), in order.
-pub fn body_plan<'a>(
+pub(crate) fn body_plan<'a>(
     headers: impl Iterator<Item = (&'a str, &'a [u8])>,
     max_body: usize,
 ) -> BodyPlan {

@@ -6,19 +6,21 @@
 //! chosen once in [`run`] and reach the request path monomorphised: `App<M, J>` is generic over
 //! both. [`axum_ext`] is the reusable piece: an extractor a team can drop into its own axum app.
 
-pub mod actix_ext;
-pub mod app;
-pub mod axum_ext;
-pub mod framing;
-pub mod integration;
-pub mod metrics;
-pub mod options;
-pub mod process;
-pub mod server;
-pub mod store;
-pub mod ticket;
+#![warn(unreachable_pub)]
 
-use std::io::Write;
+pub mod actix_ext;
+mod app;
+pub mod axum_ext;
+mod framing;
+mod integration;
+pub mod metrics;
+mod options;
+mod process;
+mod server;
+pub mod store;
+mod ticket;
+mod wire;
+
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -30,13 +32,6 @@ use didit_webhook::{
 pub use options::{Options, ServerKind};
 
 use crate::app::{App, Limits};
-
-/// Prints the one line that tells scripts and tests the receiver is ready.
-pub(crate) fn announce(addr: std::net::SocketAddr) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "listening on {addr}");
-    let _ = out.flush();
-}
 
 /// Raises the soft open-file limit to the hard one, as servers do (a distribution's soft default
 /// of 1,024 would refuse connections long before `--max-connections`), and warns when even the
@@ -71,7 +66,7 @@ fn raise_open_file_limit(max_connections: usize) {
 /// Runs a receiver until SIGTERM or SIGINT (or the `consume` subcommand).
 pub fn run(opts: Options) -> anyhow::Result<()> {
     if let Some(options::Command::Consume(c)) = &opts.command {
-        return store::run_consume(c);
+        return store::consume(c);
     }
     let secret = options::load_secret(&opts)?;
     let cfg = VerifyConfig {

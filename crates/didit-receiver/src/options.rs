@@ -112,7 +112,7 @@ pub struct Options {
     /// acks=all; the topic is created when missing) or memory (lost at exit). axum-naive always keeps
     /// its state in memory.
     #[arg(long)]
-    pub store: Option<StoreSpec>,
+    pub(crate) store: Option<StoreSpec>,
 
     /// When a durable store answers Didit: after-commit (200 once stored and synced, or confirmed
     /// by JetStream, RabbitMQ or Kafka) or after-enqueue (200 once queued: faster, and what is queued is lost if the
@@ -152,7 +152,7 @@ pub enum Command {
 
 impl Options {
     /// The store to run with: `--store`, else SQLite at its default path (memory for axum-naive).
-    pub fn store_spec(&self) -> StoreSpec {
+    pub(crate) fn store_spec(&self) -> StoreSpec {
         match (&self.store, self.server) {
             (Some(s), _) => s.clone(),
             (None, ServerKind::AxumNaive) => StoreSpec::Memory,
@@ -168,7 +168,7 @@ impl Options {
 }
 
 /// Parses `1MiB`, `512KiB`, `64kB`, `1048576` into bytes.
-pub fn parse_size(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
@@ -195,7 +195,7 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 
 /// Where the secret comes from, and why it is missing when it is.
 #[derive(Debug, thiserror::Error)]
-pub enum SecretError {
+pub(crate) enum SecretError {
     #[error("no webhook secret: set DIDIT_WEBHOOK_SECRET or pass --secret-file")]
     Missing,
     #[error("cannot read the secret file {0}: {1}")]
@@ -206,7 +206,7 @@ pub enum SecretError {
 
 /// Reads the secret: `--secret-file` if given, else `DIDIT_WEBHOOK_SECRET`. Used verbatim (Didit
 /// keys the HMAC with the UTF-8 bytes of the string), except one trailing newline from a file.
-pub fn load_secret(opts: &Options) -> Result<Secret, SecretError> {
+pub(crate) fn load_secret(opts: &Options) -> Result<Secret, SecretError> {
     let raw = match &opts.secret_file {
         Some(path) => {
             std::fs::read_to_string(path).map_err(|e| SecretError::File(path.clone(), e))?

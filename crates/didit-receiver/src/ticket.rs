@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Waker};
 
 /// The final answer for a verified delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ack {
+pub(crate) enum Ack {
     /// New, and kept as the store promises (queued, committed or confirmed).
     Accepted,
     /// Already kept before: answer 200, do nothing.
@@ -35,21 +35,21 @@ struct State {
 
 /// The request's side.
 #[derive(Debug)]
-pub struct Ticket(Arc<Slot>);
+pub(crate) struct Ticket(Arc<Slot>);
 
 /// The writer's side.
 #[derive(Debug)]
-pub struct Completer(Option<Arc<Slot>>);
+pub(crate) struct Completer(Option<Arc<Slot>>);
 
 /// A connected pair.
-pub fn ticket() -> (Ticket, Completer) {
+pub(crate) fn ticket() -> (Ticket, Completer) {
     let slot = Arc::new(Slot::default());
     (Ticket(Arc::clone(&slot)), Completer(Some(slot)))
 }
 
 impl Completer {
     /// Settles the ticket and wakes its request.
-    pub fn complete(mut self, ack: Ack) {
+    pub(crate) fn complete(mut self, ack: Ack) {
         if let Some(slot) = self.0.take() {
             settle(&slot, ack);
         }

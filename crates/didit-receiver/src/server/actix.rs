@@ -14,10 +14,11 @@ use anyhow::Context as _;
 use didit_webhook::{JsonBackend, Mac};
 use futures_util::future::{Either, FutureExt, LocalBoxFuture};
 
-use crate::actix_ext::{DiditWebhook, drain_body, reply_response};
+use crate::actix_ext::DiditWebhook;
 use crate::app::{App, NULL_PATH, Route, WEBHOOK_PATH, ack_reply, early_reply};
 use crate::metrics::Outcome;
-use crate::server::http1::MAX_HEAD;
+use crate::wire::MAX_HEAD;
+use crate::wire::actix::{drain_body, reply_response};
 
 /// Longest wait for in-flight requests after a shutdown signal, as for the other servers.
 const SHUTDOWN_GRACE_SECS: u64 = 20;
@@ -112,7 +113,7 @@ where
 }
 
 /// Runs the actix-web variant until SIGTERM or SIGINT.
-pub fn run<M: Mac, J: JsonBackend>(
+pub(crate) fn run<M: Mac, J: JsonBackend>(
     app: Arc<App<M, J>>,
     listen: SocketAddr,
     workers: usize,
@@ -130,7 +131,7 @@ async fn serve<M: Mac, J: JsonBackend>(
     let limits = *app.limits();
     let workers = workers.max(1);
     // The same socket set-up (deep accept queue) and ready line as the other tokio variants.
-    let listener = super::http1::bind(listen)
+    let listener = crate::wire::http1::bind(listen)
         .await?
         .into_std()
         .context("handing the listener to actix")?;
@@ -168,7 +169,7 @@ async fn serve<M: Mac, J: JsonBackend>(
     .run();
     let handle = server.handle();
     actix_web::rt::spawn(async move {
-        super::http1::shutdown_signal().await;
+        crate::wire::http1::shutdown_signal().await;
         handle.stop(true).await;
     });
     server.await.context("actix-web server")

@@ -13,9 +13,10 @@ use axum::routing::post;
 use didit_webhook::{JsonBackend, Mac};
 
 use crate::app::{App, NULL_PATH, Route, WEBHOOK_PATH, ack_reply, early_reply};
-use crate::axum_ext::{DiditWebhook, reply_response};
+use crate::axum_ext::DiditWebhook;
 use crate::metrics::Outcome;
-use crate::server::http1::read_body;
+use crate::wire::axum::reply_response;
+use crate::wire::http1::read_body;
 
 async fn webhook<M: Mac, J: JsonBackend>(
     State(app): State<Arc<App<M, J>>>,
@@ -37,7 +38,7 @@ async fn null<M: Mac, J: JsonBackend>(State(app): State<Arc<App<M, J>>>, req: Re
 }
 
 /// Everything that is not a POST to a webhook path: health, metrics, 404 and 405.
-pub async fn other<M: Mac, J: JsonBackend>(
+pub(crate) async fn other<M: Mac, J: JsonBackend>(
     State(app): State<Arc<App<M, J>>>,
     method: Method,
     uri: Uri,
@@ -46,7 +47,7 @@ pub async fn other<M: Mac, J: JsonBackend>(
 }
 
 /// Counts webhook outcomes (attached by handlers and rejections) and requests in flight.
-pub async fn track<M: Mac, J: JsonBackend>(
+pub(crate) async fn track<M: Mac, J: JsonBackend>(
     State(app): State<Arc<App<M, J>>>,
     req: Request,
     next: Next,
@@ -60,7 +61,7 @@ pub async fn track<M: Mac, J: JsonBackend>(
     resp
 }
 
-pub fn router<M: Mac, J: JsonBackend>(app: Arc<App<M, J>>) -> Router {
+pub(crate) fn router<M: Mac, J: JsonBackend>(app: Arc<App<M, J>>) -> Router {
     Router::new()
         .route(WEBHOOK_PATH, post(webhook::<M, J>).fallback(other::<M, J>))
         .route(NULL_PATH, post(null::<M, J>).fallback(other::<M, J>))
@@ -70,13 +71,13 @@ pub fn router<M: Mac, J: JsonBackend>(app: Arc<App<M, J>>) -> Router {
 }
 
 /// Runs the axum variant until SIGTERM.
-pub fn run<M: Mac, J: JsonBackend>(
+pub(crate) fn run<M: Mac, J: JsonBackend>(
     app: Arc<App<M, J>>,
     listen: std::net::SocketAddr,
     workers: usize,
 ) -> anyhow::Result<()> {
     let service = hyper_util::service::TowerToHyperService::new(router(Arc::clone(&app)));
-    super::http1::run(listen, workers, *app.limits(), service)?;
+    crate::wire::http1::run(listen, workers, *app.limits(), service)?;
     app.shutdown();
     Ok(())
 }

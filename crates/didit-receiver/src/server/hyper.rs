@@ -9,12 +9,13 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 
-use super::http1::{SCRATCH, read_body, signature_headers, to_response};
 use crate::app::{App, Handled, Route, ack_reply, early_reply};
+use crate::wire::SCRATCH;
+use crate::wire::http1::{read_body, signature_headers, to_response};
 use didit_webhook::{JsonBackend, Mac};
 
 /// Handles one request.
-pub async fn handle<M: Mac, J: JsonBackend>(
+pub(crate) async fn handle<M: Mac, J: JsonBackend>(
     app: Arc<App<M, J>>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -44,14 +45,14 @@ pub async fn handle<M: Mac, J: JsonBackend>(
 }
 
 /// Runs the hyper variant until SIGTERM.
-pub fn run<M: Mac, J: JsonBackend>(
+pub(crate) fn run<M: Mac, J: JsonBackend>(
     app: Arc<App<M, J>>,
     listen: std::net::SocketAddr,
     workers: usize,
 ) -> anyhow::Result<()> {
     let svc_app = Arc::clone(&app);
     let service = hyper::service::service_fn(move |req| handle(Arc::clone(&svc_app), req));
-    super::http1::run(listen, workers, *app.limits(), service)?;
+    crate::wire::http1::run(listen, workers, *app.limits(), service)?;
     app.shutdown();
     Ok(())
 }

@@ -218,9 +218,9 @@ impl<M: Mac, J: JsonBackend> may_minihttp::HttpService for Service<M, J> {
 }
 
 /// 414 for a request target over the head limit, 431 for a head over it (see
-/// [`super::http1::MAX_HEAD`]).
+/// [`crate::wire::MAX_HEAD`]).
 fn oversized_head(req: &Request<'_, '_, '_>) -> Option<Reply> {
-    let limit = super::http1::MAX_HEAD;
+    let limit = crate::wire::MAX_HEAD;
     if req.path().len() > limit {
         return Some(Reply::json(414, crate::app::BODY_URI_TOO_LONG));
     }
@@ -266,7 +266,7 @@ fn write_reply(reply: Reply, rsp: &mut Response<'_>) {
 }
 
 /// Runs the may variant until SIGTERM or SIGINT, then waits for in-flight requests.
-pub fn run<M: Mac, J: JsonBackend>(
+pub(crate) fn run<M: Mac, J: JsonBackend>(
     app: Arc<App<M, J>>,
     listen: std::net::SocketAddr,
     workers: usize,
@@ -285,7 +285,7 @@ pub fn run<M: Mac, J: JsonBackend>(
     let _server = Factory(Arc::clone(&app))
         .start(addr)
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    crate::announce(addr);
+    crate::wire::announce(addr);
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {

@@ -1,8 +1,7 @@
 //! The server variants. Each takes a shared [`App`](crate::app::App) and runs until SIGTERM.
 
-pub mod actix;
-pub mod axum;
-pub mod http1;
-pub mod hyper;
-pub mod may;
-pub mod naive;
+pub(crate) mod actix;
+pub(crate) mod axum;
+pub(crate) mod hyper;
+pub(crate) mod may;
+pub(crate) mod naive;

@@ -30,12 +30,12 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::app::{Limits, NULL_PATH, Route, WEBHOOK_PATH, early_reply, route};
-use crate::axum_ext::reply_response;
 use crate::metrics::{Metrics, Outcome};
-use crate::server::http1::read_body;
+use crate::wire::axum::reply_response;
+use crate::wire::http1::read_body;
 
 #[derive(Debug)]
-pub struct Naive {
+pub(crate) struct Naive {
     secret: Vec<u8>,
     cfg: VerifyConfig,
     limits: Limits,
@@ -46,7 +46,12 @@ pub struct Naive {
 }
 
 impl Naive {
-    pub fn new(secret: &Secret, cfg: VerifyConfig, limits: Limits, null_enabled: bool) -> Self {
+    pub(crate) fn new(
+        secret: &Secret,
+        cfg: VerifyConfig,
+        limits: Limits,
+        null_enabled: bool,
+    ) -> Self {
         Naive {
             secret: secret.expose().to_vec(),
             cfg,
@@ -280,7 +285,7 @@ async fn other(State(st): State<Arc<Naive>>, method: Method, uri: Uri) -> Respon
     reply_response(crate::app::simple_reply(r, &st.metrics, 0))
 }
 
-pub fn router(st: Arc<Naive>) -> Router {
+pub(crate) fn router(st: Arc<Naive>) -> Router {
     Router::new()
         .route(WEBHOOK_PATH, post(webhook).fallback(other))
         .route(NULL_PATH, post(null).fallback(other))
@@ -289,8 +294,12 @@ pub fn router(st: Arc<Naive>) -> Router {
 }
 
 /// Runs the naive peer until SIGTERM.
-pub fn run(st: Arc<Naive>, listen: std::net::SocketAddr, workers: usize) -> anyhow::Result<()> {
+pub(crate) fn run(
+    st: Arc<Naive>,
+    listen: std::net::SocketAddr,
+    workers: usize,
+) -> anyhow::Result<()> {
     let limits = st.limits;
     let service = hyper_util::service::TowerToHyperService::new(router(st));
-    super::http1::run(listen, workers, limits, service)
+    crate::wire::http1::run(listen, workers, limits, service)
 }

@@ -28,14 +28,15 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 
+use super::consume::{ConsumeOptions, ConsumeSummary, run_consumer};
+use super::db::Db;
+use super::durable::{AckMode, Record};
 use super::publisher::{Publish, PublishingStore, client_runtime};
-use super::sqlite::Db;
-use super::{AckMode, ConsumeOptions, ConsumeSummary, Record};
 
 /// The durable queue the receivers publish to and the consumer reads.
-pub const QUEUE: &str = "didit.webhooks";
+pub(crate) const QUEUE: &str = "didit.webhooks";
 /// When the receiver verified the event (Unix seconds), a message header the consumer stores.
-pub const HEADER_RECEIVED_AT: &str = "didit-received-at";
+pub(crate) const HEADER_RECEIVED_AT: &str = "didit-received-at";
 /// The consumer's tag on the queue.
 const CONSUMER_TAG: &str = "didit-sqlite";
 /// Persistent delivery (AMQP 0-9-1 `delivery-mode` 2): written to disk before the confirm.
@@ -47,8 +48,8 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(2);
 const RECONNECT_EVERY: Duration = Duration::from_millis(500);
 
 /// User and password for a URL that carries none.
-pub const ENV_USER: &str = "DIDIT_AMQP_USER";
-pub const ENV_PASSWORD: &str = "DIDIT_AMQP_PASSWORD";
+pub(crate) const ENV_USER: &str = "DIDIT_AMQP_USER";
+pub(crate) const ENV_PASSWORD: &str = "DIDIT_AMQP_PASSWORD";
 
 /// The URL with credentials from [`ENV_USER`] / [`ENV_PASSWORD`] when it names none (RabbitMQ's
 /// own default is guest/guest, allowed from loopback only).
@@ -73,7 +74,7 @@ fn url_has_userinfo(url: &str) -> bool {
 }
 
 /// The URL without its password, for logs and errors.
-pub fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -90,10 +91,10 @@ pub fn redact(url: &str) -> String {
 
 /// The message id: the `event_id` itself when it fits an AMQP short string as a plain token, else
 /// the de-duplication key (`s:<signature>` without an `event_id`), hashed when odd or long.
-pub fn message_id(record: &Record) -> String {
+pub(crate) fn message_id(record: &Record) -> String {
     match &record.event_id {
         Some(id) if id.len() <= 200 && id.bytes().all(|b| b.is_ascii_graphic()) => id.clone(),
-        _ => super::nats::message_id(&record.dedup_key),
+        _ => super::durable::message_id(&record.dedup_key),
     }
 }
 
@@ -238,7 +239,7 @@ fn close_in_background(conn: Connection) {
 }
 
 /// Connects to `url` and starts the publisher; an unreachable broker is a start-up error.
-pub fn connect(
+pub(crate) fn connect(
     url: &str,
     mode: AckMode,
     capacity: usize,
@@ -328,8 +329,8 @@ async fn publish(link: &Link, r: &Record) -> anyhow::Result<()> {
 /// Applies the queue to the SQLite store until idle (or forever): receiver → RabbitMQ → consumer
 /// → store. A batch is committed before any of its messages is acknowledged; a message whose
 /// `event_id` is already stored is acknowledged without a second row.
-pub fn consume(opts: &ConsumeOptions) -> anyhow::Result<ConsumeSummary> {
-    super::run_consumer(opts, |db, stop| consume_async(opts, db, stop))
+pub(crate) fn consume(opts: &ConsumeOptions) -> anyhow::Result<ConsumeSummary> {
+    run_consumer(opts, |db, stop| consume_async(opts, db, stop))
 }
 
 async fn consume_async(

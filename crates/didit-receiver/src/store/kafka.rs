@@ -33,20 +33,21 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::consume::{ConsumeOptions, ConsumeSummary, run_consumer};
+use super::db::Db;
+use super::durable::{AckMode, Record};
 use super::publisher::{Publish, PublishingStore, client_runtime};
-use super::sqlite::Db;
-use super::{AckMode, ConsumeOptions, ConsumeSummary, Record};
 
 /// The port a `kafka://` URL means when it names none.
-pub const DEFAULT_PORT: u16 = 9092;
+pub(crate) const DEFAULT_PORT: u16 = 9092;
 /// The consumer group `consume` joins: its committed offsets survive consumer restarts.
-pub const GROUP: &str = "didit-sqlite";
+pub(crate) const GROUP: &str = "didit-sqlite";
 /// The message header holding the event's `event_id` (absent when the body has none).
-pub const HEADER_EVENT_ID: &str = "event_id";
+pub(crate) const HEADER_EVENT_ID: &str = "event_id";
 /// The de-duplication key (`s:<signature>`) of an event without an `event_id`.
-pub const HEADER_DEDUP_KEY: &str = "didit-dedup-key";
+pub(crate) const HEADER_DEDUP_KEY: &str = "didit-dedup-key";
 /// When the receiver verified the event (Unix seconds, decimal); the consumer stores it.
-pub const HEADER_RECEIVED_AT: &str = "didit-received-at";
+pub(crate) const HEADER_RECEIVED_AT: &str = "didit-received-at";
 
 /// Longest wait for a delivery report before answering 503.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -63,7 +64,7 @@ const MESSAGE_MAX_BYTES: usize = 2 << 20;
 
 /// A parsed `kafka://HOST[:PORT][,HOST[:PORT]...]/TOPIC`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
+pub(crate) struct Target {
     /// librdkafka's `bootstrap.servers`: every host with its port.
     pub bootstrap: String,
     pub topic: String,
@@ -71,7 +72,7 @@ pub struct Target {
 
 impl Target {
     /// Parses a `kafka://` URL; the error says what is wrong and what is expected.
-    pub fn parse(url: &str) -> Result<Target, String> {
+    pub(crate) fn parse(url: &str) -> Result<Target, String> {
         const FORM: &str = "kafka://HOST[:PORT][,HOST[:PORT]...]/TOPIC";
         let rest = url
             .strip_prefix("kafka://")
@@ -347,7 +348,7 @@ async fn ensure_topic(t: &Target) -> anyhow::Result<()> {
 
 /// Connects to the cluster `target` names (creating the topic when it is missing) and starts the
 /// publisher; an unreachable cluster or a refused topic is a start-up error.
-pub fn connect(
+pub(crate) fn connect(
     target: &Target,
     mode: AckMode,
     capacity: usize,
@@ -502,9 +503,9 @@ impl Drop for TopicProducer {
 /// Applies the topic to the SQLite store until idle (or forever): receiver → Kafka → consumer
 /// group → store. The group's offsets are committed only after the batch they end is committed
 /// to SQLite; a message whose `event_id` is already stored adds no second row.
-pub fn consume(opts: &ConsumeOptions) -> anyhow::Result<ConsumeSummary> {
+pub(crate) fn consume(opts: &ConsumeOptions) -> anyhow::Result<ConsumeSummary> {
     let target = Target::parse(&opts.from).map_err(anyhow::Error::msg)?;
-    super::run_consumer(opts, |db, stop| consume_async(opts, target, db, stop))
+    run_consumer(opts, |db, stop| consume_async(opts, target, db, stop))
 }
 
 async fn consume_async(

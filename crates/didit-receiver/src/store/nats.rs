@@ -25,39 +25,27 @@ use async_nats::jetstream::{self, consumer::pull, stream};
 use bytes::Bytes;
 use didit_webhook::{JsonBackend, SerdeJson};
 use futures_util::StreamExt;
-use sha2::Digest;
 
+use super::consume::{ConsumeOptions, ConsumeSummary, run_consumer};
+use super::db::Db;
+use super::durable::{AckMode, Record, message_id};
 use super::publisher::{Publish, PublishingStore, client_runtime};
-use super::sqlite::Db;
-use super::{AckMode, ConsumeOptions, ConsumeSummary, Record};
 
 /// The stream the receivers publish to and the consumer reads.
 pub const STREAM: &str = "DIDIT_WEBHOOKS";
 /// The one subject of that stream.
-pub const SUBJECT: &str = "didit.webhooks";
+pub(super) const SUBJECT: &str = "didit.webhooks";
 /// When the receiver verified the event (Unix seconds); the consumer stores it.
-pub const HEADER_RECEIVED_AT: &str = "Didit-Received-At";
+pub(super) const HEADER_RECEIVED_AT: &str = "Didit-Received-At";
 /// The consumer's durable name: it survives consumer restarts.
-pub const DURABLE: &str = "didit-sqlite";
+pub(super) const DURABLE: &str = "didit-sqlite";
 
 /// Longest wait for JetStream's publish acknowledgement before answering 503.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The id JetStream de-duplicates on: the de-duplication key when it is a plain token (event
-/// ids are UUIDs), else a SHA-256 of it, so odd bytes in a signed `event_id` cannot break a
-/// header.
-pub fn message_id(dedup_key: &str) -> String {
-    if dedup_key.len() <= 200 && dedup_key.bytes().all(|b| b.is_ascii_graphic()) {
-        dedup_key.to_owned()
-    } else {
-        let d = sha2::Sha256::digest(dedup_key.as_bytes());
-        format!("x:{}", hex::encode(d))
-    }
-}
-
 /// A `--store`/`--from` NATS URL: one server or a cluster's list, and the stream's replicas.
 #[derive(Debug, PartialEq, Eq)]
-pub struct NatsUrl {
+pub(super) struct NatsUrl {
     pub servers: Vec<String>,
     /// Replicas of the stream when this receiver creates it (1 unless `?replicas=N`).
     pub replicas: usize,
@@ -65,7 +53,7 @@ pub struct NatsUrl {
 
 impl NatsUrl {
     /// Parses `nats://HOST:PORT[,nats://HOST:PORT…][?replicas=N]`.
-    pub fn parse(url: &str) -> anyhow::Result<NatsUrl> {
+    pub(super) fn parse(url: &str) -> anyhow::Result<NatsUrl> {
         let (list, query) = match url.split_once('?') {
             Some((l, q)) => (l, Some(q)),
             None => (url, None),
@@ -130,7 +118,7 @@ async fn connect_stream(url: &str, window_secs: i64) -> anyhow::Result<jetstream
 }
 
 /// Connects to `url` and starts the publisher; an unreachable server is a start-up error.
-pub fn connect(
+pub(super) fn connect(
     url: &str,
     mode: AckMode,
     capacity: usize,
@@ -171,8 +159,8 @@ impl Publish for JetStream {
 
 /// Applies the stream to the SQLite store until idle (or forever): receiver → JetStream →
 /// consumer → store. Messages are acknowledged only after the batch holding them committed.
-pub fn consume(opts: &ConsumeOptions) -> anyhow::Result<ConsumeSummary> {
-    super::run_consumer(opts, |db, stop| consume_async(opts, db, stop))
+pub(super) fn consume(opts: &ConsumeOptions) -> anyhow::Result<ConsumeSummary> {
+    run_consumer(opts, |db, stop| consume_async(opts, db, stop))
 }
 
 async fn consume_async(
@@ -309,15 +297,5 @@ mod tests {
         ] {
             assert!(NatsUrl::parse(bad).is_err(), "{bad} parsed");
         }
-    }
-
-    #[test]
-    fn message_ids_are_header_safe() {
-        assert_eq!(message_id("e:8d2f-11"), "e:8d2f-11");
-        let odd = message_id("e:line\r\nbreak");
-        assert!(odd.starts_with("x:") && odd.len() == 66, "{odd}");
-        assert!(odd.bytes().all(|b| b.is_ascii_graphic()));
-        assert_ne!(message_id("e:a b"), message_id("e:a c"));
-        assert!(message_id(&"e".repeat(300)).starts_with("x:"));
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use didit_webhook::{Envelope, Verified};
 
-use super::{AckMode, Job, JobQueue, Record, submit_durable};
+use super::durable::{AckMode, Job, JobQueue, Record, submit_durable};
 use crate::process::{Processor, RecentSet, Submit};
 use crate::ticket::Ack;
 
@@ -23,7 +23,7 @@ pub(crate) trait Publish: Send + Sync + 'static {
 
 /// A broker store: the request side ([`submit_durable`]) and the publisher task.
 #[derive(Debug)]
-pub struct PublishingStore {
+pub(crate) struct PublishingStore {
     recent: Arc<RecentSet>,
     queue: JobQueue,
     mode: AckMode,

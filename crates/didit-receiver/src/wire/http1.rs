@@ -1,10 +1,10 @@
-//! The HTTP/1.1 connection layer shared by the tokio-based variants (hyper, axum, axum-naive):
-//! accept loop, connection limit, header and body timeouts, lingering close, graceful shutdown.
+//! The HTTP/1.1 connection layer of the hyper-based variants (hyper, axum, axum-naive) and the
+//! axum extractor: body reading, replies, accept loop, connection limit, header and body
+//! timeouts, lingering close, graceful shutdown. actix binds and stops through it too.
 //!
 //! Keeping this in one place means those variants differ only in how a request is handled, which
 //! is the part the benchmark compares.
 
-use std::cell::RefCell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -30,7 +30,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::app::{ContentLength, Limits, RETRY_AFTER_SECS, Reply, content_length};
 use crate::metrics::Outcome;
-use didit_webhook::{Rejection, Scratch, SignatureHeaders};
+use didit_webhook::{Rejection, SignatureHeaders};
+
+use super::MAX_HEAD;
 
 /// The accept queue asked of the kernel.
 const LISTEN_BACKLOG: u32 = 8192;
@@ -39,30 +41,25 @@ const LISTEN_BACKLOG: u32 = 8192;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// Longest a closed connection's input is drained (never past the body timeout).
-pub const LINGER_TIME: Duration = Duration::from_secs(2);
+pub(crate) const LINGER_TIME: Duration = Duration::from_secs(2);
 
 /// Most input a closed connection's drain reads before it gives up: twice the body limit, and at
 /// least this much, so the answer to any oversize body up to that size still arrives.
-pub const LINGER_BYTES: usize = 16 << 20;
+pub(crate) const LINGER_BYTES: usize = 16 << 20;
 
 /// The drain's byte bound for a body limit of `max_body`.
-pub fn linger_bytes(max_body: usize) -> usize {
+pub(crate) fn linger_bytes(max_body: usize) -> usize {
     max_body.saturating_mul(2).max(LINGER_BYTES)
 }
 
-thread_local! {
-    /// One verification scratch per worker thread; never held across an `.await`.
-    pub static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
-}
-
 /// The four signature headers of a request, borrowed.
-pub fn signature_headers(h: &HeaderMap) -> SignatureHeaders<'_> {
+pub(crate) fn signature_headers(h: &HeaderMap) -> SignatureHeaders<'_> {
     SignatureHeaders::from_lookup(|name| h.get(name).map(HeaderValue::as_bytes))
 }
 
 /// Reads a request body within the size limit and the body timeout. A declared length over the
 /// limit is refused before a byte is read.
-pub async fn read_body<B>(
+pub(crate) async fn read_body<B>(
     headers: &HeaderMap,
     body: B,
     max_body: usize,
@@ -93,7 +90,7 @@ where
 }
 
 /// Turns a [`Reply`] into a hyper response.
-pub fn to_response(reply: Reply) -> Response<Full<Bytes>> {
+pub(crate) fn to_response(reply: Reply) -> Response<Full<Bytes>> {
     let content_type = reply.content_type();
     let status = reply.status;
     let retry_after = reply.retry_after;
@@ -120,13 +117,9 @@ pub fn to_response(reply: Reply) -> Response<Full<Bytes>> {
     resp
 }
 
-/// The largest request head (target and header fields) any variant accepts, as may's and hyper's
-/// buffers allow. hyper caps its read buffer, not the head, so a head just over it can still parse.
-pub const MAX_HEAD: usize = 64 * 1024;
-
 /// A request whose head the handlers must not see: the status to answer (431 for a head over
 /// [`MAX_HEAD`], which hyper does not enforce itself), and the connection is closed after it.
-pub fn refuse_head<B>(req: &Request<B>) -> Option<u16> {
+pub(crate) fn refuse_head<B>(req: &Request<B>) -> Option<u16> {
     let mut size = req.uri().path().len() + req.uri().query().map_or(0, str::len);
     for (name, value) in req.headers() {
         // Name, ": ", value, CRLF.
@@ -137,7 +130,7 @@ pub fn refuse_head<B>(req: &Request<B>) -> Option<u16> {
 
 /// Wraps a service so that [`refuse_head`] is applied before it, for every tokio variant.
 #[derive(Clone, Debug)]
-pub struct Guard<S>(pub S);
+pub(crate) struct Guard<S>(pub S);
 
 type Guarded<B> = Response<http_body_util::Either<B, Full<Bytes>>>;
 type GuardMap<B> = fn(Result<Response<B>, Infallible>) -> Result<Guarded<B>, Infallible>;
@@ -283,7 +276,7 @@ async fn drain(mut stream: TcpStream, limit: Duration, max: usize) -> usize {
 }
 
 /// Binds `addr` and prints `listening on <addr>` once it accepts connections.
-pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     // A deep accept queue (the kernel caps it at net.core.somaxconn): with tokio's default of
     // 1,024, a burst of new connections (5,000 clients reconnecting at once) overflows it and
     // each dropped SYN costs its client a 1 s retransmission.
@@ -298,13 +291,13 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         socket.listen(LISTEN_BACKLOG)
     };
     let listener = listen().map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    crate::announce(listener.local_addr()?);
+    super::announce(listener.local_addr()?);
     Ok(listener)
 }
 
 /// Serves HTTP/1.1 on `listener` with `service` until `shutdown` resolves, then stops accepting
 /// and waits (up to 20 s) for in-flight requests.
-pub async fn serve<S, B>(
+pub(crate) async fn serve<S, B>(
     listener: TcpListener,
     service: S,
     limits: Limits,
@@ -375,7 +368,7 @@ where
 }
 
 /// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,
@@ -390,7 +383,7 @@ pub async fn shutdown_signal() {
 
 /// Runs `service` on a multi-threaded tokio runtime with `workers` threads: binds `listen`,
 /// announces it, and serves until SIGTERM or SIGINT.
-pub fn run<S, B>(
+pub(crate) fn run<S, B>(
     listen: SocketAddr,
     workers: usize,
     limits: Limits,
