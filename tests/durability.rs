@@ -159,11 +159,14 @@ fn sqlite_kill_9_under_load_loses_nothing_acknowledged() {
 }
 
 /// A real `nats-server`, started and crashed by the harness the runner uses.
-struct Nats(webhook_bench::broker::Nats);
+struct Nats(webhook_bench::harness::broker::Nats);
 
 impl Nats {
     fn start(dir: &Path, port: Option<u16>) -> Nats {
-        Nats(webhook_bench::broker::Nats::start(dir, port, None).unwrap_or_else(|e| panic!("{e}")))
+        Nats(
+            webhook_bench::harness::broker::Nats::start(dir, port, None)
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
     }
 
     fn url(&self) -> String {
@@ -315,7 +318,7 @@ fn judged_after_broker_crash(
 #[test]
 fn rabbitmq_kill_9_of_receiver_and_broker_loses_nothing_acknowledged() {
     let dir = tmp_dir("rabbitmq");
-    let mut mq = webhook_bench::broker::RabbitMq::start(&dir.join("node"), None)
+    let mut mq = webhook_bench::harness::broker::RabbitMq::start(&dir.join("node"), None)
         .unwrap_or_else(|e| panic!("{e}"));
     let store = mq.url();
     let args = ["--store", &store, "--max-body", "1MiB"];
@@ -369,7 +372,7 @@ fn rabbitmq_kill_9_of_receiver_and_broker_loses_nothing_acknowledged() {
 #[test]
 fn rabbitmq_queue_deleted_under_the_receiver_is_never_a_silent_drop() {
     let dir = tmp_dir("rabbitmq-deleted");
-    let mq = webhook_bench::broker::RabbitMq::start(&dir.join("node"), None)
+    let mq = webhook_bench::harness::broker::RabbitMq::start(&dir.join("node"), None)
         .unwrap_or_else(|e| panic!("{e}"));
     let store = mq.url();
     let rx = Receiver::try_start("hyper", "ring", "serde", &["--store", &store], None)
@@ -410,7 +413,7 @@ fn rabbitmq_uses_a_quorum_queue_an_operator_declared() {
     use lapin::options::QueueDeclareOptions;
     use lapin::types::{AMQPValue, FieldTable};
     let dir = tmp_dir("rabbitmq-quorum");
-    let mq = webhook_bench::broker::RabbitMq::start(&dir.join("node"), None)
+    let mq = webhook_bench::harness::broker::RabbitMq::start(&dir.join("node"), None)
         .unwrap_or_else(|e| panic!("{e}"));
     let url = mq.url();
     // The README's deployment: the queue declared once, as a quorum queue, before any receiver.
@@ -459,8 +462,8 @@ fn rabbitmq_uses_a_quorum_queue_an_operator_declared() {
 
 /// A real Kafka-protocol broker (`tansu`, SQLite storage), started and crashed by the harness
 /// the runner uses.
-fn kafka(dir: &Path) -> webhook_bench::broker::Kafka {
-    webhook_bench::broker::Kafka::start(dir, None).unwrap_or_else(|e| panic!("{e}"))
+fn kafka(dir: &Path) -> webhook_bench::harness::broker::Kafka {
+    webhook_bench::harness::broker::Kafka::start(dir, None).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -904,7 +907,7 @@ fn accepted_within(rx: &Receiver, tag: &str, within: Duration) -> Option<(String
 /// acknowledged event is lost, and the consumer drains the stream into SQLite exactly once.
 #[test]
 fn nats_cluster_loses_nothing_acknowledged_when_a_node_then_the_stream_leader_dies() {
-    use webhook_bench::broker::NatsCluster;
+    use webhook_bench::harness::broker::NatsCluster;
     const STREAM: &str = didit_receiver::store::NATS_STREAM;
     let dir = tmp_dir("nats-cluster");
     let mut cluster = NatsCluster::start(&dir.join("js"), 3).unwrap_or_else(|e| panic!("{e}"));

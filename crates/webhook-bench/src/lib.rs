@@ -8,7 +8,6 @@
 //! against wrk's, [`harness`] starts and stops everything under test, [`cli`] is the
 //! `webhook-bench` command line.
 
-pub mod broker;
 pub mod capacity;
 pub mod charts;
 pub mod cli;

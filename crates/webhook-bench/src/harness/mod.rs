@@ -4,8 +4,10 @@
 //! [`process`] spawns a process, pins it, waits until it is ready and tears it down (with its
 //! process group when it has one); [`receiver`] builds on it for receivers of every kind: a
 //! built-in variant with the throwaway broker or SQLite file its store needs, a command written
-//! elsewhere, or a receiver that is already running.
+//! elsewhere, or a receiver that is already running; [`broker`] runs the throwaway brokers the
+//! durable variants and the tests need.
 
+pub mod broker;
 pub mod cpus;
 pub mod process;
 pub mod receiver;

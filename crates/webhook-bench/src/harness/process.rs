@@ -14,6 +14,9 @@ pub enum Ready {
     Announced,
     /// It accepts TCP connections on this loopback port (a receiver written elsewhere).
     Port(u16),
+    /// It answers the probe on this loopback port: a broker, for which an accepted connection
+    /// is not proof that it serves (RabbitMQ listens before it has booted).
+    Answers(u16, fn(u16) -> bool),
 }
 
 /// Where a process's stderr goes.
@@ -37,6 +40,7 @@ pub struct Launch {
     env: Vec<(OsString, Option<OsString>)>,
     cpus: Option<String>,
     group: bool,
+    dir: Option<PathBuf>,
     ready: Ready,
     within: Duration,
     log: Log,
@@ -52,6 +56,7 @@ impl Launch {
             env: Vec::new(),
             cpus: None,
             group: false,
+            dir: None,
             ready: Ready::Announced,
             within: Duration::from_secs(20),
             log: Log::Temp,
@@ -96,6 +101,12 @@ impl Launch {
         self
     }
 
+    /// Runs it in `dir` (a broker that reads its settings or keeps its data relative to it).
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Launch {
+        self.dir = Some(dir.into());
+        self
+    }
+
     pub fn ready(mut self, ready: Ready, within: Duration) -> Launch {
         self.ready = ready;
         self.within = within;
@@ -119,6 +130,9 @@ impl Launch {
             None => Command::new(&self.program),
         };
         cmd.args(&self.args).stdin(Stdio::null());
+        if let Some(dir) = &self.dir {
+            cmd.current_dir(dir);
+        }
         for (k, v) in &self.env {
             match v {
                 Some(v) => cmd.env(k, v),
@@ -127,7 +141,7 @@ impl Launch {
         }
         cmd.stdout(match self.ready {
             Ready::Announced => Stdio::piped(),
-            Ready::Port(_) => Stdio::null(),
+            Ready::Port(_) | Ready::Answers(..) => Stdio::null(),
         });
         let log_path = match self.log {
             Log::Temp => {
@@ -219,27 +233,36 @@ impl Process {
                     }),
                 }
             }
-            Ready::Port(port) => {
-                let deadline = Instant::now() + within;
-                let addr = SocketAddr::from(([127, 0, 0, 1], port));
-                loop {
-                    if std::net::TcpStream::connect(addr).is_ok() {
-                        return Ok(addr);
-                    }
-                    if let Some(status) = self.child.try_wait().ok().flatten() {
-                        return Err(format!(
-                            "exited ({status}) without accepting connections on port {port}"
-                        ));
-                    }
-                    if Instant::now() > deadline {
-                        return Err(format!(
-                            "ran {} s without accepting connections on port {port}",
-                            within.as_secs_f64()
-                        ));
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
+            Ready::Port(port) => self.wait_until(port, within, "accepting connections", |p| {
+                std::net::TcpStream::connect(("127.0.0.1", p)).is_ok()
+            }),
+            Ready::Answers(port, probe) => self.wait_until(port, within, "answering", probe),
+        }
+    }
+
+    /// Polls `ok(port)` until it holds, the process exits, or `within` passes.
+    fn wait_until(
+        &mut self,
+        port: u16,
+        within: Duration,
+        doing: &str,
+        ok: impl Fn(u16) -> bool,
+    ) -> Result<SocketAddr, String> {
+        let deadline = Instant::now() + within;
+        loop {
+            if ok(port) {
+                return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
             }
+            if let Some(status) = self.child.try_wait().ok().flatten() {
+                return Err(format!("exited ({status}) without {doing} on port {port}"));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "ran {} s without {doing} on port {port}",
+                    within.as_secs_f64()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

@@ -33,9 +33,9 @@ pub struct Harness {
 #[derive(Debug)]
 #[allow(dead_code)]
 enum Broker {
-    Nats(crate::broker::Nats),
-    Rabbit(crate::broker::RabbitMq),
-    Kafka(crate::broker::Kafka),
+    Nats(super::broker::Nats),
+    Rabbit(super::broker::RabbitMq),
+    Kafka(super::broker::Kafka),
 }
 
 /// A started (or already running) receiver, with the broker it publishes to when its store is
@@ -153,15 +153,15 @@ impl Harness {
                 Ok((url, None, Some(dir)))
             }
             StoreKind::Nats => {
-                let nats = crate::broker::Nats::start(&dir, None, cpus).map_err(clean)?;
+                let nats = super::broker::Nats::start(&dir, None, cpus).map_err(clean)?;
                 Ok((nats.url(), Some(Broker::Nats(nats)), Some(dir)))
             }
             StoreKind::Rabbitmq => {
-                let mq = crate::broker::RabbitMq::start(&dir, cpus).map_err(clean)?;
+                let mq = super::broker::RabbitMq::start(&dir, cpus).map_err(clean)?;
                 Ok((mq.url(), Some(Broker::Rabbit(mq)), Some(dir)))
             }
             StoreKind::Kafka => {
-                let k = crate::broker::Kafka::start(&dir, cpus).map_err(clean)?;
+                let k = super::broker::Kafka::start(&dir, cpus).map_err(clean)?;
                 Ok((k.url("didit.webhooks"), Some(Broker::Kafka(k)), Some(dir)))
             }
         }

@@ -32,8 +32,8 @@ pub const WEBHOOK_PATH: &str = "/webhooks/didit";
 /// - `transport`: `content_length` (default), `chunked`, `bad_length`, `no_length`.
 /// - `profile`: `default` or `simple` (receiver started with `--accept-simple`).
 /// - `repeat`: resend the exact request of an earlier case.
-/// - `expect`: `status`, optional `body` (JSON), `headers`, `contains`; a server name key
-///   (`may`, `hyper`, `axum`, `axum-naive`, `actix`) overrides `expect` for that server. Status 0
+/// - `expect`: `status`, optional `body` (JSON), `headers`, `contains`; `except` maps a server
+///   name (`may`, `hyper`, `axum`, `axum-naive`, `actix`) to what it answers instead. Status 0
 ///   means the server closes the connection without an answer (a documented limitation).
 /// - `why`: the reason for a server's override.
 /// - `group` (for `verify`): `security`, `correctness`, `http` or `optional`; derived from the
@@ -69,12 +69,8 @@ pub struct Case {
     /// The reason for a server's override.
     pub why: Option<String>,
     pub expect: Expect,
-    pub may: Option<Expect>,
-    pub hyper: Option<Expect>,
-    pub axum: Option<Expect>,
-    #[serde(rename = "axum-naive")]
-    pub axum_naive: Option<Expect>,
-    pub actix: Option<Expect>,
+    #[serde(default)]
+    pub except: super::Overrides<Expect>,
     pub group: Option<String>,
     #[serde(default)]
     pub also: Vec<u16>,
@@ -119,14 +115,7 @@ fn default_profile() -> String {
 impl Case {
     /// The expectation for one of our servers (its override, else the common one).
     pub fn expect_for(&self, server: &str) -> &Expect {
-        let o = [
-            &self.may,
-            &self.hyper,
-            &self.axum,
-            &self.axum_naive,
-            &self.actix,
-        ];
-        super::for_server(server, o, &self.expect)
+        self.except.for_server(server, &self.expect)
     }
 
     /// The report-card group: `security` (a forged, tampered, replayed or stale delivery must be

@@ -78,12 +78,8 @@ pub struct Case {
     pub send: Vec<Part>,
     pub expect: Expect,
     /// Per-server overrides, each explained in `why`.
-    pub may: Option<Expect>,
-    pub hyper: Option<Expect>,
-    pub axum: Option<Expect>,
-    #[serde(rename = "axum-naive")]
-    pub axum_naive: Option<Expect>,
-    pub actix: Option<Expect>,
+    #[serde(default)]
+    pub except: super::Overrides<Expect>,
 }
 
 #[derive(Deserialize)]
@@ -102,14 +98,7 @@ pub fn corpus() -> Vec<Case> {
 impl Case {
     /// The expectation for one of our servers (its override, else the common one).
     pub fn expect_for(&self, server: &str) -> &Expect {
-        let o = [
-            &self.may,
-            &self.hyper,
-            &self.axum,
-            &self.axum_naive,
-            &self.actix,
-        ];
-        super::for_server(server, o, &self.expect)
+        self.except.for_server(server, &self.expect)
     }
 }
 

@@ -26,19 +26,45 @@ use didit_loadgen::scenario::Scenario;
 use didit_webhook::Secret;
 use serde::Serialize;
 
-/// A corpus entry's expectation for one of our servers: its override (given in the order may,
-/// hyper, axum, axum-naive, actix, as the data files name them), else the common one.
-fn for_server<'a, E>(server: &str, overrides: [&'a Option<E>; 5], common: &'a E) -> &'a E {
-    let [may, hyper, axum, naive, actix] = overrides;
-    match server {
-        "may" => may.as_ref(),
-        "hyper" => hyper.as_ref(),
-        "axum" => axum.as_ref(),
-        "axum-naive" => naive.as_ref(),
-        "actix" => actix.as_ref(),
-        _ => None,
+/// A corpus entry's per-server overrides (`"except": {"may": …}`), each explained in the
+/// entry's `why`: documented limitations of one of our servers.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overrides<E> {
+    pub may: Option<E>,
+    pub hyper: Option<E>,
+    pub axum: Option<E>,
+    #[serde(rename = "axum-naive")]
+    pub axum_naive: Option<E>,
+    pub actix: Option<E>,
+}
+
+// By hand: a derive would ask `E: Default`, and an absent `except` overrides nothing.
+impl<E> Default for Overrides<E> {
+    fn default() -> Self {
+        Overrides {
+            may: None,
+            hyper: None,
+            axum: None,
+            axum_naive: None,
+            actix: None,
+        }
     }
-    .unwrap_or(common)
+}
+
+impl<E> Overrides<E> {
+    /// The expectation for `server`: its override, else `common`.
+    pub fn for_server<'a>(&'a self, server: &str, common: &'a E) -> &'a E {
+        match server {
+            "may" => self.may.as_ref(),
+            "hyper" => self.hyper.as_ref(),
+            "axum" => self.axum.as_ref(),
+            "axum-naive" => self.axum_naive.as_ref(),
+            "actix" => self.actix.as_ref(),
+            _ => None,
+        }
+        .unwrap_or(common)
+    }
 }
 
 /// Why a card could not be made (exit 2): the target, the secret or the case data.

@@ -2,13 +2,17 @@
 //! `nats-server` (alone, or a cluster of routed nodes), a RabbitMQ node and a Kafka-protocol
 //! broker (`tansu`), each on its own free ports with its own data folder, so they never meet the
 //! system's broker or another run's. `nats-server` and RabbitMQ come from Debian's packages,
-//! `tansu` from crates.io
-//! (`scripts/bench.sh` and `scripts/test.sh` install them). A RabbitMQ node takes a few seconds
-//! to boot; its own node name, ports (AMQP, Erlang distribution, epmd) keep it apart.
+//! `tansu` from crates.io (`scripts/bench.sh` and `scripts/test.sh` install them). Each runs as
+//! a [`Process`] of the harness: pinned, probed until it serves, killed as a crash when dropped.
+//! A RabbitMQ node takes a few seconds to boot; its own node name, ports (AMQP, Erlang
+//! distribution, epmd) keep it apart.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::process::{Launch, Log, Process, Ready};
 
 /// How long a node may take to boot before it counts as failed.
 const BOOT_LIMIT: Duration = Duration::from_secs(60);
@@ -20,55 +24,33 @@ const SCRIPT_DIRS: [&str; 2] = ["/usr/lib/rabbitmq/bin", "/usr/local/lib/rabbitm
 /// A running JetStream `nats-server`, killed (as a crash) when dropped.
 #[derive(Debug)]
 pub struct Nats {
-    child: Child,
+    process: Process,
     port: u16,
     dir: PathBuf,
     cpus: Option<String>,
 }
 
+/// What to do when `nats-server` cannot be started.
+const NATS_HINT: &str = "is nats-server installed? `apt-get install nats-server` (scripts/bench.sh and scripts/test.sh do)";
+
 impl Nats {
     /// Starts `nats-server -js` with its storage in `dir`, on `port` (default: a free one),
-    /// pinned to the `taskset -c` list `cpus` when given; returns once it accepts connections (at most 10 s).
+    /// pinned to the `taskset -c` list `cpus` when given; returns once it accepts connections
+    /// (at most 10 s).
     pub fn start(dir: &Path, port: Option<u16>, cpus: Option<String>) -> Result<Nats, String> {
         let port = match port {
             Some(p) => p,
-            None => std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map_err(|e| format!("no free port for nats-server: {e}"))?
-                .port(),
+            None => free_port()?,
         };
-        let mut cmd = match &cpus {
-            Some(c) => {
-                let mut t = Command::new("taskset");
-                t.args(["-c", c, "nats-server"]);
-                t
-            }
-            None => Command::new("nats-server"),
-        };
-        let mut child = cmd
+        let process = Launch::new("nats-server", "nats-server")
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                format!("cannot run nats-server ({e}): install it with `apt-get install nats-server` (scripts/bench.sh and scripts/test.sh do)")
-            })?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            let exited = child.try_wait().ok().flatten();
-            if exited.is_some() || Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "nats-server did not listen on port {port} ({}); is nats-server installed (apt-get install nats-server)?",
-                    exited.map_or("10 s passed".into(), |s| s.to_string())
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            .cpus(cpus.clone())
+            .ready(Ready::Port(port), Duration::from_secs(10))
+            .start()
+            .map_err(|e| format!("{e}; {NATS_HINT}"))?;
         Ok(Nats {
-            child,
+            process,
             port,
             dir: dir.to_owned(),
             cpus,
@@ -81,17 +63,9 @@ impl Nats {
 
     /// SIGKILL, then, after `down_for`, a new server on the same port and storage.
     pub fn crash_and_restart(mut self, down_for: Duration) -> Result<Nats, String> {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
         std::thread::sleep(down_for);
-        Nats::start(&self.dir.clone(), Some(self.port), self.cpus.clone())
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Nats::start(&self.dir, Some(self.port), self.cpus.take())
     }
 }
 
@@ -106,7 +80,7 @@ pub struct NatsCluster {
 
 #[derive(Debug)]
 struct Node {
-    child: Option<Child>,
+    process: Option<Process>,
     client: u16,
     route: u16,
     monitor: u16,
@@ -119,7 +93,7 @@ impl NatsCluster {
         let mut nodes = Vec::with_capacity(n);
         for _ in 0..n {
             nodes.push(Node {
-                child: None,
+                process: None,
                 client: free_port()?,
                 route: free_port()?,
                 monitor: free_port()?,
@@ -145,7 +119,7 @@ impl NatsCluster {
             .map(|n| format!("nats://127.0.0.1:{}", n.route))
             .collect();
         let node = &self.nodes[i];
-        let child = Command::new("nats-server")
+        let process = Launch::new(format!("nats-server n{i}"), "nats-server")
             .args(["-js", "-a", "127.0.0.1", "-n", &format!("n{i}")])
             .args([
                 "-p",
@@ -158,23 +132,10 @@ impl NatsCluster {
             .args(["--routes", &routes.join(",")])
             .arg("-sd")
             .arg(self.dir.join(format!("n{i}")))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                format!(
-                    "cannot run nats-server ({e}): install it with `apt-get install nats-server`"
-                )
-            })?;
-        let port = node.client;
-        self.nodes[i].child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(format!("nats-server n{i} did not listen on port {port}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            .ready(Ready::Port(node.client), Duration::from_secs(10))
+            .start()
+            .map_err(|e| format!("{e}; {NATS_HINT}"))?;
+        self.nodes[i].process = Some(process);
         Ok(())
     }
 
@@ -189,9 +150,8 @@ impl NatsCluster {
 
     /// SIGKILL of node `i`: no shutdown, as in a crash.
     pub fn kill(&mut self, i: usize) {
-        if let Some(mut c) = self.nodes[i].child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(mut p) = self.nodes[i].process.take() {
+            p.kill();
         }
     }
 
@@ -205,7 +165,7 @@ impl NatsCluster {
     fn jsz(&self) -> Option<serde_json::Value> {
         self.nodes
             .iter()
-            .filter(|n| n.child.is_some())
+            .filter(|n| n.process.is_some())
             .find_map(|n| http_get_json(n.monitor, "/jsz?accounts=true&streams=true"))
     }
 
@@ -242,14 +202,6 @@ impl NatsCluster {
     }
 }
 
-impl Drop for NatsCluster {
-    fn drop(&mut self) {
-        for i in 0..self.nodes.len() {
-            self.kill(i);
-        }
-    }
-}
-
 /// `GET path` on a loopback monitoring port, its body as JSON.
 fn http_get_json(port: u16, path: &str) -> Option<serde_json::Value> {
     use std::io::{Read, Write};
@@ -265,7 +217,7 @@ fn http_get_json(port: u16, path: &str) -> Option<serde_json::Value> {
 /// A running RabbitMQ node.
 #[derive(Debug)]
 pub struct RabbitMq {
-    child: Option<Child>,
+    process: Option<Process>,
     port: u16,
     dist_port: u16,
     epmd_port: u16,
@@ -299,7 +251,7 @@ impl RabbitMq {
         let n = NODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let node = format!("didit-{}-{n}@localhost", std::process::id());
         let mut mq = RabbitMq {
-            child: None,
+            process: None,
             port: free_port()?,
             dist_port: free_port()?,
             epmd_port: free_port()?,
@@ -317,35 +269,43 @@ impl RabbitMq {
     }
 
     /// The environment that names this node, for the server and for `rabbitmqctl`.
-    fn node_env(&self, cmd: &mut Command) {
+    fn node_env(&self) -> Vec<(&'static str, OsString)> {
         let d = &self.dir;
-        cmd.env("HOME", d)
-            .env("RABBITMQ_NODENAME", &self.node)
-            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
-            .env("RABBITMQ_NODE_PORT", self.port.to_string())
-            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
-            .env("ERL_EPMD_ADDRESS", "127.0.0.1")
-            .env("ERL_EPMD_PORT", self.epmd_port.to_string())
+        let path = |p: PathBuf| p.into_os_string();
+        vec![
+            ("HOME", path(d.clone())),
+            ("RABBITMQ_NODENAME", self.node.clone().into()),
+            ("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1".into()),
+            ("RABBITMQ_NODE_PORT", self.port.to_string().into()),
+            ("RABBITMQ_DIST_PORT", self.dist_port.to_string().into()),
+            ("ERL_EPMD_ADDRESS", "127.0.0.1".into()),
+            ("ERL_EPMD_PORT", self.epmd_port.to_string().into()),
             // Lets `epmd -kill` stop the port mapper at the end even if it still lists the node.
-            .env("ERL_EPMD_RELAXED_COMMAND_CHECK", "1")
-            .env("RABBITMQ_MNESIA_BASE", d.join("mnesia"))
-            .env("RABBITMQ_LOG_BASE", d.join("log"))
-            .env("RABBITMQ_LOGS", d.join("log").join("rabbit.log"))
-            .env("RABBITMQ_GENERATED_CONFIG_DIR", d.join("config"))
-            .env("RABBITMQ_CONFIG_FILE", d.join("config").join("rabbitmq"))
-            .env("RABBITMQ_CONF_ENV_FILE", d.join("rabbitmq-env.conf"))
-            .env("RABBITMQ_ENABLED_PLUGINS_FILE", d.join("enabled_plugins"))
-            .env("RABBITMQ_PID_FILE", d.join("rabbit.pid"))
+            ("ERL_EPMD_RELAXED_COMMAND_CHECK", "1".into()),
+            ("RABBITMQ_MNESIA_BASE", path(d.join("mnesia"))),
+            ("RABBITMQ_LOG_BASE", path(d.join("log"))),
+            ("RABBITMQ_LOGS", path(d.join("log").join("rabbit.log"))),
+            ("RABBITMQ_GENERATED_CONFIG_DIR", path(d.join("config"))),
+            (
+                "RABBITMQ_CONFIG_FILE",
+                path(d.join("config").join("rabbitmq")),
+            ),
+            ("RABBITMQ_CONF_ENV_FILE", path(d.join("rabbitmq-env.conf"))),
+            (
+                "RABBITMQ_ENABLED_PLUGINS_FILE",
+                path(d.join("enabled_plugins")),
+            ),
+            ("RABBITMQ_PID_FILE", path(d.join("rabbit.pid"))),
             // A killed VM may leave a crash dump: in its folder, not the caller's working directory.
-            .env("ERL_CRASH_DUMP", d.join("erl_crash.dump"));
+            ("ERL_CRASH_DUMP", path(d.join("erl_crash.dump"))),
+        ]
     }
 
     /// Runs `rabbitmqctl ARGS` against this node (an Erlang VM of its own: a second or two).
     pub fn ctl(&self, args: &[&str]) -> Result<String, String> {
         let ctl = script()?.with_file_name("rabbitmqctl");
-        let mut cmd = Command::new(&ctl);
-        self.node_env(&mut cmd);
-        let out = cmd
+        let out = Command::new(&ctl)
+            .envs(self.node_env())
             .args(["-n", &self.node])
             .args(args)
             .stdin(Stdio::null())
@@ -371,60 +331,30 @@ impl RabbitMq {
         // No plugins (no management UI): less to boot, nothing else listening.
         std::fs::write(d.join("enabled_plugins"), "[].\n")
             .map_err(|e| format!("{}: {e}", d.display()))?;
-        let mut cmd = match &self.cpus {
-            Some(cpus) => {
-                let mut c = Command::new("taskset");
-                c.arg("-c").arg(cpus).arg(&script);
-                c
-            }
-            None => Command::new(&script),
-        };
-        self.node_env(&mut cmd);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // Its own process group: the script starts the Erlang VM as a child, and a crash test
-        // must kill both at once.
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut launch = Launch::new("rabbitmq-server", &script)
+            // Its own process group: the script starts the Erlang VM as a child, and a crash
+            // test must kill both at once.
+            .group()
+            .cpus(self.cpus.clone())
+            .ready(Ready::Answers(self.port, amqp_answers), BOOT_LIMIT);
+        for (k, v) in self.node_env() {
+            launch = launch.env(k, v);
+        }
         if self.cpus.is_some() {
             // One scheduler on the one core it gets, as the other brokers get.
-            cmd.env("RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS", "+S 1:1");
+            launch = launch.env("RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS", "+S 1:1");
         }
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        self.child = Some(child);
-        let deadline = Instant::now() + BOOT_LIMIT;
-        loop {
-            if amqp_answers(self.port) {
-                return Ok(());
-            }
-            let exited = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten());
-            if exited.is_some() || Instant::now() > deadline {
-                self.kill9();
-                return Err(format!(
-                    "rabbitmq-server did not start on port {} within {BOOT_LIMIT:?}; see {}",
-                    self.port,
-                    d.join("log").display()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let process = launch
+            .start()
+            .map_err(|e| format!("{e}; see {}", d.join("log").display()))?;
+        self.process = Some(process);
+        Ok(())
     }
 
     /// SIGKILL to the node and its script, as a crash.
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let group = format!("-{}", c.id());
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &group])
-                .stderr(Stdio::null())
-                .status();
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(mut p) = self.process.take() {
+            p.kill();
         }
     }
 
@@ -492,7 +422,7 @@ pub fn tansu_bin() -> Result<PathBuf, String> {
 /// when dropped.
 #[derive(Debug)]
 pub struct Kafka {
-    child: Option<Child>,
+    process: Option<Process>,
     port: u16,
     dir: PathBuf,
     cpus: Option<String>,
@@ -506,7 +436,7 @@ impl Kafka {
     pub fn start(dir: &Path, cpus: Option<String>) -> Result<Kafka, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut k = Kafka {
-            child: None,
+            process: None,
             port: free_port()?,
             dir: dir.to_owned(),
             cpus,
@@ -522,20 +452,13 @@ impl Kafka {
 
     fn boot(&mut self) -> Result<(), String> {
         let bin = tansu_bin()?;
-        let mut cmd = match &self.cpus {
-            Some(c) => {
-                let mut t = Command::new("taskset");
-                t.args(["-c", c]).arg(&bin);
-                t
-            }
-            None => Command::new(&bin),
-        };
         // Advertise 127.0.0.1, not localhost: librdkafka may resolve localhost to ::1, where
         // nothing listens.
         let listener = format!("tcp://127.0.0.1:{}", self.port);
         let log = std::fs::File::create(self.dir.join("tansu.log"))
             .map_err(|e| format!("{}: {e}", self.dir.display()))?;
-        cmd.current_dir(&self.dir)
+        let process = Launch::new("tansu", &bin)
+            .dir(&self.dir)
             .args(["broker", "--listener-url", &listener])
             .args(["--advertised-listener-url", &listener])
             .args(["--storage-engine", "sqlite://tansu.db"])
@@ -548,36 +471,22 @@ impl Kafka {
             .env_remove("DATA_LAKE")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot run {} ({e})", bin.display()))?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !kafka_answers(self.port) {
-            let exited = child.try_wait().ok().flatten();
-            if exited.is_some() || Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "tansu did not answer on port {} ({}); see {}",
-                    self.port,
-                    exited.map_or("10 s passed".into(), |s| s.to_string()),
-                    self.dir.join("tansu.log").display()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        self.child = Some(child);
+            .cpus(self.cpus.clone())
+            .log(Log::File(log))
+            .ready(
+                Ready::Answers(self.port, kafka_answers),
+                Duration::from_secs(10),
+            )
+            .start()
+            .map_err(|e| format!("{e}; see {}", self.dir.join("tansu.log").display()))?;
+        self.process = Some(process);
         Ok(())
     }
 
     /// SIGKILL, as a crash.
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(mut p) = self.process.take() {
+            p.kill();
         }
     }
 
@@ -586,12 +495,6 @@ impl Kafka {
         self.kill9();
         std::thread::sleep(down_for);
         self.boot()
-    }
-}
-
-impl Drop for Kafka {
-    fn drop(&mut self) {
-        self.kill9();
     }
 }
 
