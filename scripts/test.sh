@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README "Set up"): installs what the tests need beyond Cargo, then
-# runs every test. Extra arguments go to `cargo test` (e.g. `bash scripts/test.sh --test durability`).
+# runs every test. Extra arguments go to `cargo test` (e.g. `bash scripts/test.sh --test it durability::`).
 #
-# - nats-server (Debian package): tests/durability.rs starts a real JetStream server on a free
+# - nats-server (Debian package): tests/it/durability.rs starts a real JetStream server on a free
 #   loopback port and kills it mid-run.
 # - rabbitmq-server (Debian package): the same with a real RabbitMQ node (its own node name,
 #   ports and data folder; the package's system service is not started).
@@ -14,9 +14,9 @@
 # - python3: the CPython oracle for signatures and canonicalisation.
 # - wrk and time (Debian packages): `webhook-bench capacity` measures the generator against wrk.
 # - curl, nodejs (Debian packages) and the pinned Python clients of tests/clients/requirements.txt
-#   (pip, into a virtualenv: scripts/clients-install.sh): tests/real_clients.rs sends with them.
+#   (pip, into a virtualenv: scripts/clients-install.sh): tests/it/real_clients.rs sends with them.
 # - the peer receivers' Node.js and pinned Python packages (scripts/peers-install.sh, a
-#   virtualenv of their own): tests/peers.rs runs them.
+#   virtualenv of their own): tests/it/peers.rs runs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,6 +1,6 @@
 // Sends a plan of requests with Node's HTTP clients: `node:http` and the built-in `fetch`
 // (undici). Usage: node driver.mjs PLAN.json > RESULTS.jsonl; the same plan and result lines as
-// driver.py (tests/real_clients.rs writes the plan and judges the results).
+// driver.py (tests/it/real_clients.rs writes the plan and judges the results).
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 

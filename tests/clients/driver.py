@@ -1,7 +1,7 @@
 """Sends a plan of requests with the HTTP clients Python senders use: `http.client` (the standard
 library, which writes the whole request before it reads the answer), `requests` and curl.
 
-Usage: driver.py PLAN.json > RESULTS.jsonl. The plan is written by tests/real_clients.rs; each
+Usage: driver.py PLAN.json > RESULTS.jsonl. The plan is written by tests/it/real_clients.rs; each
 result line is {"id", "status", "error", "closed", "body_sent"}, with null where a client cannot
 tell. The driver judges nothing: the Rust test compares the results with tests/clients/cases.json.
 """

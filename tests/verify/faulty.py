@@ -1,4 +1,4 @@
-"""A small Didit webhook receiver with one deliberate fault, for tests/verify.rs: the report card
+"""A small Didit webhook receiver with one deliberate fault, for tests/it/verify.rs: the report card
 of `webhook-bench verify` must fail it and name the case that shows the fault.
 
 Usage: DIDIT_WEBHOOK_SECRET=... faulty.py PORT FAULT, FAULT one of:

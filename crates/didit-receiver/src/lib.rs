@@ -1,10 +1,11 @@
-//! Reference Didit webhook receivers: one HTTP contract on hyper, may_minihttp and axum, plus the
-//! naive axum peer that stands for what tutorials produce.
+//! Reference Didit webhook receivers: one HTTP contract on hyper, may_minihttp, axum and
+//! actix-web, plus the naive axum peer that stands for what tutorials produce.
 //!
-//! The contract (routes, statuses, bodies, metrics) lives in [`app`], independent of any server;
-//! each variant in [`server`] only translates requests and replies. The MAC and JSON backends are
-//! chosen once in [`run`] and reach the request path monomorphised: `App<M, J>` is generic over
-//! both. [`axum_ext`] is the reusable piece: an extractor a team can drop into its own axum app.
+//! The contract (routes, statuses, bodies, metrics) lives in `app`, independent of any server;
+//! each variant in `server` only translates requests and replies, over what `wire` shares. The
+//! MAC and JSON backends are chosen once in [`run`] and reach the request path monomorphised:
+//! `App<M, J>` is generic over both. [`axum_ext`] and [`actix_ext`] are the reusable pieces:
+//! extractors a team can drop into its own app. [`store`] is where verified events go.
 
 #![warn(unreachable_pub)]
 

@@ -9,7 +9,7 @@
 //! stopped at the end. Each peer's own unit tests (the known-answer vectors through its
 //! verifier) run here too.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,6 @@
 //! Shared by the end-to-end tests: start a `didit-receiver` process on a loopback port it picks
 //! (through `webhook_bench::harness`, as the runner does), talk HTTP/1.1 to it over raw TCP,
 //! stop it with SIGTERM.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,7 +8,6 @@ use std::time::Duration;
 pub use webhook_bench::harness::{Launch, Log, Process};
 
 pub const SECRET: &str = "conformance-secret-not-a-real-key";
-pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The backend pairs (HMAC, JSON) a server runs in the behaviour suites: every pair, except for
 /// the naive peer, which is fixed to hmac+sha2 and serde_json::Value and ignores the flags.
@@ -26,8 +24,7 @@ pub fn backend_pairs(server: &str) -> Vec<(&'static str, &'static str)> {
     v
 }
 
-/// Raw HTTP/1.1 over TCP, shared with `webhook-bench verify` (each test binary uses a part).
-#[allow(unused_imports)]
+/// Raw HTTP/1.1 over TCP, shared with `webhook-bench verify`.
 pub use webhook_bench::verify::wire::{Response, read_response, send};
 
 /// A `didit-receiver` started through the harness the runner uses; killed when dropped.

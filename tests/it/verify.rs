@@ -3,7 +3,7 @@
 //! `tests/verify/faulty.py`), fails that receiver with each deliberate fault and names the case
 //! that shows it, and exits 2 when it cannot run. Loopback only; every wait is bounded.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Output};
 

@@ -3,7 +3,7 @@
 //! any load is sent; a wrong answer makes the run fail. All load is on loopback, to receivers
 //! these tests start, for a few seconds.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

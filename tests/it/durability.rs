@@ -8,7 +8,7 @@
 //! standing in for a full disk) answers 503 and recovers when the limit is lifted. All load is on
 //! loopback, to receivers and servers these tests start, bounded in time.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

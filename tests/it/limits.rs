@@ -2,7 +2,7 @@
 //! their headers or body, closes idle kept-alive connections, and keeps serving while hundreds
 //! of connections sit open. Loopback only, bounded counts, every wait has a deadline.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

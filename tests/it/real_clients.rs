@@ -12,7 +12,7 @@
 //! installs them into a virtualenv and sets `DIDIT_CLIENTS_PYTHON`), `node` and `curl`. All traffic
 //! goes to 127.0.0.1, to ports the receivers opened; every client has a 10 s timeout.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -10,7 +10,7 @@
 //! sent exactly as written. All traffic goes to 127.0.0.1, to ports the receivers opened, and every
 //! read has a timeout.
 
-mod support;
+use crate::support;
 
 use support::{Receiver, SECRET, send};
 use webhook_bench::verify::contract::{self, Case};
