@@ -106,8 +106,9 @@ pub fn write_all(results: &Results, dir: &Path) -> anyhow::Result<Vec<Chart>> {
 /// req/s against receiver cores, one line per variant, with the linear ideal from one core
 /// dotted.
 fn scaling(path: &Path, title: &str, sc: &crate::results::Scaling, r: &Results) -> Result<(), Err> {
-    let root = SVGBackend::new(path, (900, 520)).into_drawing_area();
+    let root = SVGBackend::new(path, (900 + LEGEND_WIDTH, 520)).into_drawing_area();
     root.fill(&WHITE)?;
+    let (root, side) = root.split_horizontally(900);
     let max_cores = sc
         .points
         .iter()
@@ -148,12 +149,7 @@ fn scaling(path: &Path, title: &str, sc: &crate::results::Scaling, r: &Results) 
                 c.rps.map(|s| (p.receiver_cores as f64, s.median))
             })
             .collect();
-        chart
-            .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))?
-            .label(short(v))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
-            });
+        chart.draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))?;
         chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
         if let Some(&(_, one)) = pts.first() {
             chart.draw_series(DashedLineSeries::new(
@@ -164,13 +160,33 @@ fn scaling(path: &Path, title: &str, sc: &crate::results::Scaling, r: &Results) 
             ))?;
         }
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()?;
+    let items: Vec<(String, RGBColor)> = variants
+        .iter()
+        .map(|v| (short(v), colour_of(r, v)))
+        .collect();
+    side_legend(&side, &items)?;
     root.present()?;
+    Ok(())
+}
+
+/// Room on the right of a line chart for its legend, so that no line runs under it.
+const LEGEND_WIDTH: u32 = 250;
+
+/// The legend of a line chart in its own panel: one sample line and name per variant, in the
+/// run's order and colours.
+fn side_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    items: &[(String, RGBColor)],
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let font = ("sans-serif", 13).into_font();
+    for (i, (name, colour)) in items.iter().enumerate() {
+        let y = 50 + 20 * i as i32;
+        area.draw(&PathElement::new(
+            vec![(8, y), (32, y)],
+            colour.stroke_width(3),
+        ))?;
+        area.draw(&Text::new(name.clone(), (40, y - 7), font.clone()))?;
+    }
     Ok(())
 }
 
@@ -256,8 +272,9 @@ fn nines(p: f64) -> f64 {
 }
 
 fn curves(path: &Path, title: &str, sc: &ScenarioResult, r: &Results) -> Result<(), Err> {
-    let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
+    let root = SVGBackend::new(path, (900 + LEGEND_WIDTH, 480)).into_drawing_area();
     root.fill(&WHITE)?;
+    let (root, side) = root.split_horizontally(900);
     let max = sc
         .curves
         .iter()
@@ -314,20 +331,15 @@ fn curves(path: &Path, title: &str, sc: &ScenarioResult, r: &Results) -> Result<
                 (x, (*v).max(1) as f64)
             })
             .collect();
-        chart
-            .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))?
-            .label(short(&c.variant))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
-            });
+        chart.draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))?;
         chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, colour.filled())))?;
     }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.9))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()?;
+    let items: Vec<(String, RGBColor)> = sc
+        .curves
+        .iter()
+        .map(|c| (short(&c.variant), colour_of(r, &c.variant)))
+        .collect();
+    side_legend(&side, &items)?;
     root.present()?;
     Ok(())
 }
