@@ -109,7 +109,8 @@ pub struct Options {
     /// the working directory), nats://HOST:PORT (JetStream, for more than one receiver),
     /// amqp://[USER:PASS@]HOST:PORT/VHOST (a durable RabbitMQ queue; credentials from the URL or
     /// DIDIT_AMQP_USER / DIDIT_AMQP_PASSWORD), kafka://HOST:PORT/TOPIC (an idempotent producer,
-    /// acks=all; the topic is created when missing) or memory (lost at exit). axum-naive always keeps
+    /// acks=all; the topic is created when missing), memory (lost at exit) or null (keeps nothing,
+    /// for measuring what processing costs). axum-naive always keeps
     /// its state in memory.
     #[arg(long)]
     pub(crate) store: Option<StoreSpec>,

@@ -343,3 +343,96 @@ fn curves(path: &Path, title: &str, sc: &ScenarioResult, r: &Results) -> Result<
     root.present()?;
     Ok(())
 }
+
+/// One row of the "where the time goes" chart: its name, its segments (layer, µs) left to
+/// right, and the floor when the row has one.
+#[derive(Clone, Debug)]
+pub struct CostRow {
+    pub name: String,
+    pub segments: Vec<(String, f64)>,
+    pub floor: Option<f64>,
+}
+
+/// A layer's colour, the same in every row: the HTTP floor grey, then the path's layers.
+fn layer_colour(layer: &str) -> RGBColor {
+    match layer {
+        "null" => RGBColor(170, 170, 170),
+        "hmac" => COLOURS[0],
+        "parse" => COLOURS[1],
+        "process" => COLOURS[2],
+        "broker" => COLOURS[4],
+        _ => COLOURS[3],
+    }
+}
+
+/// Stacked horizontal bars of µs per request, one row per variant (and store), the floor a
+/// black tick on the rows that have one, the layers' legend in a panel of its own.
+pub fn cost(path: &Path, title: &str, rows: &[CostRow]) -> Result<(), Err> {
+    let n = rows.len().max(1);
+    let height = (110 + 34 * n as u32).max(260);
+    let root = SVGBackend::new(path, (900 + LEGEND_WIDTH, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (root, side) = root.split_horizontally(900);
+    let top = rows
+        .iter()
+        .map(|r| {
+            let sum: f64 = r.segments.iter().map(|s| s.1.max(0.0)).sum();
+            sum.max(r.floor.unwrap_or(0.0))
+        })
+        .fold(1.0f64, f64::max)
+        * 1.08;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(230)
+        .build_cartesian_2d(0f64..top, 0f64..n as f64)?;
+    let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n * 2 + 1)
+        .y_label_formatter(&|y| {
+            let k = (*y - 0.5).round();
+            if (y - 0.5 - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < n {
+                names.get(n - 1 - k as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .x_desc("CPU µs per request (median): the receiver, and a broker beside it")
+        .draw()?;
+    for (i, r) in rows.iter().enumerate() {
+        let y = (n - 1 - i) as f64;
+        let mut x = 0.0;
+        for (layer, us) in &r.segments {
+            let w = us.max(0.0);
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(x, y + 0.18), (x + w, y + 0.82)],
+                layer_colour(layer).mix(0.9).filled(),
+            )))?;
+            x += w;
+        }
+        if let Some(f) = r.floor {
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(f, y + 0.05), (f, y + 0.95)],
+                BLACK.stroke_width(3),
+            )))?;
+        }
+    }
+    let mut items: Vec<(String, RGBColor)> = [
+        ("null", "HTTP (null endpoint)"),
+        ("hmac", "+ HMAC"),
+        ("parse", "+ parse"),
+        ("process", "+ processing"),
+        ("store", "+ store"),
+        ("broker", "broker process"),
+    ]
+    .iter()
+    .map(|(l, name)| ((*name).to_owned(), layer_colour(l)))
+    .collect();
+    items.push(("floor (black tick)".into(), BLACK));
+    side_legend(&side, &items)?;
+    root.present()?;
+    Ok(())
+}

@@ -43,6 +43,11 @@ pub enum Cmd {
     /// on one core sends 4 KB POSTs to a receiver's /webhooks/null on another, with its CPU time
     /// per request. Needs wrk and /usr/bin/time (Debian packages `wrk` and `time`).
     Capacity(CapacityArgs),
+    /// Where a request's time goes: each variant measured as a stack of receivers that differ
+    /// by one layer (null endpoint, + HMAC, + parse, + processing, + each store), in interleaved
+    /// rounds on fresh 4 KB deliveries at saturation; receiver (and broker) CPU µs per request,
+    /// each layer's increment, and the floor from the core's own timing of HMAC and parse.
+    Cost(CostArgs),
     /// Combine the JSON reports (`didit-loadgen --report`) of generators that ran side by side
     /// against one receiver, from several processes or hosts, into one: histograms added
     /// exactly, percentiles recomputed, counts and rates summed. Refuses reports of different
@@ -320,6 +325,36 @@ pub struct CapacityArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct CostArgs {
+    /// In-memory variants (server:hmac:json), each taken apart layer by layer.
+    #[arg(long, default_value = crate::cost::DEFAULT_VARIANTS)]
+    pub variants: String,
+    /// Stores measured on top of the first variant's layers (sqlite, sqlite-enqueue, nats,
+    /// rabbitmq, kafka), or `none`.
+    #[arg(long, default_value = "sqlite,nats,rabbitmq,kafka")]
+    pub stores: String,
+    /// The traffic: closed loop, fresh 4 KB Approved deliveries.
+    #[arg(long, default_value = "scenarios/max-throughput.toml")]
+    pub scenario: PathBuf,
+    /// Measured length of each run.
+    #[arg(long, default_value = "6s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+    /// Interleaved rounds; tables show medians with min–max.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Write cost.json, README.md and the chart into this folder (e.g. results/runs/<id>-cost).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also write the figures as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub harness: HarnessArgs,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct SoakArgs {
     /// The variant, server:hmac:json[:store] as for `run`.
     #[arg(long, default_value = "hyper:ring:serde")]
@@ -426,6 +461,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Verify(a) => verify_cmd(a),
         Cmd::Soak(a) => soak_cmd(a),
         Cmd::Capacity(a) => capacity_cmd(a),
+        Cmd::Cost(a) => cost_cmd(a),
         Cmd::Merge { reports, out } => merge_cmd(&reports, out.as_deref()),
         Cmd::Publish { run, results } => {
             let dir = match run {
@@ -582,6 +618,89 @@ fn capacity_cmd(a: CapacityArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn cost_cmd(a: CostArgs) -> anyhow::Result<ExitCode> {
+    if a.repeat == 0 || a.duration < Duration::from_secs(1) {
+        bail!("--repeat must be at least 1 and --duration at least 1s");
+    }
+    let mut variants = Vec::new();
+    for v in crate::matrix::expand(&a.variants) {
+        match v {
+            Ok(v) if v.external.is_none() && v.store == crate::matrix::StoreKind::Memory => {
+                if v.server == "axum-naive" {
+                    bail!("--variants: the naive peer has no layers to take apart; leave it out");
+                }
+                variants.push(v)
+            }
+            Ok(v) => bail!(
+                "--variants {}: give in-memory variants (server:hmac:json); stores go in --stores",
+                v.name
+            ),
+            Err((name, e)) => bail!("--variants {name}: {e}"),
+        }
+    }
+    let mut stores = Vec::new();
+    if a.stores != "none" {
+        for s in a.stores.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match crate::matrix::StoreKind::ALL.iter().find(|(_, t)| *t == s) {
+                Some((k, _))
+                    if !matches!(
+                        k,
+                        crate::matrix::StoreKind::Memory | crate::matrix::StoreKind::Null
+                    ) =>
+                {
+                    stores.push(*k)
+                }
+                _ => bail!(
+                    "--stores {s}: use sqlite, sqlite-enqueue, nats, rabbitmq or kafka (or none)"
+                ),
+            }
+        }
+    }
+    if !a.scenario.is_file() {
+        bail!(
+            "{} not found: run from the project root or pass --scenario",
+            a.scenario.display()
+        );
+    }
+    let plan = crate::cost::CostPlan {
+        bin_dir: bin_dir_of(&a.harness.bin_dir)?,
+        variants,
+        stores,
+        receiver_cpus: a.harness.receiver_cpus.clone(),
+        generator_cpus: a.harness.generator_cpus.clone(),
+        http: a.harness.http.clone(),
+        duration: a.duration,
+        warmup: a.warmup,
+        repeat: a.repeat,
+        scenario: a.scenario.clone(),
+        command: std::iter::once("webhook-bench".to_owned())
+            .chain(std::env::args().skip(1))
+            .collect::<Vec<_>>()
+            .join(" "),
+        quiet: a.harness.quiet,
+    };
+    let r = crate::cost::run(&plan)?;
+    print!("{}", crate::cost::markdown(&r));
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&r)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(dir) = &a.out {
+        crate::cost::write(&r, dir)?;
+        println!("wrote {}", dir.join("README.md").display());
+    }
+    let failed = r
+        .breakdowns
+        .iter()
+        .flat_map(|b| &b.layers)
+        .any(|l| !l.errors.is_empty());
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn soak_cmd(a: SoakArgs) -> anyhow::Result<ExitCode> {

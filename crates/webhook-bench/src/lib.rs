@@ -5,13 +5,14 @@
 //! of `results.json`, [`charts`] and [`publish`] turn it into SVG and Markdown, [`compare`] gates
 //! regressions, [`soak`] runs one receiver for minutes and judges drift, [`verify`] makes the
 //! conformance report card of any receiver, [`capacity`] measures the generator's own ceiling
-//! against wrk's, [`harness`] starts and stops everything under test, [`cli`] is the
-//! `webhook-bench` command line.
+//! against wrk's, [`cost`] takes a request's cost apart layer by layer, [`harness`] starts and
+//! stops everything under test, [`cli`] is the `webhook-bench` command line.
 
 pub mod capacity;
 pub mod charts;
 pub mod cli;
 pub mod compare;
+pub mod cost;
 pub mod harness;
 pub mod matrix;
 pub mod publish;

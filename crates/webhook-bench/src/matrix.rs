@@ -23,16 +23,20 @@ pub enum StoreKind {
     /// Kafka (a `tansu` broker the runner starts), 200 after the idempotent producer's delivery
     /// report (`acks=all`).
     Kafka,
+    /// Keeps nothing, not even for de-duplication: `webhook-bench cost`'s layer below
+    /// processing, never a receiver to choose.
+    Null,
 }
 
 impl StoreKind {
-    pub const ALL: [(StoreKind, &'static str); 6] = [
+    pub const ALL: [(StoreKind, &'static str); 7] = [
         (StoreKind::Memory, "memory"),
         (StoreKind::Sqlite, "sqlite"),
         (StoreKind::SqliteEnqueue, "sqlite-enqueue"),
         (StoreKind::Nats, "nats"),
         (StoreKind::Rabbitmq, "rabbitmq"),
         (StoreKind::Kafka, "kafka"),
+        (StoreKind::Null, "null"),
     ];
 
     pub fn token(self) -> &'static str {
@@ -115,6 +119,10 @@ impl Variant {
                 slow_us = n
                     .parse()
                     .map_err(|_| format!("`{s}`: `{p}` must be slowN (µs of extra work)"))?;
+            } else if *p == "null" {
+                return Err(format!(
+                    "`{s}`: the null store keeps nothing; it is a layer of `webhook-bench cost`, not a variant to compare"
+                ));
             } else if let Some((k, _)) = StoreKind::ALL.iter().find(|(_, t)| t == p) {
                 if store.replace(*k).is_some() {
                     return Err(format!("`{s}`: more than one store"));

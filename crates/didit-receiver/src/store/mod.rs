@@ -34,6 +34,9 @@ use crate::process::{Processor, Submit};
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) enum StoreSpec {
     Memory,
+    /// Takes every verified event and keeps nothing, not even for de-duplication: for measuring
+    /// what processing costs (`webhook-bench cost`), never for receiving.
+    Null,
     Sqlite(PathBuf),
     Nats(String),
     Amqp(String),
@@ -45,6 +48,7 @@ impl std::fmt::Debug for StoreSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreSpec::Memory => f.write_str("Memory"),
+            StoreSpec::Null => f.write_str("Null"),
             StoreSpec::Sqlite(p) => f.debug_tuple("Sqlite").field(p).finish(),
             StoreSpec::Nats(u) => f.debug_tuple("Nats").field(u).finish(),
             StoreSpec::Amqp(u) => f.debug_tuple("Amqp").field(&amqp::redact(u)).finish(),
@@ -59,6 +63,7 @@ impl FromStr for StoreSpec {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "memory" => Ok(StoreSpec::Memory),
+            "null" => Ok(StoreSpec::Null),
             "sqlite" => Ok(StoreSpec::Sqlite(PathBuf::from(DEFAULT_SQLITE_PATH))),
             _ if s.starts_with("sqlite:") => {
                 let path = &s["sqlite:".len()..];
@@ -85,6 +90,7 @@ impl std::fmt::Display for StoreSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreSpec::Memory => f.write_str("memory"),
+            StoreSpec::Null => f.write_str("null"),
             StoreSpec::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
             StoreSpec::Nats(url) => f.write_str(url),
             StoreSpec::Amqp(url) => f.write_str(&amqp::redact(url)),
@@ -97,6 +103,7 @@ impl std::fmt::Display for StoreSpec {
 #[derive(Debug)]
 pub(crate) enum Store {
     Memory(MemoryProcessor),
+    Null,
     Sqlite(sqlite::SqliteStore),
     /// NATS JetStream, RabbitMQ or Kafka.
     Broker(PublishingStore),
@@ -112,6 +119,10 @@ impl Store {
     ) -> anyhow::Result<Store> {
         Ok(match spec {
             StoreSpec::Memory => Store::Memory(MemoryProcessor::new(capacity, window_secs)),
+            StoreSpec::Null => {
+                tracing::warn!("--store null keeps nothing: this receiver is for measurement only");
+                Store::Null
+            }
             StoreSpec::Sqlite(path) => {
                 Store::Sqlite(sqlite::SqliteStore::open(path, ack, capacity, window_secs)?)
             }
@@ -126,6 +137,7 @@ impl Processor for Store {
     fn submit(&self, event: &Verified<Envelope<'_>>, body: &[u8], now_unix: i64) -> Submit {
         match self {
             Store::Memory(p) => p.submit(event, body, now_unix),
+            Store::Null => Submit::ACCEPTED,
             Store::Sqlite(p) => p.submit(event, body, now_unix),
             Store::Broker(p) => p.submit(event, body, now_unix),
         }
@@ -134,6 +146,7 @@ impl Processor for Store {
     fn queue_depth(&self) -> usize {
         match self {
             Store::Memory(p) => p.queue_depth(),
+            Store::Null => 0,
             Store::Sqlite(p) => p.queue_depth(),
             Store::Broker(p) => p.queue_depth(),
         }
@@ -142,6 +155,7 @@ impl Processor for Store {
     fn drain(&self) {
         match self {
             Store::Memory(p) => p.drain(),
+            Store::Null => {}
             Store::Sqlite(p) => p.drain(),
             Store::Broker(p) => p.drain(),
         }
@@ -176,6 +190,7 @@ mod tests {
     #[test]
     fn store_specs() {
         assert_eq!("memory".parse(), Ok(StoreSpec::Memory));
+        assert_eq!("null".parse(), Ok(StoreSpec::Null));
         assert_eq!(
             "sqlite".parse(),
             Ok(StoreSpec::Sqlite(DEFAULT_SQLITE_PATH.into()))

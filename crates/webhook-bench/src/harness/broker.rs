@@ -61,6 +61,10 @@ impl Nats {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    pub fn process(&self) -> &Process {
+        &self.process
+    }
+
     /// SIGKILL, then, after `down_for`, a new server on the same port and storage.
     pub fn crash_and_restart(mut self, down_for: Duration) -> Result<Nats, String> {
         self.process.kill();
@@ -263,6 +267,11 @@ impl RabbitMq {
         Ok(mq)
     }
 
+    /// The running node (its script and Erlang VM, one process group), if it is up.
+    pub fn process(&self) -> Option<&Process> {
+        self.process.as_ref()
+    }
+
     /// `amqp://127.0.0.1:<port>/%2f` (the default vhost; guest/guest works from loopback).
     pub fn url(&self) -> String {
         format!("amqp://127.0.0.1:{}/%2f", self.port)
@@ -443,6 +452,11 @@ impl Kafka {
         };
         k.boot()?;
         Ok(k)
+    }
+
+    /// The running broker, if it is up.
+    pub fn process(&self) -> Option<&Process> {
+        self.process.as_ref()
     }
 
     /// `kafka://127.0.0.1:<port>/<topic>`, the receivers' `--store` and `consume --from`.

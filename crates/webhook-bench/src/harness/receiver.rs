@@ -31,7 +31,6 @@ pub struct Harness {
 /// The broker a receiver publishes to, started for it; held only to be dropped (which kills it)
 /// with the receiver.
 #[derive(Debug)]
-#[allow(dead_code)]
 enum Broker {
     Nats(super::broker::Nats),
     Rabbit(super::broker::RabbitMq),
@@ -147,6 +146,7 @@ impl Harness {
         };
         match v.store {
             StoreKind::Memory => Ok(("memory".into(), None, None)),
+            StoreKind::Null => Ok(("null".into(), None, None)),
             StoreKind::Sqlite | StoreKind::SqliteEnqueue => {
                 std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
                 let url = format!("sqlite:{}", dir.join("store.db").display());
@@ -176,6 +176,17 @@ fn free_port() -> Result<u16, String> {
 }
 
 impl Receiver {
+    /// The pids of the broker it publishes to (its whole process group for RabbitMQ), for
+    /// accounting the broker's CPU beside the receiver's; empty without one.
+    pub fn broker_pids(&self) -> Vec<u32> {
+        match &self.broker {
+            Some(Broker::Nats(b)) => b.process().pids(),
+            Some(Broker::Rabbit(b)) => b.process().map(|p| p.pids()).unwrap_or_default(),
+            Some(Broker::Kafka(b)) => b.process().map(|p| p.pids()).unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+
     /// One that already runs (`verify --target`): nothing to start, pin or stop.
     pub fn running(addr: impl Into<String>) -> Receiver {
         Receiver {

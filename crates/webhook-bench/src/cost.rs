@@ -1,0 +1,572 @@
+//! `webhook-bench cost`: where a request's time goes, layer by layer, and how far the verified
+//! path is from its floor.
+//!
+//! Each variant is measured as a stack of receivers that differ by one thing each, in
+//! interleaved rounds, on fresh 4 KB Approved deliveries (`scenarios/max-throughput.toml`:
+//! closed loop, the receiver on its cores at saturation, the generator on others):
+//!
+//! | layer | receiver | adds |
+//! |---|---|---|
+//! | `null` | `POST /webhooks/null` | HTTP: accept, read the body, answer |
+//! | `hmac` | `--json null --store null` | the signature headers and the HMAC |
+//! | `parse` | `--store null` | the validating parse of the whole body |
+//! | `process` | `--store memory` | de-duplication, the queue, the worker, the session table |
+//! | `store:X` | `--store X` | the store, and the broker's own CPU beside it |
+//!
+//! The figure is receiver CPU per request (user + system over the run, from `/proc`, divided
+//! by the requests answered), so a layer's cost is its difference to the one below, and the
+//! ratio of the verified path (`process`) to the `null` layer is the "× own null" the published
+//! tables show as a throughput ratio. The floor is what the same path would cost at the core's
+//! micro-benchmark speed: the `null` layer, plus HMAC and parse of the same body timed in this
+//! process on the receiver's core (`Verifier::verify`, null JSON backend against the real one),
+//! plus 1 µs of bookkeeping.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use crate::harness::{CpuSet, SECRET};
+use crate::matrix::{StoreKind, Variant};
+use crate::results::Spread;
+use crate::runner::{Plan, loadgen};
+
+/// The results format's name and version.
+pub const COST_SCHEMA: &str = "webhook-bench-cost/1";
+
+/// Bookkeeping the floor allows for beyond HMAC and parse: routing, the reply, metrics.
+pub const BOOKKEEPING_US: f64 = 1.0;
+
+/// The in-memory variants measured by default: the default matrix's, the naive peer aside (it
+/// has no layers to take apart).
+pub const DEFAULT_VARIANTS: &str =
+    "may:ring:serde,hyper:ring:serde,hyper:aws-lc:serde,axum:ring:serde,actix:ring:serde";
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct CostPlan {
+    pub bin_dir: PathBuf,
+    /// In-memory variants (`server:hmac:json`), each taken apart layer by layer.
+    pub variants: Vec<Variant>,
+    /// Stores measured on `variants[0]` on top of its layers.
+    pub stores: Vec<StoreKind>,
+    pub receiver_cpus: CpuSet,
+    pub generator_cpus: CpuSet,
+    pub http: String,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub repeat: usize,
+    pub scenario: PathBuf,
+    pub command: String,
+    pub quiet: bool,
+}
+
+/// One layer of one variant over the rounds.
+#[derive(Clone, Debug, Serialize)]
+pub struct Layer {
+    /// `null`, `hmac`, `parse`, `process` or `store:<kind>`.
+    pub layer: String,
+    /// The receiver it ran (`server:hmac:json:store`, and the path for `null`).
+    pub receiver: String,
+    /// Receiver CPU µs per request, one per round.
+    pub us_per_request: Vec<f64>,
+    /// The broker's CPU µs per request beside it (brokered stores only), one per round.
+    pub broker_us_per_request: Vec<f64>,
+    /// Requests per second, one per round.
+    pub rps: Vec<f64>,
+    pub us: Option<Spread>,
+    pub broker_us: Option<Spread>,
+    pub rps_spread: Option<Spread>,
+    /// Median µs over the layer below it (for a store: over `process`).
+    pub adds_us: Option<f64>,
+    /// Why a round failed, if one did.
+    pub errors: Vec<String>,
+}
+
+/// One variant's breakdown.
+#[derive(Clone, Debug, Serialize)]
+pub struct Breakdown {
+    pub variant: String,
+    pub layers: Vec<Layer>,
+    /// HMAC of the body alone, µs (the core, timed in process).
+    pub micro_hmac_us: f64,
+    /// The validating parse of the body alone, µs (the core, timed in process).
+    pub micro_parse_us: f64,
+    /// `null` + HMAC + parse + bookkeeping, µs.
+    pub floor_us: Option<f64>,
+    /// The verified in-memory path (`process`) over `null`.
+    pub verified_to_null: Option<f64>,
+    /// The floor over `null`.
+    pub floor_to_null: Option<f64>,
+}
+
+/// What `cost --json` writes.
+#[derive(Clone, Debug, Serialize)]
+pub struct CostResult {
+    pub schema: String,
+    pub command: String,
+    pub started: String,
+    pub git_commit: String,
+    pub cpu_model: String,
+    pub receiver_cpus: String,
+    pub generator_cpus: String,
+    pub duration_secs: f64,
+    pub repeat: usize,
+    pub body_bytes: usize,
+    pub breakdowns: Vec<Breakdown>,
+}
+
+/// One layer's receiver: the layer's name, the variant that runs it, the path it is sent to.
+type LayerRun = (String, Variant, &'static str);
+
+/// The receivers of one variant's layers, bottom up.
+fn layers_of(v: &Variant, stores: &[StoreKind]) -> Vec<LayerRun> {
+    let with = |json: &str, store: StoreKind| Variant {
+        name: format!("{}:{}:{json}:{}", v.server, v.hmac, store.token()),
+        json: json.into(),
+        store,
+        ..v.clone()
+    };
+    let mut l = vec![
+        (
+            "null".into(),
+            with(&v.json, StoreKind::Null),
+            "/webhooks/null",
+        ),
+        (
+            "hmac".into(),
+            with("null", StoreKind::Null),
+            "/webhooks/didit",
+        ),
+        (
+            "parse".into(),
+            with(&v.json, StoreKind::Null),
+            "/webhooks/didit",
+        ),
+        (
+            "process".into(),
+            with(&v.json, StoreKind::Memory),
+            "/webhooks/didit",
+        ),
+    ];
+    for s in stores {
+        l.push((
+            format!("store:{}", s.token()),
+            with(&v.json, *s),
+            "/webhooks/didit",
+        ));
+    }
+    l
+}
+
+/// Runs the plan: the micro floor first (nothing else running), then the rounds.
+pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
+    if plan.variants.is_empty() {
+        bail!("--variants names no variant");
+    }
+    let (body, micro) = micro_floor(plan)?;
+    let runner = Plan {
+        scenarios: vec![plan.scenario.clone()],
+        receivers: String::new(),
+        repeat: plan.repeat,
+        out: PathBuf::new(),
+        quick: false,
+        bin_dir: plan.bin_dir.clone(),
+        receiver_cpus: plan.receiver_cpus.clone(),
+        generator_cpus: plan.generator_cpus.clone(),
+        http: plan.http.clone(),
+        command: plan.command.clone(),
+        duration: Some(plan.duration),
+        warmup: Some(plan.warmup),
+        quiet: true,
+        receiver_args: Vec::new(),
+        externals: Vec::new(),
+        allow_failing: false,
+    };
+    let harness = runner.harness();
+    let mut breakdowns: Vec<(Breakdown, Vec<LayerRun>)> = plan
+        .variants
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let stores = if i == 0 { &plan.stores[..] } else { &[] };
+            let layers = layers_of(v, stores);
+            let (hmac, parse) = micro[i];
+            let b = Breakdown {
+                variant: v.name.clone(),
+                layers: layers
+                    .iter()
+                    .map(|(name, lv, path)| Layer {
+                        layer: name.clone(),
+                        receiver: if *path == "/webhooks/null" {
+                            format!("{} {path}", lv.name)
+                        } else {
+                            lv.name.clone()
+                        },
+                        us_per_request: Vec::new(),
+                        broker_us_per_request: Vec::new(),
+                        rps: Vec::new(),
+                        us: None,
+                        broker_us: None,
+                        rps_spread: None,
+                        adds_us: None,
+                        errors: Vec::new(),
+                    })
+                    .collect(),
+                micro_hmac_us: hmac,
+                micro_parse_us: parse,
+                floor_us: None,
+                verified_to_null: None,
+                floor_to_null: None,
+            };
+            (b, layers)
+        })
+        .collect();
+    let total: usize = breakdowns.iter().map(|(_, l)| l.len()).sum::<usize>() * plan.repeat;
+    let mut done = 0;
+    let scenario = plan.scenario.to_string_lossy().into_owned();
+    for round in 1..=plan.repeat {
+        for (b, layers) in &mut breakdowns {
+            for (i, (name, v, path)) in layers.iter().enumerate() {
+                done += 1;
+                if !plan.quiet {
+                    eprintln!(
+                        "webhook-bench cost: [{done}/{total}] round {round}/{}: {} {name}",
+                        plan.repeat, b.variant
+                    );
+                }
+                let layer = &mut b.layers[i];
+                let rx = match harness.start(v) {
+                    Ok(rx) => rx,
+                    Err(e) => {
+                        layer.errors.push(format!("round {round}: {e}"));
+                        continue;
+                    }
+                };
+                let broker_before = broker_cpu(&rx);
+                let args = vec![
+                    "--scenario".to_owned(),
+                    scenario.clone(),
+                    "--duration".into(),
+                    format!("{}ms", plan.duration.as_millis()),
+                    "--warmup".into(),
+                    format!("{}ms", plan.warmup.as_millis()),
+                    "--path".into(),
+                    (*path).into(),
+                ];
+                let report = loadgen(&runner, &rx, &args, plan.generator_cpus.len(), "cost");
+                let broker_after = broker_cpu(&rx);
+                rx.stop();
+                match report {
+                    Ok(r) if r.requests.mismatches > 0 => layer.errors.push(format!(
+                        "round {round}: {} wrong answers ({})",
+                        r.requests.mismatches,
+                        crate::runner::first_mismatch(&r)
+                    )),
+                    Ok(r) => {
+                        let n = r.requests.total.max(1) as f64;
+                        match r.receiver.as_ref() {
+                            Some(c) => layer.us_per_request.push(c.cpu_seconds * 1e6 / n),
+                            None => layer
+                                .errors
+                                .push(format!("round {round}: no receiver CPU in the report")),
+                        }
+                        if let (Some(a), Some(b)) = (broker_before, broker_after) {
+                            layer.broker_us_per_request.push((b - a) * 1e6 / n);
+                        }
+                        layer.rps.push(r.load.achieved_rate);
+                    }
+                    Err(e) => layer.errors.push(format!("round {round}: {e}")),
+                }
+            }
+        }
+    }
+    let breakdowns = breakdowns
+        .into_iter()
+        .map(|(mut b, _)| {
+            summarise(&mut b);
+            b
+        })
+        .collect();
+    Ok(CostResult {
+        schema: COST_SCHEMA.into(),
+        command: plan.command.clone(),
+        started: crate::runner::sh("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]),
+        git_commit: crate::runner::sh("git", &["rev-parse", "HEAD"]),
+        cpu_model: crate::runner::cpu_model(),
+        receiver_cpus: plan.receiver_cpus.to_string(),
+        generator_cpus: plan.generator_cpus.to_string(),
+        duration_secs: plan.duration.as_secs_f64(),
+        repeat: plan.repeat,
+        body_bytes: body,
+        breakdowns,
+    })
+}
+
+/// CPU seconds of the broker beside a receiver, if it has one.
+fn broker_cpu(rx: &crate::harness::Receiver) -> Option<f64> {
+    let pids = rx.broker_pids();
+    if pids.is_empty() {
+        return None;
+    }
+    pids.into_iter()
+        .map(|p| didit_loadgen::cpu::cpu_seconds(Some(p)))
+        .sum()
+}
+
+/// Spreads, each layer's increment over the one below, the floor and the ratios.
+fn summarise(b: &mut Breakdown) {
+    for l in &mut b.layers {
+        l.us = Spread::of(&l.us_per_request);
+        l.broker_us = Spread::of(&l.broker_us_per_request);
+        l.rps_spread = Spread::of(&l.rps);
+    }
+    let median = |name: &str| {
+        b.layers
+            .iter()
+            .find(|l| l.layer == name)
+            .and_then(|l| l.us.map(|s| s.median))
+    };
+    let (null, process) = (median("null"), median("process"));
+    let mut below: Option<f64> = None;
+    for l in &mut b.layers {
+        let m = l.us.map(|s| s.median);
+        let base = if l.layer.starts_with("store:") {
+            process
+        } else {
+            below
+        };
+        l.adds_us = m.zip(base).map(|(m, b)| m - b);
+        if !l.layer.starts_with("store:") {
+            below = m;
+        }
+    }
+    b.floor_us = null.map(|n| n + b.micro_hmac_us + b.micro_parse_us + BOOKKEEPING_US);
+    b.verified_to_null = process.zip(null).map(|(p, n)| p / n);
+    b.floor_to_null = b.floor_us.zip(null).map(|(f, n)| f / n);
+}
+
+/// HMAC and parse of the 4 KB Approved body, each variant's backends, timed in this process on
+/// the receiver's first core: `(body bytes, [(hmac µs, parse µs)])`.
+fn micro_floor(plan: &CostPlan) -> anyhow::Result<(usize, Vec<(f64, f64)>)> {
+    use didit_webhook::{RingMac, Secret, Signer};
+    let sample = didit_fixtures::sample_value().context("the console sample (shared/fixtures)")?;
+    let ts = 1_780_000_000;
+    let payload = didit_fixtures::payload(didit_fixtures::PayloadSize::Approved4K, &sample, ts, 1);
+    let secret = Secret::new(SECRET);
+    let d = Signer::<RingMac>::new(&secret)
+        .sign(&payload)
+        .map_err(|e| anyhow::anyhow!("signing the micro-benchmark body: {e:?}"))?;
+    if let Some(core) = plan.receiver_cpus.cores().first() {
+        didit_loadgen::cpu::pin_current_thread(*core);
+    }
+    let mut out = Vec::new();
+    for v in &plan.variants {
+        out.push(micro_of(&v.hmac, &v.json, &secret, &d, ts)?);
+    }
+    Ok((d.body.len(), out))
+}
+
+fn micro_of(
+    hmac: &str,
+    json: &str,
+    secret: &didit_webhook::Secret,
+    d: &didit_webhook::SignedDelivery,
+    ts: i64,
+) -> anyhow::Result<(f64, f64)> {
+    use didit_webhook::{AwsLcMac, RingMac, RustCryptoMac};
+    match hmac {
+        "ring" => micro_json::<RingMac>(json, secret, d, ts),
+        "rustcrypto" => micro_json::<RustCryptoMac>(json, secret, d, ts),
+        "aws-lc" => micro_json::<AwsLcMac>(json, secret, d, ts),
+        other => bail!("no micro-benchmark for the HMAC backend `{other}`"),
+    }
+}
+
+fn micro_json<M: didit_webhook::Mac>(
+    json: &str,
+    secret: &didit_webhook::Secret,
+    d: &didit_webhook::SignedDelivery,
+    ts: i64,
+) -> anyhow::Result<(f64, f64)> {
+    use didit_webhook::{NullJson, SerdeJson, SimdJson, SonicJson};
+    let hmac = time_verify::<M, NullJson>(secret, d, ts)?;
+    let full = match json {
+        "serde" => time_verify::<M, SerdeJson>(secret, d, ts)?,
+        "simd" => time_verify::<M, SimdJson>(secret, d, ts)?,
+        "sonic" => time_verify::<M, SonicJson>(secret, d, ts)?,
+        other => bail!("no micro-benchmark for the JSON backend `{other}`"),
+    };
+    Ok((hmac, (full - hmac).max(0.0)))
+}
+
+/// Median over 7 rounds of 5,000 `Verifier::verify` calls on the same delivery, µs per call.
+fn time_verify<M: didit_webhook::Mac, J: didit_webhook::JsonBackend + Default>(
+    secret: &didit_webhook::Secret,
+    d: &didit_webhook::SignedDelivery,
+    ts: i64,
+) -> anyhow::Result<f64> {
+    use didit_webhook::{FixedClock, Scratch, SignatureHeaders, Verifier, VerifyConfig};
+    let v = Verifier::with_parts(
+        M::new(secret),
+        J::default(),
+        FixedClock(ts),
+        VerifyConfig::default(),
+    );
+    let h = SignatureHeaders {
+        signature: Some(d.signature.as_bytes()),
+        timestamp: Some(d.timestamp.as_bytes()),
+        ..SignatureHeaders::default()
+    };
+    let mut scratch = Scratch::new();
+    v.verify(&h, &d.body, &mut scratch)
+        .map_err(|r| anyhow::anyhow!("the micro-benchmark body is refused: {}", r.reason()))?;
+    const CALLS: u32 = 5_000;
+    let mut rounds = Vec::new();
+    for _ in 0..7 {
+        let t = Instant::now();
+        for _ in 0..CALLS {
+            let ok = v.verify(&h, std::hint::black_box(&d.body), &mut scratch);
+            std::hint::black_box(ok.is_ok());
+        }
+        rounds.push(t.elapsed().as_secs_f64() * 1e6 / f64::from(CALLS));
+    }
+    Ok(Spread::of(&rounds).map_or(0.0, |s| s.median))
+}
+
+/// The breakdown as Markdown: one table per variant, then the floor and the ratios.
+pub fn markdown(r: &CostResult) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let f = |x: Option<f64>| x.map_or("–".to_owned(), |v| format!("{v:.1}"));
+    let spread = |x: &Option<Spread>| {
+        x.map_or("–".to_owned(), |s| {
+            format!("{:.1} ({:.1}–{:.1})", s.median, s.min, s.max)
+        })
+    };
+    for b in &r.breakdowns {
+        let _ = writeln!(s, "### {}\n", b.variant);
+        let _ = writeln!(
+            s,
+            "| layer | receiver | µs / request (median, min–max) | adds µs | broker µs / request | req/s |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|");
+        for l in &b.layers {
+            let _ = writeln!(
+                s,
+                "| {} | `{}` | {} | {} | {} | {} |{}",
+                l.layer,
+                l.receiver,
+                spread(&l.us),
+                if l.layer == "null" {
+                    "–".into()
+                } else {
+                    f(l.adds_us)
+                },
+                l.broker_us
+                    .map_or("–".to_owned(), |s| format!("{:.1}", s.median)),
+                l.rps_spread
+                    .map_or("–".to_owned(), |s| format!("{:.0}", s.median)),
+                if l.errors.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", l.errors.join("; "))
+                }
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\nFloor: null + HMAC {:.1} µs + parse {:.1} µs (the core on the same {} B body, in process) + {BOOKKEEPING_US:.0} µs = {} µs, {} × null. Verified in-memory path: {} × null.\n",
+            b.micro_hmac_us,
+            b.micro_parse_us,
+            r.body_bytes,
+            f(b.floor_us),
+            b.floor_to_null.map_or("–".into(), |x| format!("{x:.2}")),
+            b.verified_to_null.map_or("–".into(), |x| format!("{x:.2}")),
+        );
+    }
+    s
+}
+
+/// The chart's rows: each variant in memory, then each store on the first variant.
+fn chart_rows(r: &CostResult) -> Vec<crate::charts::CostRow> {
+    let mut rows = Vec::new();
+    for b in &r.breakdowns {
+        let adds = |name: &str| {
+            b.layers.iter().find(|l| l.layer == name).and_then(|l| {
+                if name == "null" {
+                    l.us.map(|s| s.median)
+                } else {
+                    l.adds_us
+                }
+            })
+        };
+        let path: Vec<(String, f64)> = ["null", "hmac", "parse", "process"]
+            .iter()
+            .filter_map(|l| adds(l).map(|v| ((*l).to_owned(), v)))
+            .collect();
+        rows.push(crate::charts::CostRow {
+            name: format!("{} (memory)", b.variant),
+            segments: path.clone(),
+            floor: b.floor_us,
+        });
+        for l in b.layers.iter().filter(|l| l.layer.starts_with("store:")) {
+            let mut segments = path.clone();
+            if let Some(a) = l.adds_us {
+                segments.push(("store".into(), a));
+            }
+            if let Some(br) = l.broker_us {
+                segments.push(("broker".into(), br.median));
+            }
+            rows.push(crate::charts::CostRow {
+                name: format!("{} + {}", b.variant, &l.layer["store:".len()..]),
+                segments,
+                floor: None,
+            });
+        }
+    }
+    rows
+}
+
+/// Writes `cost.json`, the chart and a README into `dir`.
+pub fn write(r: &CostResult, dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(dir.join("cost.json"), serde_json::to_vec_pretty(r)?)?;
+    let chart = "where-the-time-goes.svg";
+    crate::charts::cost(
+        &dir.join(chart),
+        "Where the time goes: receiver CPU per request, by layer",
+        &chart_rows(r),
+    )
+    .map_err(|e| anyhow::anyhow!("chart {chart}: {e}"))?;
+    let readme = format!(
+        "# Where the time goes\n\n\
+         Command: `{cmd}` (commit {commit}, {started}, {cpu}; receiver on core {rc}, generator on {gc}; \
+         {rounds} interleaved rounds of {d} s per layer).\n\n\
+         Each variant is measured as a stack of receivers that differ by one layer, on fresh {body} B \
+         Approved deliveries at saturation: the null endpoint (HTTP only), `--json null --store null` \
+         (+ the signature headers and HMAC), `--store null` (+ the validating parse), `--store memory` \
+         (+ de-duplication, the queue, the worker and the session table), then each store. A layer's \
+         cost is its receiver CPU per request minus the layer's below it; a store's is over `memory`, \
+         and a broker's own CPU is shown beside it. The floor (black tick) is the null layer plus HMAC \
+         and parse of the same body timed in process with the core's `Verifier`, plus \
+         {bk:.0} µs of bookkeeping. CPU per request comes from `/proc` over the whole run, divided by \
+         the requests answered; the ratio of two layers of one variant, measured in the same rounds, \
+         is what to compare across machines, not the microseconds.\n\n\
+         ![where the time goes]({chart})\n\n{table}",
+        cmd = r.command,
+        commit = r.git_commit.get(..12).unwrap_or(&r.git_commit),
+        started = r.started,
+        cpu = r.cpu_model,
+        rc = r.receiver_cpus,
+        gc = r.generator_cpus,
+        rounds = r.repeat,
+        d = r.duration_secs,
+        body = r.body_bytes,
+        bk = BOOKKEEPING_US,
+        table = markdown(r),
+    );
+    std::fs::write(dir.join("README.md"), readme)?;
+    Ok(())
+}
