@@ -1,8 +1,25 @@
-//! The payload catalogue: every payload kind's variants, with slot markers for the per-delivery
-//! values, encoded once into the [`Templates`] the generator renders from.
+//! The payload catalogue: every payload kind's variants, encoded once into the [`Templates`] the
+//! generator renders from.
+//!
+//! The payloads are data, in `payloads/<kind>.json` (compiled in, so the binary needs no files
+//! beside it but the console sample): each file is a JSON array of variants written as Didit
+//! sends them, with markers where a value is not fixed:
+//!
+//! - `{{session_id}}`, `{{event_id}}`, `{{vendor_data}}`, `{{timestamp}}`, `{{created_at}}`, as a
+//!   whole string or inside one (`"txn-{{event_id}}"`): the per-delivery values, filled by
+//!   [`crate::template`] for every delivery.
+//! - `"decision": "{{decision}}"`: the sample's decision, cut to what a typical KYC flow fills
+//!   (its scalars, `id_verifications`, `liveness_checks`, `face_matches`), with the payload's
+//!   `status` and the session's ids; the variant is repeated once per name in [`NAMES`].
+//!
+//! Those parts are code because they are derived from the console sample, which lives in the
+//! shared fixtures and is not ours to copy: a template holds where they go, not what they are.
+//! For the same reason `full_sample` and `aml_heavy` are `sample.json` laid over the sample (20 KB,
+//! or with its AML hits repeated to 200 KB, as `didit-fixtures` sizes it): objects are merged key
+//! by key, other values replaced.
 
 use didit_fixtures::{PayloadSize, payload};
-use didit_webhook::canon::{Map, Value};
+use didit_webhook::canon::{CanonError, Map, Value};
 
 use crate::labels::PayloadKind;
 use crate::template::{Slot, Template, TemplateError};
@@ -12,6 +29,15 @@ use crate::template::{Slot, Template, TemplateError};
 pub enum CatalogueError {
     #[error(transparent)]
     Fixture(#[from] didit_fixtures::FixtureError),
+    #[error("payload file {file}: {source}")]
+    Parse {
+        file: &'static str,
+        source: CanonError,
+    },
+    #[error("payload file {file}: not an array of JSON objects")]
+    Shape { file: &'static str },
+    #[error("payload file {file}: unknown marker `{marker}`")]
+    UnknownMarker { file: &'static str, marker: String },
     #[error("payload kind {kind}: {source}")]
     Template {
         kind: &'static str,
@@ -30,30 +56,63 @@ const NAMES: [(&str, &str); 6] = [
     ("Фёдор", "Достоевский"),
 ];
 
+/// The markers of per-delivery values, as template files write them.
+const SLOTS: [(&str, Slot); 5] = [
+    ("{{session_id}}", Slot::SessionId),
+    ("{{event_id}}", Slot::EventId),
+    ("{{vendor_data}}", Slot::VendorData),
+    ("{{timestamp}}", Slot::Timestamp),
+    ("{{created_at}}", Slot::CreatedAt),
+];
+
+/// The marker of the sample-derived decision.
+const DECISION: &str = "{{decision}}";
+
+/// One kind's template file, and the sample it is laid over, if any.
+struct Source {
+    file: &'static str,
+    text: &'static str,
+    base: Option<PayloadSize>,
+}
+
+macro_rules! source {
+    ($name:literal) => {
+        source!($name, None)
+    };
+    ($name:literal, $base:expr) => {
+        Source {
+            file: concat!("payloads/", $name, ".json"),
+            text: include_str!(concat!("../payloads/", $name, ".json")),
+            base: $base,
+        }
+    };
+}
+
+fn source(kind: PayloadKind) -> Source {
+    match kind {
+        PayloadKind::NotStarted => source!("not_started"),
+        PayloadKind::InProgress => source!("in_progress"),
+        PayloadKind::Approved => source!("approved"),
+        PayloadKind::Declined => source!("declined"),
+        PayloadKind::InReview => source!("in_review"),
+        PayloadKind::Abandoned => source!("abandoned"),
+        PayloadKind::Resubmitted => source!("resubmitted"),
+        PayloadKind::DataUpdated => source!("data_updated"),
+        PayloadKind::UserEvent => source!("user_event"),
+        PayloadKind::BusinessEvent => source!("business_event"),
+        PayloadKind::TransactionEvent => source!("transaction_event"),
+        PayloadKind::FullSample => source!("sample", Some(PayloadSize::Sample20K)),
+        PayloadKind::AmlHeavy => source!("sample", Some(PayloadSize::Aml200K)),
+    }
+}
+
 fn marker(slot: Slot) -> Value {
     Value::from(slot.marker())
 }
 
-fn set(m: &mut Map, k: &str, v: impl Into<Value>) {
-    m.insert(k, v.into());
-}
-
-/// The current v3 envelope, with slot markers for the per-delivery values.
-fn session_envelope(m: &mut Map, status: &str, webhook_type: &str) {
-    set(m, "application_id", "8d6c1b0e-5a4f-4e3d-9c2b-1a0f9e8d7c6b");
-    m.insert("created_at", marker(Slot::CreatedAt));
-    set(m, "environment", "live");
-    m.insert("event_id", marker(Slot::EventId));
-    m.insert("session_id", marker(Slot::SessionId));
-    set(m, "status", status);
-    m.insert("timestamp", marker(Slot::Timestamp));
-    m.insert("vendor_data", marker(Slot::VendorData));
-    set(m, "webhook_type", webhook_type);
-    set(m, "workflow_id", "f0e1d2c3-b4a5-6789-0123-456789abcdef");
-    m.insert("workflow_version", Value::int(3));
-}
-
-fn decision(sample: &Value, status: &str, names: (&str, &str), full: bool) -> Value {
+/// The sample's decision as a typical KYC flow fills it, for a payload of `status`, with the
+/// first identity document's holder called `names`.
+fn decision(sample: &Value, status: &str, names: (&str, &str)) -> Value {
     let src = sample
         .as_object()
         .and_then(|m| m.get("decision"))
@@ -62,9 +121,7 @@ fn decision(sample: &Value, status: &str, names: (&str, &str), full: bool) -> Va
         .unwrap_or_default();
     let mut d = Map::default();
     for (k, v) in src.iter() {
-        // Scalars, plus the arrays a typical KYC flow fills; `full` keeps everything.
-        let keep = full
-            || !matches!(v, Value::Array(_))
+        let keep = !matches!(v, Value::Array(_))
             || matches!(k, "id_verifications" | "liveness_checks" | "face_matches");
         if keep {
             d.insert(k, v.clone());
@@ -78,224 +135,115 @@ fn decision(sample: &Value, status: &str, names: (&str, &str), full: bool) -> Va
             Slot::SessionId.marker()
         )),
     );
-    set(&mut d, "status", status);
+    d.insert("status", Value::from(status));
     d.insert("vendor_data", marker(Slot::VendorData));
     if let Some(Value::Array(ids)) = d.get_mut("id_verifications")
         && let Some(first) = ids.first_mut().and_then(Value::as_object_mut)
     {
-        set(first, "first_name", names.0);
-        set(first, "last_name", names.1);
-        set(first, "full_name", format!("{} {}", names.0, names.1));
-        set(first, "status", status);
+        first.insert("first_name", Value::from(names.0));
+        first.insert("last_name", Value::from(names.1));
+        first.insert("full_name", Value::from(format!("{} {}", names.0, names.1)));
+        first.insert("status", Value::from(status));
     }
     Value::Object(d)
 }
 
-fn entity(webhook_type: &str, status: &str, extra: &[(&str, Value)]) -> Value {
-    let mut m = Map::default();
-    set(
-        &mut m,
-        "application_id",
-        "8d6c1b0e-5a4f-4e3d-9c2b-1a0f9e8d7c6b",
-    );
-    m.insert("created_at", marker(Slot::CreatedAt));
-    set(&mut m, "environment", "live");
-    m.insert("event_id", marker(Slot::EventId));
-    set(&mut m, "status", status);
-    m.insert("timestamp", marker(Slot::Timestamp));
-    m.insert("vendor_data", marker(Slot::VendorData));
-    set(&mut m, "webhook_type", webhook_type);
-    for (k, v) in extra {
-        m.insert(*k, v.clone());
-    }
-    Value::Object(m)
-}
-
-fn obj(entries: &[(&str, Value)]) -> Value {
-    Value::Object(Map::from_entries(
-        entries
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect(),
-    ))
-}
-
-/// The payload values (with slot markers) of one kind, in several variants.
-fn payloads_of(kind: PayloadKind, sample: &Value) -> Vec<Value> {
-    let session = |status: &str, webhook_type: &str, extra: Option<(&str, Value)>| {
-        let mut m = Map::default();
-        session_envelope(&mut m, status, webhook_type);
-        if let Some((k, v)) = extra {
-            m.insert(k, v);
-        }
-        Value::Object(m)
-    };
-    let with_decision = |status: &str, webhook_type: &str| {
-        NAMES
-            .iter()
-            .map(|n| {
-                session(
-                    status,
-                    webhook_type,
-                    Some(("decision", decision(sample, status, *n, false))),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    match kind {
-        PayloadKind::NotStarted => vec![session("Not Started", "status.updated", None)],
-        PayloadKind::InProgress => vec![session("In Progress", "status.updated", None)],
-        PayloadKind::Approved => with_decision("Approved", "status.updated"),
-        PayloadKind::Declined => with_decision("Declined", "status.updated"),
-        PayloadKind::InReview => with_decision("In Review", "status.updated"),
-        PayloadKind::Abandoned => with_decision("Abandoned", "status.updated"),
-        PayloadKind::DataUpdated => {
-            let mut v = with_decision("In Review", "data.updated");
-            for p in &mut v {
-                if let Some(m) = p.as_object_mut() {
-                    set(m, "trigger", "review_updated");
-                }
+/// Replaces every slot marker in the strings of `v` by the template's own marker.
+fn fill_slots(v: &mut Value, file: &'static str) -> Result<(), CatalogueError> {
+    match v {
+        Value::String(s) if s.contains("{{") => {
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s.as_str();
+            while let Some(at) = rest.find("{{") {
+                out.push_str(&rest[..at]);
+                let tail = &rest[at..];
+                let Some((name, slot)) = SLOTS.iter().find(|(name, _)| tail.starts_with(name))
+                else {
+                    let end = tail.find("}}").map_or(tail.len(), |e| e + 2);
+                    return Err(CatalogueError::UnknownMarker {
+                        file,
+                        marker: tail[..end].to_owned(),
+                    });
+                };
+                out.push_str(&slot.marker());
+                rest = &tail[name.len()..];
             }
-            v
+            out.push_str(rest);
+            *s = out;
         }
-        PayloadKind::Resubmitted => vec![session(
-            "Resubmitted",
-            "status.updated",
-            Some((
-                "resubmit_info",
-                obj(&[
-                    (
-                        "nodes_to_resubmit",
-                        Value::Array(vec![Value::from("id_verification_1")]),
-                    ),
-                    (
-                        "reasons",
-                        obj(&[(
-                            "id_verification_1",
-                            Value::from("La foto del documento está borrosa"),
-                        )]),
-                    ),
-                ]),
-            )),
-        )],
-        PayloadKind::UserEvent => vec![
-            entity(
-                "user.status.updated",
-                "FLAGGED",
-                &[("previous_status", Value::from("ACTIVE"))],
-            ),
-            entity(
-                "user.data.updated",
-                "ACTIVE",
-                &[
-                    (
-                        "changed_fields",
-                        Value::Array(vec![Value::from("full_name")]),
-                    ),
-                    (
-                        "changes",
-                        obj(&[(
-                            "full_name",
-                            obj(&[
-                                ("current", Value::from("Zoë Ångström")),
-                                ("previous", Value::from("Zoe Angstrom")),
-                            ]),
-                        )]),
-                    ),
-                ],
-            ),
-        ],
-        PayloadKind::BusinessEvent => vec![
-            entity(
-                "business.status.updated",
-                "ACTIVE",
-                &[
-                    ("previous_status", Value::from("FLAGGED")),
-                    (
-                        "vendor_business_id",
-                        Value::from(format!("biz-{}", Slot::VendorData.marker())),
-                    ),
-                ],
-            ),
-            entity(
-                "business.data.updated",
-                "ACTIVE",
-                &[
-                    (
-                        "changed_fields",
-                        Value::Array(vec![Value::from("legal_name")]),
-                    ),
-                    (
-                        "changes",
-                        obj(&[(
-                            "legal_name",
-                            obj(&[
-                                ("current", Value::from("Café Zürich 株式会社 GmbH")),
-                                ("previous", Value::from("Cafe Zurich GmbH")),
-                            ]),
-                        )]),
-                    ),
-                    (
-                        "vendor_business_id",
-                        Value::from(format!("biz-{}", Slot::VendorData.marker())),
-                    ),
-                ],
-            ),
-        ],
-        PayloadKind::TransactionEvent => vec![
-            entity(
-                "transaction.created",
-                "APPROVED",
-                &[
-                    ("action_required", Value::Null),
-                    ("amount", Value::from(1250.5)),
-                    ("currency", Value::from("EUR")),
-                    ("direction", Value::from("OUTBOUND")),
-                    (
-                        "transaction_id",
-                        Value::from(format!("txn-{}", Slot::EventId.marker())),
-                    ),
-                ],
-            ),
-            entity(
-                "transaction.status.updated",
-                "IN_REVIEW",
-                &[
-                    (
-                        "action_required",
-                        obj(&[
-                            ("reason", Value::from("Large transfer to a new beneficiary")),
-                            ("type", Value::from("MANUAL_REVIEW")),
-                        ]),
-                    ),
-                    ("amount", Value::from(98000.0)),
-                    ("currency", Value::from("USD")),
-                    ("direction", Value::from("INBOUND")),
-                    ("previous_status", Value::from("APPROVED")),
-                    (
-                        "transaction_id",
-                        Value::from(format!("txn-{}", Slot::EventId.marker())),
-                    ),
-                ],
-            ),
-        ],
-        PayloadKind::FullSample | PayloadKind::AmlHeavy => {
-            let size = if kind == PayloadKind::FullSample {
-                PayloadSize::Sample20K
-            } else {
-                PayloadSize::Aml200K
+        Value::Array(items) => {
+            for item in items {
+                fill_slots(item, file)?;
+            }
+        }
+        Value::Object(m) => fill_slots_in(m, file)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+fn fill_slots_in(m: &mut Map, file: &'static str) -> Result<(), CatalogueError> {
+    let keys: Vec<String> = m.iter().map(|(k, _)| k.to_owned()).collect();
+    for k in keys {
+        if let Some(item) = m.get_mut(&k) {
+            fill_slots(item, file)?;
+        }
+    }
+    Ok(())
+}
+
+/// Lays `over` on `base`: objects merged key by key, anything else replaced.
+fn overlay(base: &mut Map, over: &Map) {
+    for (k, v) in over.iter() {
+        match (base.get_mut(k), v) {
+            (Some(Value::Object(b)), Value::Object(o)) => overlay(b, o),
+            _ => base.insert(k, v.clone()),
+        }
+    }
+}
+
+/// The payload values (with slot markers) of one kind, in all its variants.
+fn payloads_of(kind: PayloadKind, sample: &Value) -> Result<Vec<Value>, CatalogueError> {
+    let Source { file, text, base } = source(kind);
+    let parsed =
+        Value::parse(text.as_bytes()).map_err(|source| CatalogueError::Parse { file, source })?;
+    let Value::Array(variants) = parsed else {
+        return Err(CatalogueError::Shape { file });
+    };
+    let mut out = Vec::new();
+    for variant in variants {
+        let Value::Object(mut m) = variant else {
+            return Err(CatalogueError::Shape { file });
+        };
+        let with_decision = m.get("decision").and_then(Value::as_str) == Some(DECISION);
+        if with_decision {
+            m.remove("decision");
+        }
+        fill_slots_in(&mut m, file)?;
+        if let Some(size) = base {
+            let mut b = match payload(size, sample, 0, 0) {
+                Value::Object(b) => b,
+                _ => Map::default(),
             };
-            let mut p = payload(size, sample, 0, 0);
-            if let Some(m) = p.as_object_mut() {
-                session_envelope(m, "Approved", "status.updated");
-                if let Some(d) = m.get_mut("decision").and_then(Value::as_object_mut) {
-                    d.insert("session_id", marker(Slot::SessionId));
-                    d.insert("vendor_data", marker(Slot::VendorData));
-                }
+            overlay(&mut b, &m);
+            m = b;
+        }
+        if with_decision {
+            let status = m
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            for names in NAMES {
+                let mut p = m.clone();
+                p.insert("decision", decision(sample, &status, names));
+                out.push(Value::Object(p));
             }
-            vec![p]
+        } else {
+            out.push(Value::Object(m));
         }
     }
+    Ok(out)
 }
 
 /// Templates of every kind, immutable and shared by all connections.
@@ -315,7 +263,7 @@ impl Templates {
         let mut kinds = Vec::new();
         for kind in PayloadKind::ALL {
             let mut idx = Vec::new();
-            for p in payloads_of(kind, sample) {
+            for p in payloads_of(kind, sample)? {
                 let t = Template::new(&p).map_err(|source| CatalogueError::Template {
                     kind: kind.key(),
                     source,
@@ -360,5 +308,51 @@ impl Templates {
             .position(|k| *k == kind)
             .unwrap_or_default();
         &self.by_kind[i]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_file_that_builds_even_without_a_sample() {
+        let t = Templates::from_sample(&Value::Object(Map::default())).expect("templates");
+        for kind in PayloadKind::ALL {
+            assert!(!t.of_kind(kind).is_empty(), "{}", kind.key());
+        }
+        assert_eq!(t.of_kind(PayloadKind::Approved).len(), NAMES.len());
+    }
+
+    #[test]
+    fn markers_become_slots_and_unknown_ones_are_refused() {
+        let mut v = Value::from("txn-{{event_id}}-{{vendor_data}}");
+        fill_slots(&mut v, "t.json").expect("known markers");
+        let want = format!(
+            "txn-{}-{}",
+            Slot::EventId.marker(),
+            Slot::VendorData.marker()
+        );
+        assert_eq!(v.as_str(), Some(want.as_str()));
+        let mut v = Value::Array(vec![Value::from("a {{decision}} b")]);
+        match fill_slots(&mut v, "t.json") {
+            Err(CatalogueError::UnknownMarker { marker, .. }) => assert_eq!(marker, "{{decision}}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_sample_overlay_merges_objects_and_replaces_the_rest() {
+        let mut base = match Value::parse(br#"{"a":1,"d":{"x":1,"y":2}}"#) {
+            Ok(Value::Object(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        let over = match Value::parse(br#"{"a":{"n":1},"d":{"y":3}}"#) {
+            Ok(Value::Object(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        overlay(&mut base, &over);
+        let want = Value::parse(br#"{"a":{"n":1},"d":{"x":1,"y":3}}"#).expect("json");
+        assert_eq!(Value::Object(base), want);
     }
 }
