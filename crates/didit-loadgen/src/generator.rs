@@ -5,7 +5,10 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use didit_webhook::{CONTENT_TYPE, Reencoding, Secret, USER_AGENT, reencode};
+use didit_webhook::{
+    CONTENT_TYPE, HEADER_SIGNATURE, HEADER_SIGNATURE_SIMPLE, HEADER_SIGNATURE_V2, HEADER_TIMESTAMP,
+    Reencoding, Secret, USER_AGENT, reencode,
+};
 use hyper::http::{HeaderName, HeaderValue, header};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -273,7 +276,7 @@ impl Generator {
             Class::BadSignature => {
                 let mut d = self.fresh(kind, now, Class::BadSignature);
                 for (name, value) in &mut d.headers {
-                    if name == "x-signature" || name == "x-signature-v2" {
+                    if *name == X_SIGNATURE || *name == X_SIGNATURE_V2 {
                         let mut s = value.as_bytes().to_vec();
                         if let Some(last) = s.last_mut() {
                             *last = if *last == b'0' { b'1' } else { b'0' };
@@ -286,13 +289,13 @@ impl Generator {
             Class::TimestampMismatch => {
                 let mut d = self.fresh(kind, now, Class::TimestampMismatch);
                 let ts = d.origin.as_ref().map_or(now, |o| o.timestamp);
-                set_header(&mut d.headers, "x-timestamp", &(ts + 5).to_string());
+                set_header(&mut d.headers, &X_TIMESTAMP, &(ts + 5).to_string());
                 d
             }
             Class::SimpleOnly => {
                 let mut d = self.fresh(kind, now, Class::SimpleOnly);
                 d.headers
-                    .retain(|(n, _)| n != "x-signature" && n != "x-signature-v2");
+                    .retain(|(n, _)| *n != X_SIGNATURE && *n != X_SIGNATURE_V2);
                 d
             }
             Class::MalformedJson => {
@@ -432,7 +435,7 @@ fn hv(s: &[u8]) -> HeaderValue {
     HeaderValue::from_bytes(s).unwrap_or(HeaderValue::from_static(""))
 }
 
-fn set_header(h: &mut [(HeaderName, HeaderValue)], name: &str, value: &str) {
+fn set_header(h: &mut [(HeaderName, HeaderValue)], name: &HeaderName, value: &str) {
     for (n, v) in h.iter_mut() {
         if n == name {
             *v = hv(value.as_bytes());
@@ -440,10 +443,11 @@ fn set_header(h: &mut [(HeaderName, HeaderValue)], name: &str, value: &str) {
     }
 }
 
-static X_TIMESTAMP: HeaderName = HeaderName::from_static("x-timestamp");
-static X_SIGNATURE: HeaderName = HeaderName::from_static("x-signature");
-static X_SIGNATURE_V2: HeaderName = HeaderName::from_static("x-signature-v2");
-static X_SIGNATURE_SIMPLE: HeaderName = HeaderName::from_static("x-signature-simple");
+// The core's names, as `HeaderName`s built once.
+static X_TIMESTAMP: HeaderName = HeaderName::from_static(HEADER_TIMESTAMP);
+static X_SIGNATURE: HeaderName = HeaderName::from_static(HEADER_SIGNATURE);
+static X_SIGNATURE_V2: HeaderName = HeaderName::from_static(HEADER_SIGNATURE_V2);
+static X_SIGNATURE_SIMPLE: HeaderName = HeaderName::from_static(HEADER_SIGNATURE_SIMPLE);
 
 /// Didit's headers (contract §1), with whichever signatures are given. The variable values share
 /// one allocation (this runs for every delivery).
