@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use didit_loadgen::model::{Acked, Class, Generator, Templates};
 use didit_loadgen::scenario::Scenario;
+use didit_loadgen::{Acked, Class, Generator, Templates};
 use didit_webhook::{RingMac, Secret, Signer};
 
 fn scenario(payloads: &str) -> Scenario {

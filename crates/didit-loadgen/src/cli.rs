@@ -10,8 +10,9 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use didit_webhook::Secret;
 
+use crate::catalogue::Templates;
 use crate::cpu::CpuWatch;
-use crate::model::{Acked, Generator, Templates};
+use crate::generator::{Acked, Generator};
 use crate::open_loop::{EngineConfig, EngineOutput};
 use crate::progress::Live;
 use crate::report::{Cpu, Histograms, Latency, Load, Percentiles, REPORT_SCHEMA, Report, Requests};
@@ -86,7 +87,7 @@ pub struct Options {
     /// How answers are judged: by status and the JSON body's `status`/`error` word (this
     /// project's receivers), or by status only (a receiver whose bodies are its own).
     #[arg(long, value_enum, default_value = "status-and-body")]
-    pub judge: crate::model::Judge,
+    pub judge: crate::labels::Judge,
     /// Read the secret from this file instead of DIDIT_WEBHOOK_SECRET.
     #[arg(long)]
     pub secret_file: Option<PathBuf>,

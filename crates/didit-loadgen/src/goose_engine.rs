@@ -19,7 +19,8 @@ use goose::config::GooseConfiguration;
 use goose::prelude::*;
 use hyper::http::HeaderMap;
 
-use crate::model::{Class, Expect, Generator, Judge, Verdict, check_with};
+use crate::generator::Generator;
+use crate::labels::{Class, Expect, Judge, Verdict, check_with};
 use crate::open_loop::{EngineConfig, EngineError, EngineOutput};
 use crate::progress::{Live, Progress};
 use crate::report::Stats;

@@ -31,7 +31,8 @@ use hyper::http::{Method, header};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::model::{Expect, Generator, Judge, Verdict, check_with};
+use crate::generator::Generator;
+use crate::labels::{Expect, Judge, Verdict, check_with};
 use crate::progress::{Live, Progress};
 use crate::report::Stats;
 use crate::scenario::{LoadShape, Scenario};
@@ -68,13 +69,13 @@ pub struct EngineConfig<'a> {
     pub pool: Pool,
     pub client: HttpClient,
     /// How answers are judged against their labels.
-    pub judge: crate::model::Judge,
+    pub judge: crate::labels::Judge,
 }
 
 /// Deliveries built before the run (`--pool`), each with the raw client's wire bytes.
 #[derive(Debug, Default)]
 pub struct Pool {
-    deliveries: Vec<crate::model::Delivery>,
+    deliveries: Vec<crate::generator::Delivery>,
     wire: Vec<Vec<u8>>,
 }
 
@@ -89,7 +90,7 @@ impl Pool {
         let wire = if client == HttpClient::Raw {
             deliveries
                 .iter()
-                .map(|d: &crate::model::Delivery| {
+                .map(|d: &crate::generator::Delivery| {
                     let mut wire = Vec::with_capacity(512 + d.body.len());
                     raw_head(target, d, &mut wire);
                     wire.extend_from_slice(&d.body);
@@ -113,7 +114,7 @@ struct Shared {
     client: HttpClient,
     judge: Judge,
     generator: RefCell<Generator>,
-    pool: Vec<crate::model::Delivery>,
+    pool: Vec<crate::generator::Delivery>,
     /// With the raw client, each pool delivery's whole request (head and body) as it goes on
     /// the wire, built once: a pooled exchange is then one plain write.
     pool_wire: Vec<Vec<u8>>,
@@ -133,9 +134,9 @@ struct Shared {
 }
 
 impl Shared {
-    fn transport_failed(&self, label: &crate::model::Label, error: &str) {
+    fn transport_failed(&self, label: &crate::labels::Label, error: &str) {
         self.stats.borrow_mut().transport_error(label, error);
-        if label.class != crate::model::Class::Oversize {
+        if label.class != crate::labels::Class::Oversize {
             self.live.errors.fetch_add(1, Relaxed);
         }
     }
@@ -503,7 +504,7 @@ async fn connect(shared: &Shared) -> Result<Link, String> {
 }
 
 /// The request head the raw client writes for `delivery`, appended to `out`.
-fn raw_head(target: &Target, delivery: &crate::model::Delivery, out: &mut Vec<u8>) {
+fn raw_head(target: &Target, delivery: &crate::generator::Delivery, out: &mut Vec<u8>) {
     out.extend_from_slice(b"POST ");
     out.extend_from_slice(target.path_uri.path().as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
@@ -528,7 +529,7 @@ const CHUNK: usize = 64 * 1024;
 async fn raw_exchange(
     c: &mut RawConn,
     shared: &Shared,
-    delivery: &crate::model::Delivery,
+    delivery: &crate::generator::Delivery,
     wire: Option<&[u8]>,
 ) -> Result<(u16, Range<usize>), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Label, Verdict};
+use crate::labels::{Label, Verdict};
 
 /// The report format's name and version; bump on incompatible change.
 pub const REPORT_SCHEMA: &str = "didit-loadgen-report/2";
@@ -178,7 +178,7 @@ impl Stats {
     /// server close instead of reading a body it will not take): it counts as correct, under
     /// status 0, not as a transport error.
     pub fn transport_error(&mut self, label: &Label, error: &str) {
-        if label.class == crate::model::Class::Oversize {
+        if label.class == crate::labels::Class::Oversize {
             let c = self.by_label.entry(label.into()).or_default();
             c.count += 1;
             c.correct += 1;
@@ -716,7 +716,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Class, Expect, PayloadKind};
+    use crate::labels::{Class, Expect, PayloadKind};
 
     #[test]
     fn percentiles_and_counts() {

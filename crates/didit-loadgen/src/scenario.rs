@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::model::{Class, PayloadKind};
+use crate::labels::{Class, PayloadKind};
 
 /// Why a scenario cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@
 //! not four thousand. Tests check every rendered delivery against the full signer and verifier.
 
 use didit_webhook::canon::{Escaping, Value, write_value};
-use didit_webhook::{HexTag, Secret};
+use didit_webhook::{HexTag, Nullable, Secret, simple_message_from};
 use ring::hmac;
 
 /// A value filled in per delivery (or per second, for the time slots).
@@ -163,8 +163,12 @@ impl Cut {
 /// Decimal text of `n` without an intermediate `String` (this runs for every delivery).
 pub fn write_int(n: i64, out: &mut Vec<u8>) {
     let mut buf = [0u8; 20];
+    out.extend_from_slice(int_text(n, &mut buf).as_bytes());
+}
+
+/// Decimal text of `n`, written into `buf` (19 digits and a sign at most).
+fn int_text(n: i64, buf: &mut [u8; 20]) -> &str {
     let mut i = buf.len();
-    let neg = n < 0;
     let mut v = n.unsigned_abs();
     loop {
         i -= 1;
@@ -174,10 +178,12 @@ pub fn write_int(n: i64, out: &mut Vec<u8>) {
             break;
         }
     }
-    if neg {
-        out.push(b'-');
+    if n < 0 {
+        i -= 1;
+        buf[i] = b'-';
     }
-    out.extend_from_slice(&buf[i..]);
+    // Only ASCII digits and a sign were written.
+    std::str::from_utf8(&buf[i..]).unwrap_or_default()
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -201,8 +207,9 @@ pub struct Template {
     wire: Cut,
     /// `None` when the V2 text equals the wire text (an ASCII-only payload): one HMAC serves both.
     v2: Option<Cut>,
-    /// The Simple message's fixed parts: `status`, `webhook_type`; the session id comes from the
-    /// fill when the payload has one.
+    /// The Simple message's fixed fields, `status` and `webhook_type`; the core's
+    /// `simple_message_from` lays the message out, with the timestamp and (when the payload has
+    /// one) the session id from the fill.
     status: String,
     webhook_type: String,
     has_session_id: bool,
@@ -354,15 +361,18 @@ impl TemplateSigner {
             _ => signature,
         };
         self.scratch.clear();
-        write_int(fill.timestamp, &mut self.scratch);
-        self.scratch.push(b':');
-        if t.has_session_id {
-            self.scratch.extend_from_slice(fill.session_id.as_bytes());
-        }
-        self.scratch.push(b':');
-        self.scratch.extend_from_slice(t.status.as_bytes());
-        self.scratch.push(b':');
-        self.scratch.extend_from_slice(t.webhook_type.as_bytes());
+        let mut digits = [0u8; 20];
+        simple_message_from(
+            Nullable::Present(int_text(fill.timestamp, &mut digits)),
+            if t.has_session_id {
+                Nullable::Present(fill.session_id)
+            } else {
+                Nullable::Missing
+            },
+            Nullable::Present(&t.status),
+            Nullable::Present(&t.webhook_type),
+            &mut self.scratch,
+        );
         let signature_simple = tag(hmac::sign(&self.key, &self.scratch));
         Rendered {
             body,

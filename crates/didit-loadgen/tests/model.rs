@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use didit_fixtures::{Oracle, python_oracle};
-use didit_loadgen::model::{Acked, Class, Delivery, Expect, Generator, PayloadKind, Templates};
 use didit_loadgen::scenario::Scenario;
+use didit_loadgen::{Acked, Class, Delivery, Expect, Generator, PayloadKind, Templates};
 use didit_webhook::{
     FixedClock, HexTag, Mac, RingMac, Scratch, Secret, SerdeJson, SignatureHeaders, Signer,
     Verifier, VerifyConfig,

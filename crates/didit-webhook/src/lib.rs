@@ -46,7 +46,7 @@ pub use payload::{Envelope, Environment, Event, Nullable, Status, Text, Timestam
 pub use secret::Secret;
 pub use sign::{
     CONTENT_TYPE, Reencoding, SignError, SignedDelivery, Signer, USER_AGENT, reencode,
-    simple_message_of,
+    simple_message_from, simple_message_of,
 };
 pub use verify::{
     HEADER_SIGNATURE, HEADER_SIGNATURE_SIMPLE, HEADER_SIGNATURE_V2, HEADER_TIMESTAMP, Rejection,

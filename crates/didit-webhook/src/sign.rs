@@ -3,6 +3,7 @@
 use crate::canon::{Escaping, Number, Value, write_python_float_repr, write_string, write_value};
 use crate::hex::HexTag;
 use crate::mac::Mac;
+use crate::payload::Nullable;
 use crate::secret::Secret;
 
 /// Didit's `User-Agent` (contract §1).
@@ -101,28 +102,60 @@ impl<M: Mac> Signer<M> {
 /// The Simple message of a payload:
 /// `":".join(str(P.get(k, "")) for k in ("timestamp", "session_id", "status", "webhook_type"))`.
 pub fn simple_message_of(payload: &Value, out: &mut Vec<u8>) -> Result<(), SignError> {
+    const KEYS: [&str; 4] = ["timestamp", "session_id", "status", "webhook_type"];
     let obj = payload.as_object().ok_or(SignError::NotAnObject)?;
-    for (i, key) in ["timestamp", "session_id", "status", "webhook_type"]
+    // Python 3's str(float) is repr(float), on the payload before shorten_floats.
+    let mut floats: [Vec<u8>; 4] = Default::default();
+    for (key, text) in KEYS.iter().zip(&mut floats) {
+        if let Some(Value::Number(Number::Float(f))) = obj.get(key) {
+            write_python_float_repr(*f, text);
+        }
+    }
+    let field = |i: usize| -> Result<Nullable<&str>, SignError> {
+        Ok(match obj.get(KEYS[i]) {
+            None => Nullable::Missing,
+            Some(Value::Null) => Nullable::Null,
+            Some(Value::Bool(b)) => Nullable::Present(if *b { "True" } else { "False" }),
+            Some(Value::String(s)) => Nullable::Present(s.as_str()),
+            Some(Value::Number(Number::Int(s))) => Nullable::Present(&**s),
+            // The repr is ASCII.
+            Some(Value::Number(Number::Float(_))) => {
+                Nullable::Present(std::str::from_utf8(&floats[i]).unwrap_or_default())
+            }
+            Some(Value::Array(_) | Value::Object(_)) => {
+                return Err(SignError::UnsupportedSimpleField(KEYS[i]));
+            }
+        })
+    };
+    simple_message_from(field(0)?, field(1)?, field(2)?, field(3)?, out);
+    Ok(())
+}
+
+/// Writes the Simple message from its four fields, each as Python's `str()` writes it:
+/// `f"{timestamp}:{session_id}:{status}:{webhook_type}"`, a missing key as `""`, `null` as
+/// `None`. The one place the message is laid out: [`simple_message_of`] (a payload value),
+/// [`crate::simple_message`] (a parsed envelope) and the load generator's templates (field values
+/// known in advance) all call it.
+pub fn simple_message_from(
+    timestamp: Nullable<&str>,
+    session_id: Nullable<&str>,
+    status: Nullable<&str>,
+    webhook_type: Nullable<&str>,
+    out: &mut Vec<u8>,
+) {
+    for (i, field) in [timestamp, session_id, status, webhook_type]
         .into_iter()
         .enumerate()
     {
         if i > 0 {
             out.push(b':');
         }
-        match obj.get(key) {
-            None => {}
-            Some(Value::Null) => out.extend_from_slice(b"None"),
-            Some(Value::Bool(b)) => out.extend_from_slice(if *b { b"True" } else { b"False" }),
-            Some(Value::String(s)) => out.extend_from_slice(s.as_bytes()),
-            Some(Value::Number(Number::Int(s))) => out.extend_from_slice(s.as_bytes()),
-            // Python 3's str(float) is repr(float), on the payload before shorten_floats.
-            Some(Value::Number(Number::Float(f))) => write_python_float_repr(*f, out),
-            Some(Value::Array(_) | Value::Object(_)) => {
-                return Err(SignError::UnsupportedSimpleField(key));
-            }
+        match field {
+            Nullable::Missing => {}
+            Nullable::Null => out.extend_from_slice(b"None"),
+            Nullable::Present(s) => out.extend_from_slice(s.as_bytes()),
         }
     }
-    Ok(())
 }
 
 /// How re-encoding middleware (a proxy, a framework's JSON layer) might rewrite a Didit body.
@@ -196,5 +229,25 @@ fn reencode_at(v: &Value, style: Reencoding, out: &mut Vec<u8>, depth: usize) {
             out.extend_from_slice(b".0");
         }
         other => write_value(other, esc, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_simple_message_is_python_str_of_each_field() {
+        let mut out = Vec::new();
+        let v = Value::parse(br#"{"timestamp":1.5,"session_id":null,"status":true,"x":[1]}"#)
+            .expect("json");
+        simple_message_of(&v, &mut out).expect("scalars only");
+        assert_eq!(out, b"1.5:None:True:");
+        out.clear();
+        let v = Value::parse(br#"{"timestamp":17,"webhook_type":{"a":1}}"#).expect("json");
+        assert_eq!(
+            simple_message_of(&v, &mut out),
+            Err(SignError::UnsupportedSimpleField("webhook_type"))
+        );
     }
 }

@@ -11,6 +11,7 @@ use crate::json::JsonBackend;
 use crate::mac::Mac;
 use crate::payload::{Envelope, Nullable, Text, Timestamp};
 use crate::secret::Secret;
+use crate::sign::simple_message_from;
 
 /// Header names, lowercase as HTTP/2 and most servers normalise them.
 pub const HEADER_SIGNATURE: &str = "x-signature";
@@ -457,13 +458,6 @@ impl<M: Mac, J: JsonBackend, C: Clock> Verifier<M, J, C> {
 /// a missing key is `""`, `null` is `"None"`. Returns `false` when a field holds something whose
 /// Python `str()` this envelope cannot reproduce (a non-integer timestamp).
 pub fn simple_message(env: &Envelope<'_>, out: &mut Vec<u8>) -> bool {
-    fn field(out: &mut Vec<u8>, v: Nullable<&str>) {
-        match v {
-            Nullable::Missing => {}
-            Nullable::Null => out.extend_from_slice(b"None"),
-            Nullable::Present(s) => out.extend_from_slice(s.as_bytes()),
-        }
-    }
     fn as_str<T, F: Fn(&T) -> &str>(n: &Nullable<T>, f: F) -> Nullable<&str> {
         match n {
             Nullable::Missing => Nullable::Missing,
@@ -471,18 +465,23 @@ pub fn simple_message(env: &Envelope<'_>, out: &mut Vec<u8>) -> bool {
             Nullable::Present(v) => Nullable::Present(f(v)),
         }
     }
-    match env.timestamp {
-        Nullable::Present(Timestamp::Seconds(s)) => out.extend_from_slice(s.to_string().as_bytes()),
+    let seconds;
+    let timestamp = match env.timestamp {
+        Nullable::Present(Timestamp::Seconds(s)) => {
+            seconds = s.to_string();
+            Nullable::Present(seconds.as_str())
+        }
         Nullable::Present(Timestamp::Invalid) => return false,
-        Nullable::Null => out.extend_from_slice(b"None"),
-        Nullable::Missing => {}
-    }
-    out.push(b':');
-    field(out, as_str(&env.session_id, Text::as_str));
-    out.push(b':');
-    field(out, as_str(&env.status, |s| s.as_str()));
-    out.push(b':');
-    field(out, as_str(&env.webhook_type, |w| w.as_str()));
+        Nullable::Null => Nullable::Null,
+        Nullable::Missing => Nullable::Missing,
+    };
+    simple_message_from(
+        timestamp,
+        as_str(&env.session_id, Text::as_str),
+        as_str(&env.status, |s| s.as_str()),
+        as_str(&env.webhook_type, |w| w.as_str()),
+        out,
+    );
     true
 }
 

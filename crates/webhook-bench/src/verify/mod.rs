@@ -21,8 +21,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use didit_loadgen::model::{Acked, Class, Generator, PayloadKind, Templates};
 use didit_loadgen::scenario::Scenario;
+use didit_loadgen::{Acked, Class, Generator, PayloadKind, Templates};
 use didit_webhook::Secret;
 use serde::Serialize;
 
