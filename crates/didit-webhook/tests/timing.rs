@@ -57,6 +57,7 @@ fn welch_t_detects_a_shift_and_not_noise() {
 /// per class the layout alone gave aws-lc |t| up to 190 even with identical tags in both.
 /// The class of every sample is drawn before measuring and the samples go to one pre-touched
 /// buffer, so no allocation or page fault lands on one class more than the other.
+#[allow(clippy::disallowed_methods, reason = "the test measures time")]
 fn measure<M: Mac>(samples: usize) -> (Vec<f64>, Vec<f64>) {
     const WARM_UP: usize = 20_000;
     let mac = M::new(&Secret::new("timing-test-secret"));
@@ -108,6 +109,7 @@ fn t_values(a: &[f64], b: &[f64]) -> Vec<(String, f64)> {
     out
 }
 
+#[allow(clippy::disallowed_methods, reason = "a test reads TIMING_SAMPLES")]
 fn no_leak<M: Mac>() {
     let samples: usize = std::env::var("TIMING_SAMPLES")
         .ok()

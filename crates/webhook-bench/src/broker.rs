@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::harness::command;
+
 /// How long a node may take to boot before it counts as failed.
 const BOOT_LIMIT: Duration = Duration::from_secs(60);
 
@@ -29,6 +31,10 @@ pub struct Nats {
 impl Nats {
     /// Starts `nats-server -js` with its storage in `dir`, on `port` (default: a free one),
     /// pinned to the `taskset -c` list `cpus` when given; returns once it accepts connections (at most 10 s).
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a broker node's own type starts it, waits for its protocol and kills it as a crash"
+    )]
     pub fn start(dir: &Path, port: Option<u16>, cpus: Option<String>) -> Result<Nats, String> {
         let port = match port {
             Some(p) => p,
@@ -138,6 +144,10 @@ impl NatsCluster {
         Ok(c)
     }
 
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a broker node's own type starts it, waits for its protocol and kills it as a crash"
+    )]
     fn spawn(&mut self, i: usize) -> Result<(), String> {
         let routes: Vec<String> = self
             .nodes
@@ -343,7 +353,7 @@ impl RabbitMq {
     /// Runs `rabbitmqctl ARGS` against this node (an Erlang VM of its own: a second or two).
     pub fn ctl(&self, args: &[&str]) -> Result<String, String> {
         let ctl = script()?.with_file_name("rabbitmqctl");
-        let mut cmd = Command::new(&ctl);
+        let mut cmd = command(&ctl);
         self.node_env(&mut cmd);
         let out = cmd
             .args(["-n", &self.node])
@@ -362,6 +372,10 @@ impl RabbitMq {
         }
     }
 
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a broker node's own type starts it, waits for its protocol and kills it as a crash"
+    )]
     fn boot(&mut self) -> Result<(), String> {
         let script = script()?;
         let d = &self.dir.clone();
@@ -419,7 +433,7 @@ impl RabbitMq {
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let group = format!("-{}", c.id());
-            let _ = Command::new("kill")
+            let _ = command("kill")
                 .args(["-KILL", "--", &group])
                 .stderr(Stdio::null())
                 .status();
@@ -456,7 +470,7 @@ impl Drop for RabbitMq {
     fn drop(&mut self) {
         self.kill9();
         // The Erlang port mapper the node started on its own port outlives the node.
-        let _ = Command::new("epmd")
+        let _ = command("epmd")
             .args(["-port", &self.epmd_port.to_string(), "-kill"])
             .env("ERL_EPMD_PORT", self.epmd_port.to_string())
             .stdout(Stdio::null())
@@ -520,6 +534,10 @@ impl Kafka {
         format!("kafka://127.0.0.1:{}/{topic}", self.port)
     }
 
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a broker node's own type starts it, waits for its protocol and kills it as a crash"
+    )]
     fn boot(&mut self) -> Result<(), String> {
         let bin = tansu_bin()?;
         let mut cmd = match &self.cpus {
