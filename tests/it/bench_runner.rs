@@ -4,7 +4,7 @@
 //! only, receivers on port 0, a few seconds.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use webhook_bench::harness::command;
 
 /// The debug binaries' folder, a fresh output folder, and the project root.
 fn setup(tag: &str) -> (PathBuf, PathBuf, &'static str) {
@@ -22,7 +22,7 @@ fn setup(tag: &str) -> (PathBuf, PathBuf, &'static str) {
 fn quick_run_records_what_ran_and_what_failed() {
     let (bin_dir, out, root) = setup("run");
     let missing = format!("{root}/scenarios/no-such-scenario.toml");
-    let run = Command::new(env!("CARGO_BIN_EXE_webhook-bench"))
+    let run = command(env!("CARGO_BIN_EXE_webhook-bench"))
         .current_dir(root)
         .args([
             "run", "--quick", "--quiet", "--repeat", "1", "--http", "hyper",
@@ -95,7 +95,7 @@ fn quick_run_records_what_ran_and_what_failed() {
 #[test]
 fn a_short_soak_writes_its_verdict() {
     let (bin_dir, out, root) = setup("soak");
-    let run = Command::new(env!("CARGO_BIN_EXE_webhook-bench"))
+    let run = command(env!("CARGO_BIN_EXE_webhook-bench"))
         .current_dir(root)
         .args(["soak", "--quiet", "--http", "hyper", "--load", "50%"])
         .args(["--duration", "4s", "--segment", "2s", "--warmup", "2s"])
@@ -140,7 +140,7 @@ fn quick_run_measures_an_external_receiver_beside_a_built_in_one() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verify/faulty.py");
     for (allow, tag) in [(false, "ext"), (true, "ext-allow")] {
         let (bin_dir, out, root) = setup(tag);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_webhook-bench"));
+        let mut cmd = command(env!("CARGO_BIN_EXE_webhook-bench"));
         cmd.current_dir(root)
             .args([
                 "run", "--quick", "--quiet", "--repeat", "1", "--http", "hyper",
@@ -227,7 +227,7 @@ fn capacity_measures_every_generator_side_by_side() {
     let (bin_dir, out, root) = setup("capacity");
     std::fs::create_dir_all(&out).expect("out dir");
     let json = out.join("capacity.json");
-    let run = Command::new(env!("CARGO_BIN_EXE_webhook-bench"))
+    let run = command(env!("CARGO_BIN_EXE_webhook-bench"))
         .current_dir(root)
         .args(["capacity", "--quiet", "--repeat", "1", "--duration", "1s"])
         .args(["--connections", "8"])
@@ -268,7 +268,7 @@ fn capacity_measures_every_generator_side_by_side() {
 fn the_scaling_plan_follows_the_topology() {
     let (_, _, root) = setup("plan");
     let plan = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_webhook-bench"))
+        command(env!("CARGO_BIN_EXE_webhook-bench"))
             .current_dir(root)
             .arg("run")
             .args(args)

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use didit_receiver::store::db::Db;
 use support::{Receiver, SECRET, send};
+use webhook_bench::harness::command;
 
 fn tmp_dir(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -34,6 +35,10 @@ fn scenario(name: &str) -> String {
 
 /// The load generator as a child: the smoke mix (every class, so retries and replays of acked
 /// deliveries too) at a steady rate for `secs`, logging every acknowledged `event_id`.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a bare Child the test waits on or kills mid-run; not yet a harness Process"
+)]
 fn loadgen(target: SocketAddr, acked: &Path, report: &Path, secs: u64) -> Child {
     Command::new(env!("CARGO_BIN_EXE_didit-loadgen"))
         .args(["--scenario", &scenario("smoke"), "--target"])
@@ -254,7 +259,7 @@ fn only_accepted_retries(path: &Path) -> Result<(), String> {
 
 /// Runs `didit-receiver consume --from <url>` until idle; returns its summary line.
 fn consume_into(from: &str, db: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_didit-receiver"))
+    let out = command(env!("CARGO_BIN_EXE_didit-receiver"))
         .args([
             "consume",
             "--from",
@@ -553,6 +558,10 @@ fn kafka_kill_9_of_receiver_and_broker_loses_nothing_acknowledged() {
 }
 
 /// `consume --from URL` as a child that runs until killed.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a bare Child the test waits on or kills mid-run; not yet a harness Process"
+)]
 fn consumer(from: &str, db: &Path, batch: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_didit-receiver"))
         .args(["consume", "--from", from, "--batch", batch, "--sqlite"])
@@ -688,7 +697,7 @@ fn kafka_start_up_errors_say_what_to_do() {
         } else {
             &["--listen", "127.0.0.1:0"]
         };
-        let out = Command::new(env!("CARGO_BIN_EXE_didit-receiver"))
+        let out = command(env!("CARGO_BIN_EXE_didit-receiver"))
             .args(listen)
             .args(&args)
             .env("DIDIT_WEBHOOK_SECRET", SECRET)
@@ -733,7 +742,7 @@ fn delivery(addr: SocketAddr, event_id: &str, pad: usize) -> Vec<u8> {
 }
 
 fn prlimit_fsize(pid: u32, limit: &str) {
-    let st = Command::new("prlimit")
+    let st = command("prlimit")
         .arg(format!("--pid={pid}"))
         .arg(format!("--fsize={limit}"))
         .status()
@@ -810,7 +819,7 @@ fn recovers(rx: Receiver, refused: &[String], pad: usize, log_path: &Path, db: &
 }
 
 fn chattr(flag: &str, paths: &[PathBuf]) {
-    let st = Command::new("chattr")
+    let st = command("chattr")
         .arg(flag)
         .args(paths)
         .status()
@@ -853,7 +862,7 @@ fn sqlite_start_up_errors_say_what_to_do() {
     std::fs::write(&not_db, "x".repeat(4096)).expect("write");
     let versioned = dir.join("future.db");
     drop(Db::open(&versioned).expect("creates"));
-    let c = Command::new("python3")
+    let c = command("python3")
         .arg("-c")
         .arg(format!(
             "import sqlite3; c = sqlite3.connect({:?}); c.execute('PRAGMA user_version = 7'); c.commit()",
@@ -866,7 +875,7 @@ fn sqlite_start_up_errors_say_what_to_do() {
         (not_db.display().to_string(), "not a database"),
         (versioned.display().to_string(), "schema version 7"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_didit-receiver"))
+        let out = command(env!("CARGO_BIN_EXE_didit-receiver"))
             .args(["--listen", "127.0.0.1:0", "--store"])
             .arg(format!("sqlite:{path}"))
             .env("DIDIT_WEBHOOK_SECRET", SECRET)

@@ -9,6 +9,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use support::{Receiver, send};
+use webhook_bench::harness::command;
 
 const SERVERS: [&str; 5] = ["hyper", "axum", "axum-naive", "actix", "may"];
 
@@ -178,7 +179,7 @@ fn raise_own_open_files(want: u64) {
     // Never lower it: tests run in parallel in this one process.
     if soft() < want {
         let pid = std::process::id().to_string();
-        let _ = std::process::Command::new("prlimit")
+        let _ = command("prlimit")
             .args(["--pid", &pid, &format!("--nofile={want}:")])
             .status();
     }

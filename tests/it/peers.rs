@@ -13,14 +13,14 @@ use crate::support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use didit_webhook::canon::{Map, Value};
 use didit_webhook::{Reencoding, RingMac, Secret, Signer, reencode};
 use support::{Launch, Log, Process, Response, SECRET, send};
-use webhook_bench::harness::Ready;
+use webhook_bench::harness::{Ready, command};
 
 const MAX_BODY: usize = 1 << 20;
 
@@ -32,7 +32,7 @@ fn root() -> &'static Path {
 fn installed() {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
     let done = DONE.get_or_init(|| {
-        let out = Command::new("bash")
+        let out = command("bash")
             .arg(root().join("scripts/peers-install.sh"))
             .stdin(Stdio::null())
             .output()
@@ -492,7 +492,7 @@ fn python_peer() {
 /// Runs a peer's own unit tests (the known-answer vectors through its verifier), at most 120 s.
 fn unit_tests(dir: &str, program: &Path, args: &[&str]) {
     installed();
-    let out = Command::new("timeout")
+    let out = command("timeout")
         .arg("120")
         .arg(program)
         .args(args)
@@ -529,7 +529,7 @@ fn python_peer_vectors() {
 /// to the published cards.
 fn report_card(peer: &'static str) {
     let p = Peer::start(peer);
-    let out = Command::new(env!("CARGO_BIN_EXE_webhook-bench"))
+    let out = command(env!("CARGO_BIN_EXE_webhook-bench"))
         .args(["verify", "--no-framing", "--target"])
         .arg(format!("http://{}/webhooks/didit", p.addr))
         .env("DIDIT_WEBHOOK_SECRET", SECRET)

@@ -16,12 +16,12 @@ use crate::support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use didit_webhook::canon::{Map, Value};
 use didit_webhook::{RingMac, Secret, Signer};
 use serde::Deserialize;
 use support::{Receiver, SECRET};
+use webhook_bench::harness::command;
 
 /// Every client the drivers know, in the order the summary lists them.
 const CLIENTS: [&str; 5] = ["http.client", "requests", "curl", "node-http", "node-fetch"];
@@ -119,7 +119,7 @@ fn check_clients() {
         .lines()
         .find_map(|l| l.strip_prefix("requests=="))
         .expect("requests is pinned");
-    let got = Command::new(&py)
+    let got = command(&py)
         .args(["-c", "import requests; print(requests.__version__)"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
@@ -131,7 +131,7 @@ fn check_clients() {
     );
     for tool in ["node", "curl"] {
         assert!(
-            Command::new(tool).arg("--version").output().is_ok(),
+            command(tool).arg("--version").output().is_ok(),
             "{tool} is not installed: run `bash scripts/test.sh`, which installs it"
         );
     }
@@ -254,7 +254,7 @@ fn plan(
 
 /// Runs one driver on the plan and returns its result lines.
 fn drive(program: &str, script: &str, plan: &Path) -> Vec<Outcome> {
-    let out = Command::new(program)
+    let out = command(program)
         .arg(root().join("tests/clients").join(script))
         .arg(plan)
         .output()

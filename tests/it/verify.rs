@@ -5,12 +5,13 @@
 
 use crate::support;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use support::{Launch, Process, Receiver, SECRET};
+use webhook_bench::harness::command;
 
 fn verify(args: &[&str], secret: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_webhook-bench"));
+    let mut cmd = command(env!("CARGO_BIN_EXE_webhook-bench"));
     cmd.arg("verify")
         .args(args)
         .env_remove("DIDIT_WEBHOOK_SECRET");

@@ -219,6 +219,10 @@ sys.stdout.write("\n".join(out) + "\n")
 "#;
 
 /// Runs CPython's `json.loads` then Didit's `json.dumps` over each document, in one process.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "test support below webhook-bench: one CPython run to completion, no harness to use"
+)]
 pub fn python_oracle(docs: &[Vec<u8>]) -> Result<Vec<Oracle>, FixtureError> {
     let python = std::env::var("DIDIT_PYTHON").unwrap_or_else(|_| "python3".into());
     let mut child = Command::new(&python)

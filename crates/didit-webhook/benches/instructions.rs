@@ -132,6 +132,10 @@ library_benchmark_group!(
     benchmarks = [verify, parse_serde, parse_simd, parse_sonic, canonicalize]
 );
 
+#[allow(
+    clippy::disallowed_methods,
+    reason = "gungraun's `main!` reads the bench's arguments"
+)]
 mod gungraun_main {
     use super::*;
     main!(library_benchmark_groups = hot_paths);
@@ -140,6 +144,10 @@ mod gungraun_main {
     }
 }
 
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a bench binary reads its arguments"
+)]
 fn main() {
     // `cargo test --all-targets` runs bench binaries without `--bench`; Gungraun would need valgrind
     // and its runner there. Only `cargo bench` (which passes `--bench`) measures.

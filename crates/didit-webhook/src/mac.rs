@@ -108,6 +108,8 @@ impl Mac for AwsLcMac {
     }
 
     fn verify(&self, msg: &[u8], tag: &Tag) -> bool {
+        // aws-lc compares with `CRYPTO_memcmp`, an OR of XORs with no data-dependent branch (the
+        // same code as ring's).
         aws_lc_rs::hmac::verify(&self.0, msg, tag).is_ok()
     }
 }

@@ -18,6 +18,10 @@ use didit_webhook::{
     SignatureHeaders, SimdJson, SonicJson, Verifier, VerifyConfig, canon,
 };
 
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a test reads the committed corpus files"
+)]
 fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
     let mut out = Vec::new();

@@ -312,6 +312,7 @@ fn doc_and_mutant() -> impl Strategy<Value = (String, Vec<u8>)> {
 }
 
 #[test]
+#[allow(clippy::disallowed_methods, reason = "a test reads PROPTEST_CASES")]
 fn random_documents_match_cpython() {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()

@@ -15,13 +15,13 @@
 //! the receiver.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use crate::harness::{CpuSet, Harness, SECRET, last_lines};
+use crate::harness::{CpuSet, Harness, SECRET, command, last_lines};
 use crate::matrix::Variant;
 use crate::results::Spread;
 
@@ -152,7 +152,7 @@ fn on_path(cmd: &str) -> bool {
     if cmd.starts_with('/') {
         return Path::new(cmd).is_file();
     }
-    Command::new("sh")
+    command("sh")
         .args(["-c", &format!("command -v {cmd}")])
         .stdout(Stdio::null())
         .status()
@@ -192,7 +192,7 @@ fn measure(plan: &CapacityPlan, addr: &str, work: &Path) -> anyhow::Result<Vec<R
                 "wrk-pool" => {
                     // Signed afresh each round: the deliveries' timestamps must stay fresh.
                     let pool = work.join("pool.lua");
-                    let out = Command::new("python3")
+                    let out = command("python3")
                         .arg("scripts/wrk_pool.py")
                         .arg(&pool)
                         .args(["--count", "1000", "--path", "/webhooks/null"])
@@ -244,7 +244,7 @@ fn timed(
     args: &[String],
 ) -> anyhow::Result<(String, f64)> {
     let time_file = work.join("time");
-    let out = Command::new("/usr/bin/time")
+    let out = command("/usr/bin/time")
         .args(["-f", "%U %S", "-o"])
         .arg(&time_file)
         .args(["taskset", "-c", &plan.generator_cpus.to_string()])

@@ -6,14 +6,13 @@
 //! generator run is bounded, so nothing here can load anything but loopback.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use didit_loadgen::Report;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::harness::{CpuSet, Harness, Receiver, SECRET, last_lines};
+use crate::harness::{CpuSet, Harness, Receiver, SECRET, command, last_lines};
 
 use crate::matrix::{NAIVE, Variant};
 use crate::results::{
@@ -93,7 +92,7 @@ pub(crate) fn loadgen(
     let report =
         std::env::temp_dir().join(format!("webhook-bench-{}-{tag}.json", std::process::id()));
     let _ = std::fs::remove_file(&report);
-    let out = Command::new("taskset")
+    let out = command("taskset")
         .arg("-c")
         .arg(plan.generator_cpus.to_string())
         .arg(plan.bin_dir.join("didit-loadgen"))
@@ -235,7 +234,7 @@ fn timing_args(plan: &Plan) -> Vec<String> {
 }
 
 pub(crate) fn sh(cmd: &str, args: &[&str]) -> String {
-    Command::new(cmd)
+    command(cmd)
         .args(args)
         .output()
         .ok()
@@ -354,7 +353,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
             );
         }
     }
-    if Command::new("taskset").arg("-V").output().is_err() {
+    if command("taskset").arg("-V").output().is_err() {
         bail!("`taskset` (util-linux) is needed to pin the receiver and the generator to cores");
     }
     check_cpus(plan, machine_cores())?;

@@ -9,9 +9,10 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use super::command;
 use super::process::{Launch, Log, Process, Ready};
 
 /// How long a node may take to boot before it counts as failed.
@@ -313,7 +314,7 @@ impl RabbitMq {
     /// Runs `rabbitmqctl ARGS` against this node (an Erlang VM of its own: a second or two).
     pub fn ctl(&self, args: &[&str]) -> Result<String, String> {
         let ctl = script()?.with_file_name("rabbitmqctl");
-        let out = Command::new(&ctl)
+        let out = command(&ctl)
             .envs(self.node_env())
             .args(["-n", &self.node])
             .args(args)
@@ -395,7 +396,7 @@ impl Drop for RabbitMq {
     fn drop(&mut self) {
         self.kill9();
         // The Erlang port mapper the node started on its own port outlives the node.
-        let _ = Command::new("epmd")
+        let _ = command("epmd")
             .args(["-port", &self.epmd_port.to_string(), "-kill"])
             .env("ERL_EPMD_PORT", self.epmd_port.to_string())
             .stdout(Stdio::null())

@@ -13,7 +13,7 @@ pub mod process;
 pub mod receiver;
 
 pub use cpus::CpuSet;
-pub use process::{Launch, Log, Process, Ready, last_lines};
+pub use process::{Launch, Log, Process, Ready, command, last_lines};
 pub use receiver::{Harness, Receiver, SECRET};
 
 use std::io::{BufRead, BufReader};

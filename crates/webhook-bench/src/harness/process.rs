@@ -7,6 +7,18 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// A command for a program that is run to completion (`output()`, `status()`): a tool such as
+/// `kill`, `rabbitmqctl` or `prlimit`, or one of our binaries doing a bounded job. What keeps
+/// running while something else happens is started with [`Launch`], which waits until it is
+/// ready and stops it.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the harness is where processes start (clippy.toml)"
+)]
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    Command::new(program)
+}
+
 /// When a started process counts as ready.
 #[derive(Clone, Copy, Debug)]
 pub enum Ready {
@@ -123,11 +135,11 @@ impl Launch {
         use std::os::unix::process::CommandExt;
         let mut cmd = match &self.cpus {
             Some(list) => {
-                let mut c = Command::new("taskset");
+                let mut c = command("taskset");
                 c.args(["-c", list]).arg(&self.program);
                 c
             }
-            None => Command::new(&self.program),
+            None => command(&self.program),
         };
         cmd.args(&self.args).stdin(Stdio::null());
         if let Some(dir) = &self.dir {
@@ -321,7 +333,7 @@ impl Process {
         } else {
             self.pid().to_string()
         };
-        let _ = Command::new("kill")
+        let _ = command("kill")
             .args([&format!("-{sig}"), "--", &target])
             .stderr(Stdio::null())
             .status();
