@@ -321,3 +321,67 @@ fn the_scaling_plan_follows_the_topology() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("this machine has"));
 }
+
+/// `cost` takes one variant apart and measures a store on top; every layer ran, each increment
+/// is the difference of its median to the one below (a store's to `process`), and the folder
+/// holds the figures, the chart and the README. A variant it cannot take apart is refused.
+#[test]
+fn cost_takes_a_variant_apart_layer_by_layer() {
+    let (bin_dir, out, root) = setup("cost");
+    let run = command(env!("CARGO_BIN_EXE_webhook-bench"))
+        .current_dir(root)
+        .args(["cost", "--quiet", "--repeat", "1", "--duration", "1s"])
+        .args(["--warmup", "500ms", "--variants", "hyper:ring:serde"])
+        .args(["--stores", "sqlite"])
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("webhook-bench runs");
+    assert!(
+        run.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for f in ["cost.json", "README.md", "where-the-time-goes.svg"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("cost.json")).expect("read")).expect("json");
+    assert_eq!(v["schema"], "webhook-bench-cost/1");
+    let b = &v["breakdowns"][0];
+    let layers = b["layers"].as_array().expect("layers");
+    let names: Vec<&str> = layers.iter().filter_map(|l| l["layer"].as_str()).collect();
+    assert_eq!(names, ["null", "hmac", "parse", "process", "store:sqlite"]);
+    let median = |i: usize| layers[i]["us"]["median"].as_f64().expect("a median");
+    for (i, l) in layers.iter().enumerate() {
+        assert!(l["errors"].as_array().is_some_and(Vec::is_empty), "{l}");
+        assert!(median(i) > 0.0, "{l}");
+        if i > 0 {
+            let below = if i == 4 { median(3) } else { median(i - 1) };
+            let adds = l["adds_us"].as_f64().expect("adds");
+            assert!((adds - (median(i) - below)).abs() < 1e-6, "{l}");
+        }
+    }
+    assert!(b["micro_hmac_us"].as_f64().is_some_and(|x| x > 0.0), "{b}");
+    let floor = b["floor_us"].as_f64().expect("floor");
+    let expected = median(0)
+        + b["micro_hmac_us"].as_f64().unwrap_or(0.0)
+        + b["micro_parse_us"].as_f64().unwrap_or(0.0)
+        + 1.0;
+    assert!((floor - expected).abs() < 1e-6);
+    let readme = std::fs::read_to_string(out.join("README.md")).expect("readme");
+    assert!(readme.contains("webhook-bench cost") && readme.contains("| store:sqlite |"));
+
+    let naive = command(env!("CARGO_BIN_EXE_webhook-bench"))
+        .current_dir(root)
+        .args(["cost", "--variants", "axum-naive:ring:serde"])
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .output()
+        .expect("webhook-bench runs");
+    assert_eq!(naive.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&naive.stderr).contains("no layers to take apart"));
+}

@@ -196,6 +196,18 @@ fn short(name: &str) -> String {
         .replace("axum-naive:ring", "naive")
 }
 
+/// The name of the row whose middle is at `y` in a chart of horizontal bars (row 0 at the top,
+/// one unit per row), or nothing between rows.
+fn row_label(names: &[String], y: f64) -> String {
+    let n = names.len();
+    let k = (y - 0.5).round();
+    if (y - 0.5 - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < n {
+        names.get(n - 1 - k as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
 /// One bar: variant, its spread, its colour.
 type Bar = (String, Option<Spread>, RGBColor);
 
@@ -225,14 +237,7 @@ fn bars(path: &Path, title: &str, unit: &str, items: &[Bar]) -> Result<(), Err> 
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(n * 2 + 1)
-        .y_label_formatter(&|y| {
-            let k = (*y - 0.5).round();
-            if (y - 0.5 - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < n {
-                names.get(n - 1 - k as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .y_label_formatter(&|y| row_label(&names, *y))
         .x_label_formatter(&|x| {
             if top > 100.0 {
                 format!("{x:.0}")
@@ -392,14 +397,7 @@ pub fn cost(path: &Path, title: &str, rows: &[CostRow]) -> Result<(), Err> {
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(n * 2 + 1)
-        .y_label_formatter(&|y| {
-            let k = (*y - 0.5).round();
-            if (y - 0.5 - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < n {
-                names.get(n - 1 - k as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .y_label_formatter(&|y| row_label(&names, *y))
         .x_desc("CPU µs per request (median): the receiver, and a broker beside it")
         .draw()?;
     for (i, r) in rows.iter().enumerate() {

@@ -333,6 +333,10 @@ pub struct CostArgs {
     /// rabbitmq, kafka), or `none`.
     #[arg(long, default_value = "sqlite,nats,rabbitmq,kafka")]
     pub stores: String,
+    /// Only these layers (null, hmac, parse, process, store:sqlite, …), e.g. to compare two
+    /// builds on one of them; an increment is then over the layer below that ran.
+    #[arg(long, value_delimiter = ',')]
+    pub layers: Vec<String>,
     /// The traffic: closed loop, fresh 4 KB Approved deliveries.
     #[arg(long, default_value = "scenarios/max-throughput.toml")]
     pub scenario: PathBuf,
@@ -658,6 +662,16 @@ fn cost_cmd(a: CostArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    for l in &a.layers {
+        let known = ["null", "hmac", "parse", "process"].contains(&l.as_str())
+            || l.strip_prefix("store:")
+                .is_some_and(|s| stores.iter().any(|k| k.token() == s));
+        if !known {
+            bail!(
+                "--layers {l}: use null, hmac, parse, process or store:NAME for a store in --stores"
+            );
+        }
+    }
     if !a.scenario.is_file() {
         bail!(
             "{} not found: run from the project root or pass --scenario",
@@ -668,6 +682,7 @@ fn cost_cmd(a: CostArgs) -> anyhow::Result<ExitCode> {
         bin_dir: bin_dir_of(&a.harness.bin_dir)?,
         variants,
         stores,
+        only: a.layers.clone(),
         receiver_cpus: a.harness.receiver_cpus.clone(),
         generator_cpus: a.harness.generator_cpus.clone(),
         http: a.harness.http.clone(),

@@ -13,8 +13,11 @@
 //! | `process` | `--store memory` | de-duplication, the queue, the worker, the session table |
 //! | `store:X` | `--store X` | the store, and the broker's own CPU beside it |
 //!
-//! The figure is receiver CPU per request (user + system over the run, from `/proc`, divided
-//! by the requests answered), so a layer's cost is its difference to the one below, and the
+//! The layers that keep nothing (`null`, `hmac`, `parse`) are sent a pool of 1,000 deliveries
+//! signed before the run, so that the generator is not the limit; from `process` up every
+//! delivery is fresh. The figure is receiver CPU per request (user + system over the run, from
+//! `/proc`, divided by the requests answered), so a layer's cost is its difference to the one
+//! below, and the
 //! ratio of the verified path (`process`) to the `null` layer is the "× own null" the published
 //! tables show as a throughput ratio. The floor is what the same path would cost at the core's
 //! micro-benchmark speed: the `null` layer, plus HMAC and parse of the same body timed in this
@@ -51,6 +54,9 @@ pub struct CostPlan {
     pub variants: Vec<Variant>,
     /// Stores measured on `variants[0]` on top of its layers.
     pub stores: Vec<StoreKind>,
+    /// Only these layers (`null`, `hmac`, `parse`, `process`, `store:X`), for an A/B of one of
+    /// them; empty: all. An increment is then over the layer below that ran.
+    pub only: Vec<String>,
     pub receiver_cpus: CpuSet,
     pub generator_cpus: CpuSet,
     pub http: String,
@@ -80,6 +86,9 @@ pub struct Layer {
     pub rps_spread: Option<Spread>,
     /// Median µs over the layer below it (for a store: over `process`).
     pub adds_us: Option<f64>,
+    /// Rounds in which the generator, not the receiver, was the limit (its CPU per request
+    /// is then read below saturation, where batching is thinner).
+    pub generator_limited: usize,
     /// Why a round failed, if one did.
     pub errors: Vec<String>,
 }
@@ -191,7 +200,10 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
         .enumerate()
         .map(|(i, v)| {
             let stores = if i == 0 { &plan.stores[..] } else { &[] };
-            let layers = layers_of(v, stores);
+            let mut layers = layers_of(v, stores);
+            if !plan.only.is_empty() {
+                layers.retain(|(name, _, _)| plan.only.contains(name));
+            }
             let (hmac, parse) = micro[i];
             let b = Breakdown {
                 variant: v.name.clone(),
@@ -211,6 +223,7 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
                         broker_us: None,
                         rps_spread: None,
                         adds_us: None,
+                        generator_limited: 0,
                         errors: Vec::new(),
                     })
                     .collect(),
@@ -245,7 +258,7 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
                     }
                 };
                 let broker_before = broker_cpu(&rx);
-                let args = vec![
+                let mut args = vec![
                     "--scenario".to_owned(),
                     scenario.clone(),
                     "--duration".into(),
@@ -255,6 +268,13 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
                     "--path".into(),
                     (*path).into(),
                 ];
+                // Layers that keep nothing take a pool signed before the run, as the runner's
+                // calibration does: signing each request makes the generator the limit before
+                // the receiver (may's null endpoint: ~80k fresh against ~130k pooled). From
+                // `process` up every delivery must be fresh, or it is a duplicate.
+                if v.store == StoreKind::Null {
+                    args.extend(["--pool".into(), "1000".into()]);
+                }
                 let report = loadgen(&runner, &rx, &args, plan.generator_cpus.len(), "cost");
                 let broker_after = broker_cpu(&rx);
                 rx.stop();
@@ -265,6 +285,7 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
                         crate::runner::first_mismatch(&r)
                     )),
                     Ok(r) => {
+                        layer.generator_limited += usize::from(r.generator_limited);
                         let n = r.requests.total.max(1) as f64;
                         match r.receiver.as_ref() {
                             Some(c) => layer.us_per_request.push(c.cpu_seconds * 1e6 / n),
@@ -468,10 +489,21 @@ pub fn markdown(r: &CostResult) -> String {
                     .map_or("–".to_owned(), |s| format!("{:.1}", s.median)),
                 l.rps_spread
                     .map_or("–".to_owned(), |s| format!("{:.0}", s.median)),
-                if l.errors.is_empty() {
-                    String::new()
-                } else {
-                    format!(" {}", l.errors.join("; "))
+                match (l.generator_limited, l.errors.is_empty()) {
+                    (0, true) => String::new(),
+                    (g, e) => format!(
+                        " {}{}",
+                        if g > 0 {
+                            format!("generator-limited in {g} round(s). ")
+                        } else {
+                            String::new()
+                        },
+                        if e {
+                            String::new()
+                        } else {
+                            l.errors.join("; ")
+                        }
+                    ),
                 }
             );
         }
@@ -545,7 +577,8 @@ pub fn write(r: &CostResult, dir: &std::path::Path) -> anyhow::Result<()> {
          Command: `{cmd}` (commit {commit}, {started}, {cpu}; receiver on core {rc}, generator on {gc}; \
          {rounds} interleaved rounds of {d} s per layer).\n\n\
          Each variant is measured as a stack of receivers that differ by one layer, on fresh {body} B \
-         Approved deliveries at saturation: the null endpoint (HTTP only), `--json null --store null` \
+         Approved deliveries at saturation (a pool of 1,000 signed before the run for the layers that \
+         keep nothing, fresh ones from `memory` up): the null endpoint (HTTP only), `--json null --store null` \
          (+ the signature headers and HMAC), `--store null` (+ the validating parse), `--store memory` \
          (+ de-duplication, the queue, the worker and the session table), then each store. A layer's \
          cost is its receiver CPU per request minus the layer's below it; a store's is over `memory`, \

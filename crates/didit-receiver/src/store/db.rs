@@ -394,11 +394,12 @@ fn write_sessions(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::process::tests::NOW;
 
-    fn temp_db(name: &str) -> PathBuf {
+    /// A store path in a fresh folder of its own (its parent not yet created).
+    pub(crate) fn temp_db(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("didit-sqlite-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir.join("sub").join("store.db")

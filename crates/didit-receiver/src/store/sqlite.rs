@@ -192,15 +192,8 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-
     use crate::process::tests::{NOW, with_event};
-
-    fn temp_db(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("didit-sqlite-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir.join("sub").join("store.db")
-    }
+    use crate::store::db::tests::temp_db;
 
     fn settle(s: Submit) -> Ack {
         match s {

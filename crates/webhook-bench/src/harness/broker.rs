@@ -210,8 +210,7 @@ impl NatsCluster {
 /// `GET path` on a loopback monitoring port, its body as JSON.
 fn http_get_json(port: u16, path: &str) -> Option<serde_json::Value> {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let mut s = probe_connection(port)?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).ok()?;
@@ -380,10 +379,9 @@ impl RabbitMq {
 /// (RabbitMQ opens its listener late in boot, but a bare TCP accept is not proof enough).
 fn amqp_answers(port: u16) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+    let Some(mut s) = probe_connection(port) else {
         return false;
     };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     if s.write_all(b"AMQP\x00\x00\x09\x01").is_err() {
         return false;
     }
@@ -517,10 +515,9 @@ impl Kafka {
 /// same correlation id (a bare TCP accept is not proof that the broker is serving).
 fn kafka_answers(port: u16) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+    let Some(mut s) = probe_connection(port) else {
         return false;
     };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let client = b"didit-bench";
     let mut req = Vec::new();
     req.extend_from_slice(&18i16.to_be_bytes()); // api_key: ApiVersions
@@ -538,4 +535,11 @@ fn kafka_answers(port: u16) -> bool {
     s.read_exact(&mut head).is_ok()
         && i32::from_be_bytes([head[4], head[5], head[6], head[7]]) == 7
         && head[8..10] == [0, 0]
+}
+
+/// A loopback connection for a readiness probe, whose answer may take at most 2 s.
+fn probe_connection(port: u16) -> Option<std::net::TcpStream> {
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    Some(s)
 }
