@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use didit_webhook::{Envelope, Tag, Verified};
+use didit_webhook::{Envelope, Verified};
 
 pub(crate) use crate::ticket::Ack;
 use crate::ticket::Ticket;
@@ -48,29 +48,83 @@ pub(crate) trait Processor: Send + Sync + 'static {
     fn drain(&self);
 }
 
-/// A delivery's identity: its `event_id`, or the matched signature when there is none.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum DedupKey {
-    Event(Box<str>),
-    Signature(Tag),
+/// A 128-bit fingerprint of `kind` and `bytes` under two process-random SipHash keys: what the
+/// in-memory tables keep instead of the text, so that a fresh event costs no allocation and a
+/// table entry is 16 bytes. The keys are secret to the process, so no sender can aim at a
+/// collision (and only Didit-signed deliveries reach these tables at all); by chance, with
+/// 10^8 entries held at once, a collision has a probability of about 10^-23.
+pub(crate) fn fingerprint(kind: u8, bytes: &[u8]) -> u128 {
+    use std::hash::BuildHasher;
+    static KEYS: std::sync::OnceLock<[std::collections::hash_map::RandomState; 2]> =
+        std::sync::OnceLock::new();
+    let [a, b] = KEYS.get_or_init(Default::default);
+    (u128::from(a.hash_one((kind, bytes))) << 64) | u128::from(b.hash_one((kind, bytes)))
+}
+
+/// A delivery's identity: the fingerprint of its `event_id`, or of the matched signature when
+/// there is none (the stores keep the text, [`DedupKey::text_of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DedupKey(u128);
+
+impl std::hash::Hash for DedupKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Already a keyed hash: half of it is the table's hash ([`Spread`]).
+        state.write_u64(self.0 as u64);
+    }
 }
 
 impl DedupKey {
     pub(crate) fn of(event: &Verified<Envelope<'_>>) -> Self {
         match &event.event_id {
-            Some(id) => DedupKey::Event(id.as_str().into()),
-            None => DedupKey::Signature(*event.signature()),
+            Some(id) => DedupKey::event(id.as_str()),
+            None => DedupKey(fingerprint(b's', event.signature())),
         }
     }
 
+    /// The key of an `event_id`.
+    pub(crate) fn event(id: &str) -> Self {
+        DedupKey(fingerprint(b'e', id.as_bytes()))
+    }
+
     /// The key as stored: `e:<event_id>` or `s:<hex signature>`, so the two kinds never collide.
-    pub(crate) fn to_text(&self) -> String {
-        match self {
-            DedupKey::Event(id) => format!("e:{id}"),
-            DedupKey::Signature(tag) => format!("s:{}", didit_webhook::HexTag::new(tag).as_str()),
+    pub(crate) fn text_of(event: &Verified<Envelope<'_>>) -> String {
+        match &event.event_id {
+            Some(id) => format!("e:{}", id.as_str()),
+            None => format!(
+                "s:{}",
+                didit_webhook::HexTag::new(event.signature()).as_str()
+            ),
         }
     }
 }
+
+/// The hasher of tables keyed by a fingerprint: the key's `write_u64` is the hash.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Spread(u64);
+
+impl std::hash::Hasher for Spread {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only fingerprints are hashed with it; anything else still spreads, if slowly.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+}
+
+/// A `HashMap` keyed by fingerprints.
+pub(crate) type FingerprintMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Spread>>;
 
 const SHARDS: usize = 16;
 
@@ -84,7 +138,7 @@ pub(crate) struct RecentSet {
 
 #[derive(Debug, Default)]
 struct Shard {
-    seen: HashMap<DedupKey, i64>,
+    seen: FingerprintMap<DedupKey, i64>,
     /// When this shard last dropped expired entries (unix seconds).
     swept_at: i64,
 }
@@ -108,14 +162,8 @@ impl RecentSet {
     }
 
     fn shard(&self, key: &DedupKey) -> &Mutex<Shard> {
-        // The map hashes the key with SipHash anyway; the shard only needs a cheap spread. Event
-        // ids are UUIDs and tags are HMAC output, so their last bytes are already uniform; the
-        // map's own keyed hash still protects each shard against crafted collisions.
-        let spread = match key {
-            DedupKey::Event(id) => id.as_bytes().last().copied().unwrap_or(0),
-            DedupKey::Signature(tag) => tag[31],
-        };
-        &self.shards[usize::from(spread) % SHARDS]
+        // The fingerprint's upper half picks the shard, its lower half hashes within it.
+        &self.shards[(key.0 >> 64) as usize % SHARDS]
     }
 
     /// Inserts `key`; `false` if it is already there and not expired.
@@ -234,25 +282,29 @@ pub(crate) mod tests {
     fn the_recent_set_expires_by_the_clock_and_keeps_headroom() {
         let window = 32; // sweeps every 2 s
         let set = RecentSet::new(window);
-        // Hex ids: the last digit spreads them evenly over the 16 shards, as UUIDs do.
-        let key = |i: usize| DedupKey::Event(format!("event-{i:08x}").into());
-        // Filled over six seconds, then a sweep at the seventh sizes every shard ahead.
+        let key = |i: usize| DedupKey::event(&format!("event-{i:08x}"));
+        // Filled over five seconds, then 200 more at the seventh: every shard is swept and
+        // sized ahead (fingerprints spread keys at random: 200 keys miss one of 16 shards with
+        // a probability of 4e-5).
         for i in 0..3_000 {
             assert!(set.insert(key(i), NOW + i as i64 / 600));
         }
-        set.insert(key(3_000), NOW + 6);
+        for i in 3_000..3_200 {
+            set.insert(key(i), NOW + 6);
+        }
         let cap = set.capacity();
-        assert!(cap >= 3_001 * 3 / 2, "capacity {cap} for 3,001 entries");
+        assert!(cap >= 3_200 * 3 / 2, "capacity {cap} for 3,200 entries");
         // A burst of a quarter more does not resize any shard.
-        for i in 3_001..3_750 {
+        for i in 3_200..4_000 {
             set.insert(key(i), NOW + 6);
         }
         assert_eq!(set.capacity(), cap, "a shard grew within its headroom");
-        // A few inserts a window later drop everything older, with no insert-count threshold.
-        for (n, i) in (10_000..10_032).enumerate() {
+        // Inserts a window later drop everything older in every shard they reach, with no
+        // insert-count threshold (400 keys reach all 16 but with a probability of 1e-10).
+        for (n, i) in (10_000..10_400).enumerate() {
             set.insert(key(i), NOW + window + 7 + n as i64 % 2);
         }
-        assert_eq!(set.len(), 32, "expired entries outlived the window");
+        assert_eq!(set.len(), 400, "expired entries outlived the window");
         assert!(!set.contains(&key(3_700), NOW + window + 7));
         assert!(set.contains(&key(10_000), NOW + window + 7));
     }

@@ -37,8 +37,8 @@ pub struct Record {
 }
 
 impl Record {
-    pub(crate) fn of(event: &Verified<Envelope<'_>>, key: &DedupKey, body: &[u8]) -> Self {
-        Record::from_envelope(event, key.to_text(), event.verified_at(), body)
+    pub(crate) fn of(event: &Verified<Envelope<'_>>, body: &[u8]) -> Self {
+        Record::from_envelope(event, DedupKey::text_of(event), event.verified_at(), body)
     }
 
     /// A record from an envelope parsed elsewhere (the stream consumer re-parses bodies the
@@ -134,7 +134,7 @@ pub(crate) fn submit_durable(
     if recent.contains(&key, now_unix) {
         return Submit::DUPLICATE;
     }
-    let record = Record::of(event, &key, body);
+    let record = Record::of(event, body);
     match mode {
         AckMode::AfterCommit => {
             let (t, done) = ticket();
@@ -150,11 +150,11 @@ pub(crate) fn submit_durable(
             }
         }
         AckMode::AfterEnqueue => {
-            if !recent.insert(key.clone(), now_unix) {
+            if !recent.insert(key, now_unix) {
                 return Submit::DUPLICATE;
             }
             let job = Job {
-                key: key.clone(),
+                key,
                 record,
                 done: None,
             };

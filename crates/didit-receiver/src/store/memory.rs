@@ -4,20 +4,48 @@
 //! worker that applies it. The queue is bounded: when it is full the delivery is answered 503 with
 //! `Retry-After`, is *not* remembered as seen, and Didit's retry brings it back.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
-use didit_webhook::{Envelope, Verified};
+use didit_webhook::{Envelope, Status, Verified, WebhookType};
 
-use crate::process::{DedupKey, Processor, RecentSet, SessionState, Submit};
+use crate::process::{
+    DedupKey, FingerprintMap, Processor, RecentSet, SessionState, Submit, fingerprint,
+};
+
+/// A session's latest state as the table keeps it: the known statuses and types need no
+/// allocation (an unknown one keeps its text).
+#[derive(Clone, Debug)]
+struct Latest {
+    timestamp: i64,
+    status: Status<'static>,
+    webhook_type: Option<WebhookType<'static>>,
+}
+
+/// A session id's key in the table (see [`fingerprint`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SessionKey(u128);
+
+impl SessionKey {
+    fn of(session_id: &str) -> Self {
+        SessionKey(fingerprint(b'i', session_id.as_bytes()))
+    }
+}
+
+impl std::hash::Hash for SessionKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0 as u64);
+    }
+}
+
+type Sessions = FingerprintMap<SessionKey, Latest>;
 
 #[derive(Debug)]
 struct Update {
-    session_id: String,
-    state: SessionState,
+    session: SessionKey,
+    latest: Latest,
 }
 
 /// How many sessions the in-memory processor remembers; past it the session first seen longest
@@ -37,7 +65,7 @@ pub(crate) struct MemoryProcessor {
     depth: Arc<AtomicUsize>,
     /// Queue depth at which a submit wakes the worker before its tick ends (half the capacity).
     nudge_at: usize,
-    sessions: Arc<RwLock<HashMap<String, SessionState>>>,
+    sessions: Arc<RwLock<Sessions>>,
     worker: Mutex<Option<JoinHandle<()>>>,
     worker_thread: Option<std::thread::Thread>,
 }
@@ -60,7 +88,7 @@ impl MemoryProcessor {
     /// As [`MemoryProcessor::new`], remembering at most `max_sessions` sessions.
     pub(crate) fn with_session_cap(capacity: usize, window_secs: i64, max_sessions: usize) -> Self {
         let (tx, rx) = std::sync::mpsc::sync_channel(capacity.max(1));
-        let sessions = Arc::new(RwLock::new(HashMap::new()));
+        let sessions = Arc::new(RwLock::new(Sessions::default()));
         let depth = Arc::new(AtomicUsize::new(0));
         let worker = {
             let sessions = Arc::clone(&sessions);
@@ -85,23 +113,27 @@ impl MemoryProcessor {
     /// contract has no read route, so only the tests call it here.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn session(&self, session_id: &str) -> Option<SessionState> {
-        self.sessions
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(session_id)
-            .cloned()
+        let map = self.sessions.read().unwrap_or_else(|p| p.into_inner());
+        map.get(&SessionKey::of(session_id)).map(|l| SessionState {
+            timestamp: l.timestamp,
+            status: l.status.as_str().to_owned(),
+            webhook_type: l
+                .webhook_type
+                .as_ref()
+                .map_or_else(String::new, |w| w.as_str().to_owned()),
+        })
     }
 }
 
 fn apply_loop(
     rx: Receiver<Update>,
-    sessions: &RwLock<HashMap<String, SessionState>>,
+    sessions: &RwLock<Sessions>,
     depth: &AtomicUsize,
     max_sessions: usize,
 ) {
     use std::sync::mpsc::TryRecvError;
     // Sessions in the order they were first seen: the front is forgotten first.
-    let mut order: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut order: std::collections::VecDeque<SessionKey> = std::collections::VecDeque::new();
     let mut batch: Vec<Update> = Vec::new();
     // Idle: block until an event comes. Busy: take what queued each tick (see `TICK`).
     while let Ok(first) = rx.recv() {
@@ -132,20 +164,20 @@ fn apply_loop(
 }
 
 fn apply(
-    map: &mut HashMap<String, SessionState>,
-    order: &mut std::collections::VecDeque<String>,
+    map: &mut Sessions,
+    order: &mut std::collections::VecDeque<SessionKey>,
     u: Update,
     max_sessions: usize,
 ) {
-    match map.get(&u.session_id) {
+    match map.get(&u.session) {
         // An older delivery arriving late must not roll the session back.
-        Some(cur) if cur.timestamp > u.state.timestamp => {}
+        Some(cur) if cur.timestamp > u.latest.timestamp => {}
         Some(_) => {
-            map.insert(u.session_id, u.state);
+            map.insert(u.session, u.latest);
         }
         None => {
-            order.push_back(u.session_id.clone());
-            map.insert(u.session_id, u.state);
+            order.push_back(u.session);
+            map.insert(u.session, u.latest);
             while map.len() > max_sessions {
                 match order.pop_front() {
                     Some(oldest) => {
@@ -160,20 +192,17 @@ fn apply(
 
 impl Processor for MemoryProcessor {
     fn submit(&self, event: &Verified<Envelope<'_>>, _body: &[u8], now_unix: i64) -> Submit {
-        let key = || DedupKey::of(event);
-        if !self.recent.insert(key(), now_unix) {
+        let key = DedupKey::of(event);
+        if !self.recent.insert(key, now_unix) {
             return Submit::DUPLICATE;
         }
         let update = match (event.session_id(), event.status(), event.timestamp_secs()) {
             (Some(sid), Some(status), Some(ts)) => Some(Update {
-                session_id: sid.to_owned(),
-                state: SessionState {
+                session: SessionKey::of(sid),
+                latest: Latest {
                     timestamp: ts,
-                    status: status.as_str().to_owned(),
-                    webhook_type: event
-                        .webhook_type()
-                        .map(|w| w.as_str().to_owned())
-                        .unwrap_or_default(),
+                    status: status.clone().into_owned(),
+                    webhook_type: event.webhook_type().map(|w| w.clone().into_owned()),
                 },
             }),
             // Entity and transaction events carry no session: de-duplicated and counted only.
@@ -208,7 +237,7 @@ impl Processor for MemoryProcessor {
             Submit::ACCEPTED
         } else {
             // Forget it, so that Didit's retry is not mistaken for a duplicate.
-            self.recent.remove(&key());
+            self.recent.remove(&key);
             Submit::SATURATED
         }
     }
