@@ -354,6 +354,9 @@ pub struct CostArgs {
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Measure nothing: redraw --out's README and charts from this cost.json.
+    #[arg(long, requires = "out")]
+    pub from: Option<PathBuf>,
     #[command(flatten)]
     pub harness: HarnessArgs,
 }
@@ -625,6 +628,12 @@ fn capacity_cmd(a: CapacityArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn cost_cmd(a: CostArgs) -> anyhow::Result<ExitCode> {
+    if let (Some(from), Some(dir)) = (&a.from, &a.out) {
+        let r = crate::cost::load(from)?;
+        crate::cost::write(&r, dir)?;
+        println!("wrote {}", dir.join("README.md").display());
+        return Ok(ExitCode::SUCCESS);
+    }
     if a.repeat == 0 || a.duration < Duration::from_secs(1) {
         bail!("--repeat must be at least 1 and --duration at least 1s");
     }

@@ -69,7 +69,7 @@ pub struct CostPlan {
 }
 
 /// One layer of one variant over the rounds.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Layer {
     /// `null`, `hmac`, `parse`, `process` or `store:<kind>`.
     pub layer: String,
@@ -94,7 +94,7 @@ pub struct Layer {
 }
 
 /// One variant's breakdown.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Breakdown {
     pub variant: String,
     pub layers: Vec<Layer>,
@@ -111,7 +111,7 @@ pub struct Breakdown {
 }
 
 /// What `cost --json` writes.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct CostResult {
     pub schema: String,
     pub command: String,
@@ -521,9 +521,9 @@ pub fn markdown(r: &CostResult) -> String {
     s
 }
 
-/// The chart's rows: each variant in memory, then each store on the first variant.
-fn chart_rows(r: &CostResult) -> Vec<crate::charts::CostRow> {
-    let mut rows = Vec::new();
+/// The charts' rows: each variant in memory, and each store on top of its variant.
+fn chart_rows(r: &CostResult) -> (Vec<crate::charts::CostRow>, Vec<crate::charts::CostRow>) {
+    let (mut rows, mut stores) = (Vec::new(), Vec::new());
     for b in &r.breakdowns {
         let adds = |name: &str| {
             b.layers.iter().find(|l| l.layer == name).and_then(|l| {
@@ -551,14 +551,30 @@ fn chart_rows(r: &CostResult) -> Vec<crate::charts::CostRow> {
             if let Some(br) = l.broker_us {
                 segments.push(("broker".into(), br.median));
             }
-            rows.push(crate::charts::CostRow {
+            stores.push(crate::charts::CostRow {
                 name: format!("{} + {}", b.variant, &l.layer["store:".len()..]),
                 segments,
                 floor: None,
             });
         }
     }
-    rows
+    (rows, stores)
+}
+
+/// Reads a `cost.json` back (to redraw its folder with `cost --from`).
+pub fn load(path: &std::path::Path) -> anyhow::Result<CostResult> {
+    let r: CostResult = serde_json::from_slice(
+        &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("{} is not a cost.json", path.display()))?;
+    if r.schema != COST_SCHEMA {
+        bail!(
+            "{}: schema {}, this build reads {COST_SCHEMA}",
+            path.display(),
+            r.schema
+        );
+    }
+    Ok(r)
 }
 
 /// Writes `cost.json`, the chart and a README into `dir`.
@@ -566,12 +582,25 @@ pub fn write(r: &CostResult, dir: &std::path::Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     std::fs::write(dir.join("cost.json"), serde_json::to_vec_pretty(r)?)?;
     let chart = "where-the-time-goes.svg";
+    let durable = "what-durability-costs.svg";
+    let (rows, stores) = chart_rows(r);
     crate::charts::cost(
         &dir.join(chart),
         "Where the time goes: receiver CPU per request, by layer",
-        &chart_rows(r),
+        &rows,
     )
     .map_err(|e| anyhow::anyhow!("chart {chart}: {e}"))?;
+    let durable_chart = if stores.is_empty() {
+        String::new()
+    } else {
+        crate::charts::cost(
+            &dir.join(durable),
+            "What durability costs: CPU per request, with the store and its broker",
+            &stores,
+        )
+        .map_err(|e| anyhow::anyhow!("chart {durable}: {e}"))?;
+        format!("![what durability costs]({durable})\n\n")
+    };
     let readme = format!(
         "# Where the time goes\n\n\
          Command: `{cmd}` (commit {commit}, {started}, {cpu}; receiver on core {rc}, generator on {gc}; \
@@ -587,7 +616,7 @@ pub fn write(r: &CostResult, dir: &std::path::Path) -> anyhow::Result<()> {
          {bk:.0} µs of bookkeeping. CPU per request comes from `/proc` over the whole run, divided by \
          the requests answered; the ratio of two layers of one variant, measured in the same rounds, \
          is what to compare across machines, not the microseconds.\n\n\
-         ![where the time goes]({chart})\n\n{table}",
+         ![where the time goes]({chart})\n\n{durable_chart}{table}",
         cmd = r.command,
         commit = r.git_commit.get(..12).unwrap_or(&r.git_commit),
         started = r.started,
