@@ -612,10 +612,7 @@ fn capacity_cmd(a: CapacityArgs) -> anyhow::Result<ExitCode> {
         duration: a.duration,
         repeat: a.repeat,
         connections: a.connections,
-        command: std::iter::once("webhook-bench".to_owned())
-            .chain(std::env::args().skip(1))
-            .collect::<Vec<_>>()
-            .join(" "),
+        command: command_line(),
         quiet: a.harness.quiet,
     };
     let r = crate::capacity::run(&plan)?;
@@ -699,10 +696,7 @@ fn cost_cmd(a: CostArgs) -> anyhow::Result<ExitCode> {
         warmup: a.warmup,
         repeat: a.repeat,
         scenario: a.scenario.clone(),
-        command: std::iter::once("webhook-bench".to_owned())
-            .chain(std::env::args().skip(1))
-            .collect::<Vec<_>>()
-            .join(" "),
+        command: command_line(),
         quiet: a.harness.quiet,
     };
     let r = crate::cost::run(&plan)?;
@@ -772,10 +766,7 @@ fn soak_cmd(a: SoakArgs) -> anyhow::Result<ExitCode> {
             receiver_cpus: a.harness.receiver_cpus.clone(),
             generator_cpus: a.harness.generator_cpus.clone(),
             http: a.harness.http.clone(),
-            command: std::iter::once("webhook-bench".to_owned())
-                .chain(std::env::args().skip(1))
-                .collect::<Vec<_>>()
-                .join(" "),
+            command: command_line(),
             duration: None,
             warmup: None,
             quiet: a.harness.quiet,
@@ -867,10 +858,7 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         receiver_cpus: a.harness.receiver_cpus.clone(),
         generator_cpus: a.harness.generator_cpus.clone(),
         http: a.harness.http.clone(),
-        command: std::iter::once("webhook-bench".to_owned())
-            .chain(std::env::args().skip(1))
-            .collect::<Vec<_>>()
-            .join(" "),
+        command: command_line(),
         duration,
         warmup,
         quiet: a.harness.quiet,
@@ -1045,4 +1033,12 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The command as typed, for the record a run keeps of how it was made.
+fn command_line() -> String {
+    std::iter::once("webhook-bench".to_owned())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
