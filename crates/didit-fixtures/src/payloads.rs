@@ -1,4 +1,4 @@
-//! Benchmark payloads of the sizes the issues name, derived from the real console sample.
+//! Benchmark payloads in four sizes (300 B, 4 KB, the 20 KB sample, 200 KB), derived from the real console sample.
 
 use didit_webhook::canon::{Escaping, Map, Value, write_value};
 
