@@ -53,25 +53,38 @@ pub(crate) trait Processor: Send + Sync + 'static {
 /// table entry is 16 bytes. The keys are secret to the process, so no sender can aim at a
 /// collision (and only Didit-signed deliveries reach these tables at all); by chance, with
 /// 10^8 entries held at once, a collision has a probability of about 10^-23.
-pub(crate) fn fingerprint(kind: u8, bytes: &[u8]) -> u128 {
+pub(crate) fn fingerprint(kind: u8, bytes: &[u8]) -> Fingerprint {
     use std::hash::BuildHasher;
     static KEYS: std::sync::OnceLock<[std::collections::hash_map::RandomState; 2]> =
         std::sync::OnceLock::new();
     let [a, b] = KEYS.get_or_init(Default::default);
-    (u128::from(a.hash_one((kind, bytes))) << 64) | u128::from(b.hash_one((kind, bytes)))
+    Fingerprint(
+        (u128::from(a.hash_one((kind, bytes))) << 64) | u128::from(b.hash_one((kind, bytes))),
+    )
 }
 
-/// A delivery's identity: the fingerprint of its `event_id`, or of the matched signature when
-/// there is none (the stores keep the text, [`DedupKey::text_of`]).
+/// A [`fingerprint`]: the key of the in-memory tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct DedupKey(u128);
+pub(crate) struct Fingerprint(u128);
 
-impl std::hash::Hash for DedupKey {
+impl Fingerprint {
+    /// The upper half, for choosing a shard (the lower half hashes within it).
+    pub(crate) fn shard_bits(self) -> u64 {
+        (self.0 >> 64) as u64
+    }
+}
+
+impl std::hash::Hash for Fingerprint {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         // Already a keyed hash: half of it is the table's hash ([`Spread`]).
         state.write_u64(self.0 as u64);
     }
 }
+
+/// A delivery's identity: the fingerprint of its `event_id`, or of the matched signature when
+/// there is none (the stores keep the text, [`DedupKey::text_of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct DedupKey(Fingerprint);
 
 impl DedupKey {
     pub(crate) fn of(event: &Verified<Envelope<'_>>) -> Self {
@@ -163,7 +176,7 @@ impl RecentSet {
 
     fn shard(&self, key: &DedupKey) -> &Mutex<Shard> {
         // The fingerprint's upper half picks the shard, its lower half hashes within it.
-        &self.shards[(key.0 >> 64) as usize % SHARDS]
+        &self.shards[key.0.shard_bits() as usize % SHARDS]
     }
 
     /// Inserts `key`; `false` if it is already there and not expired.

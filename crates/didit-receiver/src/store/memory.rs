@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use didit_webhook::{Envelope, Status, Verified, WebhookType};
 
 use crate::process::{
-    DedupKey, FingerprintMap, Processor, RecentSet, SessionState, Submit, fingerprint,
+    DedupKey, Fingerprint, FingerprintMap, Processor, RecentSet, SessionState, Submit, fingerprint,
 };
 
 /// A session's latest state as the table keeps it: the known statuses and types need no
@@ -25,18 +25,12 @@ struct Latest {
 }
 
 /// A session id's key in the table (see [`fingerprint`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct SessionKey(u128);
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct SessionKey(Fingerprint);
 
 impl SessionKey {
     fn of(session_id: &str) -> Self {
         SessionKey(fingerprint(b'i', session_id.as_bytes()))
-    }
-}
-
-impl std::hash::Hash for SessionKey {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(self.0 as u64);
     }
 }
 
