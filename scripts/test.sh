@@ -13,6 +13,7 @@
 #   apt-get above does).
 # - python3: the CPython oracle for signatures and canonicalisation.
 # - wrk and time (Debian packages): `webhook-bench capacity` measures the generator against wrk.
+# - valgrind (Debian package): `webhook-bench cost --callgrind` counts instructions per request.
 # - curl, nodejs (Debian packages) and the pinned Python clients of tests/clients/requirements.txt
 #   (pip, into a virtualenv: scripts/clients-install.sh): tests/it/real_clients.rs sends with them.
 # - the peer receivers' Node.js and pinned Python packages (scripts/peers-install.sh, a
@@ -21,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/apt-install.sh nats-server util-linux:prlimit e2fsprogs:chattr python3 wrk time:/usr/bin/time \
-  rabbitmq-server:/usr/lib/rabbitmq/bin/rabbitmq-server curl nodejs:node
+  rabbitmq-server:/usr/lib/rabbitmq/bin/rabbitmq-server curl nodejs:node valgrind
 bash scripts/kafka-install.sh
 DIDIT_CLIENTS_PYTHON=$(bash scripts/clients-install.sh)
 export DIDIT_CLIENTS_PYTHON

@@ -333,6 +333,7 @@ fn cost_takes_a_variant_apart_layer_by_layer() {
         .args(["cost", "--quiet", "--repeat", "1", "--duration", "1s"])
         .args(["--warmup", "500ms", "--variants", "hyper:ring:serde"])
         .args(["--stores", "sqlite"])
+        .args(["--callgrind", "--callgrind-requests", "50"])
         .arg("--bin-dir")
         .arg(&bin_dir)
         .arg("--out")
@@ -356,15 +357,34 @@ fn cost_takes_a_variant_apart_layer_by_layer() {
     let names: Vec<&str> = layers.iter().filter_map(|l| l["layer"].as_str()).collect();
     assert_eq!(names, ["null", "hmac", "parse", "process", "store:sqlite"]);
     let median = |i: usize| layers[i]["us"]["median"].as_f64().expect("a median");
+    let ir = |i: usize| layers[i]["instructions"].as_f64().expect("instructions");
     for (i, l) in layers.iter().enumerate() {
         assert!(l["errors"].as_array().is_some_and(Vec::is_empty), "{l}");
         assert!(median(i) > 0.0, "{l}");
+        assert!(
+            ir(i) > 1_000.0,
+            "an HTTP exchange is thousands of instructions: {l}"
+        );
         if i > 0 {
-            let below = if i == 4 { median(3) } else { median(i - 1) };
+            let below = if i == 4 { 3 } else { i - 1 };
             let adds = l["adds_us"].as_f64().expect("adds");
-            assert!((adds - (median(i) - below)).abs() < 1e-6, "{l}");
+            assert!((adds - (median(i) - median(below))).abs() < 1e-6, "{l}");
+            let adds = l["adds_instructions"].as_f64().expect("adds instructions");
+            assert!((adds - (ir(i) - ir(below))).abs() < 1e-6, "{l}");
         }
     }
+    // Under Callgrind the layers rank without noise: HMAC over 5 KB, then the parse of it,
+    // then SQLite's write, each adds instructions over the layer below.
+    for (i, what) in [(1, "hmac"), (2, "parse"), (4, "store:sqlite")] {
+        assert!(
+            layers[i]["adds_instructions"]
+                .as_f64()
+                .is_some_and(|x| x > 5_000.0),
+            "{what} adds no instructions: {}",
+            layers[i]
+        );
+    }
+    assert_eq!(v["callgrind_requests"], 50);
     assert!(b["micro_hmac_us"].as_f64().is_some_and(|x| x > 0.0), "{b}");
     let floor = b["floor_us"].as_f64().expect("floor");
     let expected = median(0)
@@ -374,6 +394,7 @@ fn cost_takes_a_variant_apart_layer_by_layer() {
     assert!((floor - expected).abs() < 1e-6);
     let readme = std::fs::read_to_string(out.join("README.md")).expect("readme");
     assert!(readme.contains("webhook-bench cost") && readme.contains("| store:sqlite |"));
+    assert!(readme.contains("instructions / request"), "{readme}");
 
     let naive = command(env!("CARGO_BIN_EXE_webhook-bench"))
         .current_dir(root)

@@ -337,7 +337,7 @@ pub struct CostArgs {
     /// builds on one of them; an increment is then over the layer below that ran.
     #[arg(long, value_delimiter = ',')]
     pub layers: Vec<String>,
-    /// The traffic: closed loop, fresh 4 KB Approved deliveries.
+    /// The traffic: closed loop, fresh Approved deliveries (about 5 KB).
     #[arg(long, default_value = "scenarios/max-throughput.toml")]
     pub scenario: PathBuf,
     /// Measured length of each run.
@@ -357,6 +357,13 @@ pub struct CostArgs {
     /// Measure nothing: redraw --out's README and charts from this cost.json.
     #[arg(long, requires = "out")]
     pub from: Option<PathBuf>,
+    /// Also count instructions per request: each layer's receiver once more under Callgrind
+    /// (needs valgrind; about half a minute per layer).
+    #[arg(long)]
+    pub callgrind: bool,
+    /// Requests counted per layer under Callgrind, after 200 of warm-up.
+    #[arg(long, default_value_t = 2000, requires = "callgrind")]
+    pub callgrind_requests: usize,
     #[command(flatten)]
     pub harness: HarnessArgs,
 }
@@ -698,6 +705,7 @@ fn cost_cmd(a: CostArgs) -> anyhow::Result<ExitCode> {
         scenario: a.scenario.clone(),
         command: command_line(),
         quiet: a.harness.quiet,
+        callgrind: a.callgrind.then_some(a.callgrind_requests.max(1)),
     };
     let r = crate::cost::run(&plan)?;
     print!("{}", crate::cost::markdown(&r));

@@ -56,6 +56,7 @@ impl Plan {
             broker_cpus: self.broker_cpus().map(|c| c.to_string()),
             workers: self.receiver_cpus.len(),
             receiver_args: self.receiver_args.clone(),
+            wrap: Vec::new(),
         }
     }
 

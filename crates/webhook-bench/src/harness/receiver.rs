@@ -26,6 +26,9 @@ pub struct Harness {
     pub workers: usize,
     /// More `didit-receiver` flags, after the variant's own (the soak passes `--tolerance`).
     pub receiver_args: Vec<String>,
+    /// A program and its flags that our receiver runs under (`valgrind --tool=callgrind …`
+    /// to count its instructions); empty: none.
+    pub wrap: Vec<String>,
 }
 
 /// The broker a receiver publishes to, started for it; held only to be dropped (which kills it)
@@ -59,6 +62,7 @@ impl Harness {
             broker_cpus: None,
             workers: 1,
             receiver_args: Vec::new(),
+            wrap: Vec::new(),
         }
     }
 
@@ -107,7 +111,16 @@ impl Harness {
             broker,
             scratch,
         };
-        let process = Launch::new(format!("receiver {}", v.name), bin)
+        let label = format!("receiver {}", v.name);
+        let launch = match self.wrap.split_first() {
+            // Valgrind takes seconds to load the binary and its debug info.
+            Some((program, flags)) => Launch::new(label, program)
+                .args(flags)
+                .arg(bin)
+                .ready(Ready::Announced, Duration::from_secs(120)),
+            None => Launch::new(label, bin),
+        };
+        let process = launch
             .args(v.args(&store))
             .args([
                 "--listen",

@@ -424,24 +424,7 @@ fn generator_lines(o: &Options) -> Result<Vec<Line>, VerifyError> {
     for (class, kind) in plan {
         let d = g.make_kind(class, kind, now());
         let expect = d.label.expect;
-        let mut req = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
-            o.target.path,
-            o.target.host,
-            d.body.len()
-        )
-        .into_bytes();
-        for (n, v) in &d.headers {
-            if n.as_str() == "content-length" || n.as_str() == "host" {
-                continue;
-            }
-            req.extend_from_slice(n.as_str().as_bytes());
-            req.extend_from_slice(b": ");
-            req.extend_from_slice(v.as_bytes());
-            req.extend_from_slice(b"\r\n");
-        }
-        req.extend_from_slice(b"\r\n");
-        req.extend_from_slice(&d.body);
+        let req = wire::request(&o.target.path, &o.target.host, &d);
         let r = wire::send(o.target.addr, &req);
         let passed = r.as_ref().is_ok_and(|r| r.status == expect.status());
         if class == Class::Valid && passed {

@@ -18,6 +18,28 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+/// The bytes of a `POST path` carrying the generator's delivery `d`: its headers as Didit sends
+/// them, `Host` and `Content-Length` written here.
+pub fn request(path: &str, host: &str, d: &didit_loadgen::Delivery) -> Vec<u8> {
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n",
+        d.body.len()
+    )
+    .into_bytes();
+    for (n, v) in &d.headers {
+        if n.as_str() == "content-length" || n.as_str() == "host" {
+            continue;
+        }
+        req.extend_from_slice(n.as_str().as_bytes());
+        req.extend_from_slice(b": ");
+        req.extend_from_slice(v.as_bytes());
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"\r\n");
+    req.extend_from_slice(&d.body);
+    req
+}
+
 /// Writes `bytes` on a new connection and reads one answer.
 pub fn send(addr: SocketAddr, bytes: &[u8]) -> Result<Response, String> {
     send_within(addr, bytes, IO_TIMEOUT)

@@ -2,7 +2,7 @@
 //! path is from its floor.
 //!
 //! Each variant is measured as a stack of receivers that differ by one thing each, in
-//! interleaved rounds, on fresh 4 KB Approved deliveries (`scenarios/max-throughput.toml`:
+//! interleaved rounds, on fresh Approved deliveries of about 5 KB (`scenarios/max-throughput.toml`:
 //! closed loop, the receiver on its cores at saturation, the generator on others):
 //!
 //! | layer | receiver | adds |
@@ -20,9 +20,12 @@
 //! below, and the
 //! ratio of the verified path (`process`) to the `null` layer is the "× own null" the published
 //! tables show as a throughput ratio. The floor is what the same path would cost at the core's
-//! micro-benchmark speed: the `null` layer, plus HMAC and parse of the same body timed in this
-//! process on the receiver's core (`Verifier::verify`, null JSON backend against the real one),
-//! plus 1 µs of bookkeeping.
+//! micro-benchmark speed: the `null` layer, plus HMAC and parse of one of the generator's Approved
+//! deliveries (its body and headers) timed in this process on the receiver's core
+//! (`Verifier::verify`, null JSON backend against the real one), plus 1 µs of bookkeeping.
+//!
+//! With `--callgrind`, each layer's receiver is also run once under Callgrind ([`callgrind`]):
+//! instructions per request, which do not move with the machine's noise.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -34,6 +37,8 @@ use crate::harness::{CpuSet, SECRET};
 use crate::matrix::{StoreKind, Variant};
 use crate::results::Spread;
 use crate::runner::{Plan, loadgen};
+
+pub mod callgrind;
 
 /// The results format's name and version.
 pub const COST_SCHEMA: &str = "webhook-bench-cost/1";
@@ -66,6 +71,8 @@ pub struct CostPlan {
     pub scenario: PathBuf,
     pub command: String,
     pub quiet: bool,
+    /// Also count instructions per request under Callgrind, over this many requests per layer.
+    pub callgrind: Option<usize>,
 }
 
 /// One layer of one variant over the rounds.
@@ -89,6 +96,12 @@ pub struct Layer {
     /// Rounds in which the generator, not the receiver, was the limit (its CPU per request
     /// is then read below saturation, where batching is thinner).
     pub generator_limited: usize,
+    /// Instructions per request under Callgrind (`--callgrind`), one run.
+    #[serde(default)]
+    pub instructions: Option<f64>,
+    /// Instructions over the layer below it (for a store: over `process`).
+    #[serde(default)]
+    pub adds_instructions: Option<f64>,
     /// Why a round failed, if one did.
     pub errors: Vec<String>,
 }
@@ -123,6 +136,9 @@ pub struct CostResult {
     pub duration_secs: f64,
     pub repeat: usize,
     pub body_bytes: usize,
+    /// Requests counted per layer under Callgrind, if instructions were counted.
+    #[serde(default)]
+    pub callgrind_requests: Option<usize>,
     pub breakdowns: Vec<Breakdown>,
 }
 
@@ -224,6 +240,8 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
                         rps_spread: None,
                         adds_us: None,
                         generator_limited: 0,
+                        instructions: None,
+                        adds_instructions: None,
                         errors: Vec::new(),
                     })
                     .collect(),
@@ -303,6 +321,9 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
             }
         }
     }
+    if let Some(requests) = plan.callgrind {
+        count_instructions(plan, &harness, requests, &mut breakdowns)?;
+    }
     let breakdowns = breakdowns
         .into_iter()
         .map(|(mut b, _)| {
@@ -321,8 +342,39 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
         duration_secs: plan.duration.as_secs_f64(),
         repeat: plan.repeat,
         body_bytes: body,
+        callgrind_requests: plan.callgrind,
         breakdowns,
     })
+}
+
+/// Every layer once more, under Callgrind, after the timed rounds (valgrind's slowdown is no
+/// one's business there). A layer that cannot be counted says why in its errors.
+fn count_instructions(
+    plan: &CostPlan,
+    harness: &crate::harness::Harness,
+    requests: usize,
+    breakdowns: &mut [(Breakdown, Vec<LayerRun>)],
+) -> anyhow::Result<()> {
+    let counter =
+        callgrind::Counter::new(harness, &plan.scenario, requests).map_err(anyhow::Error::msg)?;
+    let total: usize = breakdowns.iter().map(|(_, l)| l.len()).sum();
+    let mut done = 0;
+    for (b, layers) in breakdowns {
+        for (i, (name, v, path)) in layers.iter().enumerate() {
+            done += 1;
+            if !plan.quiet {
+                eprintln!(
+                    "webhook-bench cost: [{done}/{total}] callgrind, {requests} requests: {} {name}",
+                    b.variant
+                );
+            }
+            match counter.count(v, path) {
+                Ok(ir) => b.layers[i].instructions = Some(ir),
+                Err(e) => b.layers[i].errors.push(format!("callgrind: {e}")),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// CPU seconds of the broker beside a receiver, if it has one.
@@ -350,17 +402,25 @@ fn summarise(b: &mut Breakdown) {
             .and_then(|l| l.us.map(|s| s.median))
     };
     let (null, process) = (median("null"), median("process"));
-    let mut below: Option<f64> = None;
+    let process_ir = b
+        .layers
+        .iter()
+        .find(|l| l.layer == "process")
+        .and_then(|l| l.instructions);
+    let (mut below, mut below_ir): (Option<f64>, Option<f64>) = (None, None);
     for l in &mut b.layers {
         let m = l.us.map(|s| s.median);
-        let base = if l.layer.starts_with("store:") {
-            process
+        let store = l.layer.starts_with("store:");
+        let (base, base_ir) = if store {
+            (process, process_ir)
         } else {
-            below
+            (below, below_ir)
         };
         l.adds_us = m.zip(base).map(|(m, b)| m - b);
-        if !l.layer.starts_with("store:") {
+        l.adds_instructions = l.instructions.zip(base_ir).map(|(m, b)| m - b);
+        if !store {
             below = m;
+            below_ir = l.instructions;
         }
     }
     b.floor_us = null.map(|n| n + b.micro_hmac_us + b.micro_parse_us + BOOKKEEPING_US);
@@ -368,17 +428,22 @@ fn summarise(b: &mut Breakdown) {
     b.floor_to_null = b.floor_us.zip(null).map(|(f, n)| f / n);
 }
 
-/// HMAC and parse of the 4 KB Approved body, each variant's backends, timed in this process on
+/// HMAC and parse of one fresh Approved delivery from the generator the load uses (its body and
+/// its headers, as the receiver is sent them), each variant's backends, timed in this process on
 /// the receiver's first core: `(body bytes, [(hmac µs, parse µs)])`.
 fn micro_floor(plan: &CostPlan) -> anyhow::Result<(usize, Vec<(f64, f64)>)> {
-    use didit_webhook::{RingMac, Secret, Signer};
-    let sample = didit_fixtures::sample_value().context("the console sample (shared/fixtures)")?;
+    use didit_loadgen::scenario::Scenario;
+    use didit_loadgen::{Acked, Class, Generator, PayloadKind, Templates};
+    let scenario = Scenario::load(&plan.scenario)
+        .with_context(|| format!("loading {}", plan.scenario.display()))?;
+    let templates = std::sync::Arc::new(Templates::load().context("the payload templates")?);
+    let secret = didit_webhook::Secret::new(SECRET);
     let ts = 1_780_000_000;
-    let payload = didit_fixtures::payload(didit_fixtures::PayloadSize::Approved4K, &sample, ts, 1);
-    let secret = Secret::new(SECRET);
-    let d = Signer::<RingMac>::new(&secret)
-        .sign(&payload)
-        .map_err(|e| anyhow::anyhow!("signing the micro-benchmark body: {e:?}"))?;
+    let d = Generator::new(templates, &scenario, &secret, Acked::shared(), 1).make_kind(
+        Class::Valid,
+        PayloadKind::Approved,
+        ts,
+    );
     if let Some(core) = plan.receiver_cpus.cores().first() {
         didit_loadgen::cpu::pin_current_thread(*core);
     }
@@ -393,7 +458,7 @@ fn micro_of(
     hmac: &str,
     json: &str,
     secret: &didit_webhook::Secret,
-    d: &didit_webhook::SignedDelivery,
+    d: &didit_loadgen::Delivery,
     ts: i64,
 ) -> anyhow::Result<(f64, f64)> {
     use didit_webhook::{AwsLcMac, RingMac, RustCryptoMac};
@@ -408,7 +473,7 @@ fn micro_of(
 fn micro_json<M: didit_webhook::Mac>(
     json: &str,
     secret: &didit_webhook::Secret,
-    d: &didit_webhook::SignedDelivery,
+    d: &didit_loadgen::Delivery,
     ts: i64,
 ) -> anyhow::Result<(f64, f64)> {
     use didit_webhook::{NullJson, SerdeJson, SimdJson, SonicJson};
@@ -425,7 +490,7 @@ fn micro_json<M: didit_webhook::Mac>(
 /// Median over 7 rounds of 5,000 `Verifier::verify` calls on the same delivery, µs per call.
 fn time_verify<M: didit_webhook::Mac, J: didit_webhook::JsonBackend + Default>(
     secret: &didit_webhook::Secret,
-    d: &didit_webhook::SignedDelivery,
+    d: &didit_loadgen::Delivery,
     ts: i64,
 ) -> anyhow::Result<f64> {
     use didit_webhook::{FixedClock, Scratch, SignatureHeaders, Verifier, VerifyConfig};
@@ -435,11 +500,7 @@ fn time_verify<M: didit_webhook::Mac, J: didit_webhook::JsonBackend + Default>(
         FixedClock(ts),
         VerifyConfig::default(),
     );
-    let h = SignatureHeaders {
-        signature: Some(d.signature.as_bytes()),
-        timestamp: Some(d.timestamp.as_bytes()),
-        ..SignatureHeaders::default()
-    };
+    let h = SignatureHeaders::from_lookup(|name| d.header(name).map(str::as_bytes));
     let mut scratch = Scratch::new();
     v.verify(&h, &d.body, &mut scratch)
         .map_err(|r| anyhow::anyhow!("the micro-benchmark body is refused: {}", r.reason()))?;
@@ -466,17 +527,37 @@ pub fn markdown(r: &CostResult) -> String {
             format!("{:.1} ({:.1}–{:.1})", s.median, s.min, s.max)
         })
     };
+    let ir = r.callgrind_requests.is_some();
+    // Thousands of instructions, signed for an increment.
+    let k = |x: Option<f64>, signed: bool| {
+        x.map_or("–".to_owned(), |v| {
+            if signed {
+                format!("{:+.1} k", v / 1e3)
+            } else {
+                format!("{:.1} k", v / 1e3)
+            }
+        })
+    };
     for b in &r.breakdowns {
         let _ = writeln!(s, "### {}\n", b.variant);
         let _ = writeln!(
             s,
-            "| layer | receiver | µs / request (median, min–max) | adds µs | broker µs / request | req/s |"
+            "| layer | receiver | µs / request (median, min–max) | adds µs | broker µs / request | req/s |{}",
+            if ir {
+                " instructions / request | adds instructions |"
+            } else {
+                ""
+            }
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|");
+        let _ = writeln!(
+            s,
+            "|---|---|---|---|---|---|{}",
+            if ir { "---|---|" } else { "" }
+        );
         for l in &b.layers {
             let _ = writeln!(
                 s,
-                "| {} | `{}` | {} | {} | {} | {} |{}",
+                "| {} | `{}` | {} | {} | {} | {} |{}{}",
                 l.layer,
                 l.receiver,
                 spread(&l.us),
@@ -489,6 +570,19 @@ pub fn markdown(r: &CostResult) -> String {
                     .map_or("–".to_owned(), |s| format!("{:.1}", s.median)),
                 l.rps_spread
                     .map_or("–".to_owned(), |s| format!("{:.0}", s.median)),
+                if ir {
+                    format!(
+                        " {} | {} |",
+                        k(l.instructions, false),
+                        if l.layer == "null" {
+                            "–".into()
+                        } else {
+                            k(l.adds_instructions, true)
+                        }
+                    )
+                } else {
+                    String::new()
+                },
                 match (l.generator_limited, l.errors.is_empty()) {
                     (0, true) => String::new(),
                     (g, e) => format!(
@@ -509,7 +603,7 @@ pub fn markdown(r: &CostResult) -> String {
         }
         let _ = writeln!(
             s,
-            "\nFloor: null + HMAC {:.1} µs + parse {:.1} µs (the core on the same {} B body, in process) + {BOOKKEEPING_US:.0} µs = {} µs, {} × null. Verified in-memory path: {} × null.\n",
+            "\nFloor: null + HMAC {:.1} µs + parse {:.1} µs (the core on one of the generator's {} B Approved deliveries, in process) + {BOOKKEEPING_US:.0} µs = {} µs, {} × null. Verified in-memory path: {} × null.\n",
             b.micro_hmac_us,
             b.micro_parse_us,
             r.body_bytes,
@@ -612,11 +706,21 @@ pub fn write(r: &CostResult, dir: &std::path::Path) -> anyhow::Result<()> {
          (+ de-duplication, the queue, the worker and the session table), then each store. A layer's \
          cost is its receiver CPU per request minus the layer's below it; a store's is over `memory`, \
          and a broker's own CPU is shown beside it. The floor (black tick) is the null layer plus HMAC \
-         and parse of the same body timed in process with the core's `Verifier`, plus \
+         and parse of one of the generator's Approved deliveries timed in process with the core's `Verifier`, plus \
          {bk:.0} µs of bookkeeping. CPU per request comes from `/proc` over the whole run, divided by \
          the requests answered; the ratio of two layers of one variant, measured in the same rounds, \
-         is what to compare across machines, not the microseconds.\n\n\
+         is what to compare across machines, not the microseconds.{callgrind}\n\n\
          ![where the time goes]({chart})\n\n{durable_chart}{table}",
+        callgrind = r.callgrind_requests.map_or(String::new(), |n| format!(
+            "\n\nInstructions per request: each layer's receiver once more under Callgrind \
+             (`valgrind --tool=callgrind`), sent {w} fresh deliveries one at a time on one \
+             connection, then its counters zeroed (`callgrind_control -z`) and dumped after {n} \
+             more. They do not move with the machine's noise, so they settle what the CPU times \
+             leave open; but they count what valgrind's virtual CPU runs (ring and the parsers \
+             choose their code by the CPU features it reports), one request per wake-up, and \
+             nothing of the kernel or of cache misses.",
+            w = callgrind::WARMUP_REQUESTS
+        )),
         cmd = r.command,
         commit = r.git_commit.get(..12).unwrap_or(&r.git_commit),
         started = r.started,
