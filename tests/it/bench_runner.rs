@@ -395,6 +395,29 @@ fn cost_takes_a_variant_apart_layer_by_layer() {
     let readme = std::fs::read_to_string(out.join("README.md")).expect("readme");
     assert!(readme.contains("webhook-bench cost") && readme.contains("| store:sqlite |"));
     assert!(readme.contains("instructions / request"), "{readme}");
+    // Notes written below the generated part survive a redraw from cost.json.
+    std::fs::write(
+        out.join("README.md"),
+        format!("{readme}\n## What this run says\n\n- a person's note\n"),
+    )
+    .expect("write notes");
+    let redraw = command(env!("CARGO_BIN_EXE_webhook-bench"))
+        .current_dir(root)
+        .arg("cost")
+        .arg("--from")
+        .arg(out.join("cost.json"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("webhook-bench runs");
+    assert!(
+        redraw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&redraw.stderr)
+    );
+    let redrawn = std::fs::read_to_string(out.join("README.md")).expect("readme");
+    assert_eq!(redrawn.matches("- a person's note").count(), 1, "{redrawn}");
+    assert!(redrawn.contains("| store:sqlite |"), "{redrawn}");
 
     let naive = command(env!("CARGO_BIN_EXE_webhook-bench"))
         .current_dir(root)
@@ -405,4 +428,59 @@ fn cost_takes_a_variant_apart_layer_by_layer() {
         .expect("webhook-bench runs");
     assert_eq!(naive.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&naive.stderr).contains("no layers to take apart"));
+}
+
+/// `scripts/profile-groups.py` charges each symbol of a perf report to one component, so that
+/// the groups add up to the report's total; a symbol of ours is not mistaken for a library's.
+#[test]
+fn profile_groups_charge_each_symbol_once() {
+    let (_, out, root) = setup("profile-groups");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let report = out.join("report.txt");
+    std::fs::write(
+        &report,
+        "# Samples: 1K of event 'cpu-clock'\n#\n\
+         \x20   30.00%  [k] _raw_spin_unlock_irqrestore\n\
+         \x20   20.00%  [.] ring_core_0_17_14__sha256_block_data_order_hw\n\
+         \x20   15.00%  [.] serde_json::read::SliceRead::skip_to_escape\n\
+         \x20   10.00%  [.] didit_receiver::process::RecentSet::insert\n\
+         \x20    8.00%  [.] hyper::proto::h1::conn::Conn<I,B,T>::poll_read_head\n\
+         \x20    7.00%  [.] __memmove_avx512_unaligned_erms\n\
+         \x20   10.00%  [.] core::str::converts::from_utf8\n",
+    )
+    .expect("write report");
+    let run = command("python3")
+        .current_dir(root)
+        .arg("scripts/profile-groups.py")
+        .arg(&report)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = String::from_utf8_lossy(&run.stdout);
+    for (group, pct) in [
+        ("kernel (syscalls, TCP, wake-ups)", "30.0"),
+        ("HMAC (ring, aws-lc, RustCrypto)", "20.0"),
+        ("JSON parse (serde, simd-json, sonic-rs)", "15.0"),
+        ("this project (didit_*)", "10.0"),
+        ("HTTP server and runtime", "8.0"),
+        ("allocator and libc", "7.0"),
+        ("other", "10.0"),
+    ] {
+        assert!(
+            text.contains(&format!("| {group} | {pct} |")),
+            "{group}:\n{text}"
+        );
+    }
+    std::fs::write(&report, "# no samples\n").expect("write");
+    let empty = command("python3")
+        .current_dir(root)
+        .arg("scripts/profile-groups.py")
+        .arg(&report)
+        .output()
+        .expect("python3 runs");
+    assert_eq!(empty.status.code(), Some(1));
 }

@@ -429,7 +429,9 @@ pub fn cost(path: &Path, title: &str, rows: &[CostRow]) -> Result<(), Err> {
     .iter()
     .map(|(l, name)| ((*name).to_owned(), layer_colour(l)))
     .collect();
-    items.push(("floor (black tick)".into(), BLACK));
+    if rows.iter().any(|r| r.floor.is_some()) {
+        items.push(("floor (black tick)".into(), BLACK));
+    }
     side_legend(&side, &items)?;
     root.present()?;
     Ok(())

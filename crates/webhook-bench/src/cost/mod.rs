@@ -190,6 +190,7 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
     if plan.variants.is_empty() {
         bail!("--variants names no variant");
     }
+    let started = crate::runner::sh("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]);
     let (body, micro) = micro_floor(plan)?;
     let runner = Plan {
         scenarios: vec![plan.scenario.clone()],
@@ -334,7 +335,7 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
     Ok(CostResult {
         schema: COST_SCHEMA.into(),
         command: plan.command.clone(),
-        started: crate::runner::sh("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]),
+        started,
         git_commit: crate::runner::sh("git", &["rev-parse", "HEAD"]),
         cpu_model: crate::runner::cpu_model(),
         receiver_cpus: plan.receiver_cpus.to_string(),
@@ -671,7 +672,19 @@ pub fn load(path: &std::path::Path) -> anyhow::Result<CostResult> {
     Ok(r)
 }
 
-/// Writes `cost.json`, the chart and a README into `dir`.
+/// What a person wrote into a run's README below the generated part: everything from its first
+/// `## ` heading on (the generated part has none), kept when the README is written again.
+pub fn kept_notes(readme: &str) -> Option<&str> {
+    let at = if readme.starts_with("## ") {
+        0
+    } else {
+        readme.find("\n## ")? + 1
+    };
+    Some(&readme[at..])
+}
+
+/// Writes `cost.json`, the chart and a README into `dir`, keeping the README's notes
+/// ([`kept_notes`]).
 pub fn write(r: &CostResult, dir: &std::path::Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     std::fs::write(dir.join("cost.json"), serde_json::to_vec_pretty(r)?)?;
@@ -699,8 +712,8 @@ pub fn write(r: &CostResult, dir: &std::path::Path) -> anyhow::Result<()> {
         "# Where the time goes\n\n\
          Command: `{cmd}` (commit {commit}, {started}, {cpu}; receiver on core {rc}, generator on {gc}; \
          {rounds} interleaved rounds of {d} s per layer).\n\n\
-         Each variant is measured as a stack of receivers that differ by one layer, on fresh {body} B \
-         Approved deliveries at saturation (a pool of 1,000 signed before the run for the layers that \
+         Each variant is measured as a stack of receivers that differ by one layer, on fresh Approved deliveries of about {body} B \
+         at saturation (a pool of 1,000 signed before the run for the layers that \
          keep nothing, fresh ones from `memory` up): the null endpoint (HTTP only), `--json null --store null` \
          (+ the signature headers and HMAC), `--store null` (+ the validating parse), `--store memory` \
          (+ de-duplication, the queue, the worker and the session table), then each store. A layer's \
@@ -733,6 +746,27 @@ pub fn write(r: &CostResult, dir: &std::path::Path) -> anyhow::Result<()> {
         bk = BOOKKEEPING_US,
         table = markdown(r),
     );
-    std::fs::write(dir.join("README.md"), readme)?;
+    let path = dir.join("README.md");
+    let notes = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|old| kept_notes(&old).map(str::to_owned));
+    let readme = match notes {
+        Some(n) => format!("{readme}\n{n}"),
+        None => readme,
+    };
+    std::fs::write(&path, readme)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kept_notes;
+
+    #[test]
+    fn keeps_what_follows_the_generated_part() {
+        let readme = "# Where the time goes\n\n### may\n\n| a |\n\n## What this run says\n\n- x\n";
+        assert_eq!(kept_notes(readme), Some("## What this run says\n\n- x\n"));
+        assert_eq!(kept_notes("# Where the time goes\n\n### may\n"), None);
+        assert_eq!(kept_notes("## Notes\n"), Some("## Notes\n"));
+    }
 }
