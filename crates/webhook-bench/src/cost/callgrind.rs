@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use didit_loadgen::scenario::Scenario;
 use didit_loadgen::{Acked, Class, Generator, PayloadKind, Templates};
+use didit_webhook::{Clock, SystemClock};
 
 use crate::harness::{Harness, SECRET, command};
 use crate::matrix::Variant;
@@ -91,7 +92,7 @@ impl Counter {
         let mut r = BufReader::new(s);
         let mut send = |n: usize| -> Result<(), String> {
             for _ in 0..n {
-                let d = g.make_kind(Class::Valid, PayloadKind::Approved, unix_now());
+                let d = g.make_kind(Class::Valid, PayloadKind::Approved, SystemClock.now_unix());
                 w.write_all(&wire::request(path, addr, &d))
                     .map_err(|e| format!("write: {e}"))?;
                 let a = wire::read_response(&mut r)?;
@@ -118,12 +119,6 @@ impl Drop for Counter {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// `callgrind_control FLAG PID`: `-z` zeroes the counters, `-d` dumps them to a file.

@@ -405,11 +405,7 @@ fn generator_lines(o: &Options) -> Result<Vec<Line>, VerifyError> {
     let templates = Arc::new(Templates::load().map_err(|e| VerifyError::Model(e.to_string()))?);
     let secret = Secret::new(&o.secret);
     let mut g = Generator::new(templates, &scenario, &secret, Acked::shared(), seed());
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64)
-    };
+    let now = || didit_webhook::Clock::now_unix(&didit_webhook::SystemClock);
     let mut plan: Vec<(Class, PayloadKind)> = PayloadKind::ALL
         .iter()
         .map(|k| (Class::Valid, *k))
