@@ -1,7 +1,4 @@
 //! The Python-compatible JSON value model and its parser (`json.loads` semantics).
-
-use std::fmt;
-
 use super::CanonError;
 
 /// Deepest nesting accepted anywhere in this crate (canonicaliser, fast path, envelope parse).
@@ -182,16 +179,6 @@ impl From<bool> for Value {
 impl From<f64> for Value {
     fn from(f: f64) -> Self {
         Value::Number(Number::Float(f))
-    }
-}
-
-impl fmt::Display for Value {
-    /// Displays the ASCII wire form (`ensure_ascii=True`), as Didit would send it.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut out = Vec::new();
-        super::write::write_value(self, super::Escaping::Ascii, &mut out);
-        // The ASCII form is pure ASCII, hence valid UTF-8.
-        f.write_str(&String::from_utf8_lossy(&out))
     }
 }
 

@@ -5,6 +5,17 @@ use super::value::{Number, Value};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+// Here, not beside `Value`, so that the value model does not depend on its writer.
+impl std::fmt::Display for Value {
+    /// Displays the ASCII wire form (`ensure_ascii=True`), as Didit would send it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = Vec::new();
+        write_value(self, Escaping::Ascii, &mut out);
+        // The ASCII form is pure ASCII, hence valid UTF-8.
+        f.write_str(&String::from_utf8_lossy(&out))
+    }
+}
+
 /// Appends the canonical serialisation of `v` to `out`.
 pub fn write_value(v: &Value, esc: Escaping, out: &mut Vec<u8>) {
     match v {
