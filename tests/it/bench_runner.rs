@@ -449,12 +449,15 @@ fn profile_groups_charge_each_symbol_once() {
          \x20   10.00%  [.] core::str::converts::from_utf8\n",
     )
     .expect("write report");
-    let run = command("python3")
-        .current_dir(root)
-        .arg("scripts/profile-groups.py")
-        .arg(&report)
-        .output()
-        .expect("python3 runs");
+    let groups = || {
+        command("python3")
+            .current_dir(root)
+            .arg("scripts/profile-groups.py")
+            .arg(&report)
+            .output()
+            .expect("python3 runs")
+    };
+    let run = groups();
     assert!(
         run.status.success(),
         "{}",
@@ -476,11 +479,5 @@ fn profile_groups_charge_each_symbol_once() {
         );
     }
     std::fs::write(&report, "# no samples\n").expect("write");
-    let empty = command("python3")
-        .current_dir(root)
-        .arg("scripts/profile-groups.py")
-        .arg(&report)
-        .output()
-        .expect("python3 runs");
-    assert_eq!(empty.status.code(), Some(1));
+    assert_eq!(groups().status.code(), Some(1));
 }

@@ -37,8 +37,14 @@ pub struct Counter {
 }
 
 impl Counter {
-    /// `harness` as the timed rounds use it; `requests` counted per layer after the warm-up.
-    pub fn new(harness: &Harness, scenario: &Path, requests: usize) -> Result<Counter, String> {
+    /// `harness` as the timed rounds use it, the traffic model they send; `requests` counted per
+    /// layer after the warm-up.
+    pub fn new(
+        harness: &Harness,
+        scenario: Scenario,
+        templates: Arc<Templates>,
+        requests: usize,
+    ) -> Result<Counter, String> {
         let found = command("valgrind").arg("--version").output();
         if !found.is_ok_and(|o| o.status.success()) {
             return Err(
@@ -47,9 +53,6 @@ impl Counter {
                     .into(),
             );
         }
-        let scenario =
-            Scenario::load(scenario).map_err(|e| format!("{}: {e}", scenario.display()))?;
-        let templates = Arc::new(Templates::load().map_err(|e| e.to_string())?);
         let dir =
             std::env::temp_dir().join(format!("webhook-bench-callgrind-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -66,6 +69,11 @@ impl Counter {
             requests,
             dir,
         })
+    }
+
+    /// Requests counted per layer.
+    pub fn requests(&self) -> usize {
+        self.requests
     }
 
     /// Instructions per request of `v` answering fresh Approved deliveries on `path`.

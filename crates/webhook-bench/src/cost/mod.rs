@@ -191,7 +191,12 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
         bail!("--variants names no variant");
     }
     let started = crate::runner::sh("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]);
-    let (body, micro) = micro_floor(plan)?;
+    // The traffic model, loaded once for the floor's delivery and the Callgrind runs' traffic.
+    let traffic = didit_loadgen::Scenario::load(&plan.scenario)
+        .with_context(|| format!("loading {}", plan.scenario.display()))?;
+    let templates =
+        std::sync::Arc::new(didit_loadgen::Templates::load().context("the payload templates")?);
+    let (body, micro) = micro_floor(plan, &traffic, &templates)?;
     let runner = Plan {
         scenarios: vec![plan.scenario.clone()],
         receivers: String::new(),
@@ -323,7 +328,9 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
         }
     }
     if let Some(requests) = plan.callgrind {
-        count_instructions(plan, &harness, requests, &mut breakdowns)?;
+        let counter = callgrind::Counter::new(&harness, traffic, templates, requests)
+            .map_err(anyhow::Error::msg)?;
+        count_instructions(plan, &counter, &mut breakdowns);
     }
     let breakdowns = breakdowns
         .into_iter()
@@ -352,12 +359,10 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
 /// one's business there). A layer that cannot be counted says why in its errors.
 fn count_instructions(
     plan: &CostPlan,
-    harness: &crate::harness::Harness,
-    requests: usize,
+    counter: &callgrind::Counter,
     breakdowns: &mut [(Breakdown, Vec<LayerRun>)],
-) -> anyhow::Result<()> {
-    let counter =
-        callgrind::Counter::new(harness, &plan.scenario, requests).map_err(anyhow::Error::msg)?;
+) {
+    let requests = counter.requests();
     let total: usize = breakdowns.iter().map(|(_, l)| l.len()).sum();
     let mut done = 0;
     for (b, layers) in breakdowns {
@@ -375,7 +380,6 @@ fn count_instructions(
             }
         }
     }
-    Ok(())
 }
 
 /// CPU seconds of the broker beside a receiver, if it has one.
@@ -396,34 +400,31 @@ fn summarise(b: &mut Breakdown) {
         l.broker_us = Spread::of(&l.broker_us_per_request);
         l.rps_spread = Spread::of(&l.rps);
     }
-    let median = |name: &str| {
-        b.layers
-            .iter()
-            .find(|l| l.layer == name)
-            .and_then(|l| l.us.map(|s| s.median))
-    };
-    let (null, process) = (median("null"), median("process"));
-    let process_ir = b
-        .layers
-        .iter()
-        .find(|l| l.layer == "process")
-        .and_then(|l| l.instructions);
-    let (mut below, mut below_ir): (Option<f64>, Option<f64>) = (None, None);
-    for l in &mut b.layers {
-        let m = l.us.map(|s| s.median);
-        let store = l.layer.starts_with("store:");
-        let (base, base_ir) = if store {
-            (process, process_ir)
-        } else {
-            (below, below_ir)
-        };
-        l.adds_us = m.zip(base).map(|(m, b)| m - b);
-        l.adds_instructions = l.instructions.zip(base_ir).map(|(m, b)| m - b);
+    let median = |l: &Layer| l.us.map(|s| s.median);
+    let at = |name: &str| b.layers.iter().position(|l| l.layer == name);
+    let (null, process) = (at("null"), at("process"));
+    // Each layer's increment is over the layer it stands on: a store's over `process`, the
+    // others' over the layer before them.
+    let mut below = None;
+    for i in 0..b.layers.len() {
+        let store = b.layers[i].layer.starts_with("store:");
+        let base = if store { process } else { below };
+        let (l, base) = (&b.layers[i], base.map(|j| &b.layers[j]));
+        let adds_us = median(l).zip(base.and_then(median)).map(|(m, b)| m - b);
+        let adds_instructions = l
+            .instructions
+            .zip(base.and_then(|b| b.instructions))
+            .map(|(m, b)| m - b);
+        b.layers[i].adds_us = adds_us;
+        b.layers[i].adds_instructions = adds_instructions;
         if !store {
-            below = m;
-            below_ir = l.instructions;
+            below = Some(i);
         }
     }
+    let (null, process) = (
+        null.and_then(|i| median(&b.layers[i])),
+        process.and_then(|i| median(&b.layers[i])),
+    );
     b.floor_us = null.map(|n| n + b.micro_hmac_us + b.micro_parse_us + BOOKKEEPING_US);
     b.verified_to_null = process.zip(null).map(|(p, n)| p / n);
     b.floor_to_null = b.floor_us.zip(null).map(|(f, n)| f / n);
@@ -432,15 +433,15 @@ fn summarise(b: &mut Breakdown) {
 /// HMAC and parse of one fresh Approved delivery from the generator the load uses (its body and
 /// its headers, as the receiver is sent them), each variant's backends, timed in this process on
 /// the receiver's first core: `(body bytes, [(hmac µs, parse µs)])`.
-fn micro_floor(plan: &CostPlan) -> anyhow::Result<(usize, Vec<(f64, f64)>)> {
-    use didit_loadgen::scenario::Scenario;
-    use didit_loadgen::{Acked, Class, Generator, PayloadKind, Templates};
-    let scenario = Scenario::load(&plan.scenario)
-        .with_context(|| format!("loading {}", plan.scenario.display()))?;
-    let templates = std::sync::Arc::new(Templates::load().context("the payload templates")?);
+fn micro_floor(
+    plan: &CostPlan,
+    scenario: &didit_loadgen::Scenario,
+    templates: &std::sync::Arc<didit_loadgen::Templates>,
+) -> anyhow::Result<(usize, Vec<(f64, f64)>)> {
+    use didit_loadgen::{Acked, Class, Generator, PayloadKind};
     let secret = didit_webhook::Secret::new(SECRET);
     let ts = 1_780_000_000;
-    let d = Generator::new(templates, &scenario, &secret, Acked::shared(), 1).make_kind(
+    let d = Generator::new(templates.clone(), scenario, &secret, Acked::shared(), 1).make_kind(
         Class::Valid,
         PayloadKind::Approved,
         ts,
