@@ -1008,3 +1008,22 @@ fn nats_cluster_loses_nothing_acknowledged_when_a_node_then_the_stream_leader_di
     consume_into(&cluster.url(), &db);
     assert_all_stored(&db, &ids);
 }
+
+/// A cluster that cannot start says so with each node's own reason, after its retries: here
+/// JetStream's storage folder would lie under a file, which `nats-server` refuses at once.
+#[test]
+fn nats_cluster_start_up_error_carries_each_attempt_and_the_node_logs() {
+    use webhook_bench::harness::broker::NatsCluster;
+    let err = NatsCluster::start(std::path::Path::new("/dev/null/js"), 3)
+        .expect_err("a cluster whose storage lies under a file cannot start");
+    assert!(err.contains("did not start in 3 attempts"), "{err}");
+    assert_eq!(err.matches("; then ").count(), 2, "three attempts: {err}");
+    assert!(
+        err.contains("storage directory is not a directory"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("is nats-server installed"),
+        "it is, and it ran: {err}"
+    );
+}

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use super::command;
 use super::process::{Launch, Log, Process, Ready};
+use super::{command, free_port, free_ports};
 
 /// How long a node may take to boot before it counts as failed.
 const BOOT_LIMIT: Duration = Duration::from_secs(60);
@@ -34,6 +34,16 @@ pub struct Nats {
 /// What to do when `nats-server` cannot be started.
 const NATS_HINT: &str = "is nats-server installed? `apt-get install nats-server` (scripts/bench.sh and scripts/test.sh do)";
 
+/// A failed `nats-server` start, with the install hint only when it could not be run at all
+/// (a server that ran and exited has said why in its log).
+fn nats_failed(e: String) -> String {
+    if e.contains(": cannot start ") {
+        format!("{e}; {NATS_HINT}")
+    } else {
+        e
+    }
+}
+
 impl Nats {
     /// Starts `nats-server -js` with its storage in `dir`, on `port` (default: a free one),
     /// pinned to the `taskset -c` list `cpus` when given; returns once it accepts connections
@@ -49,7 +59,7 @@ impl Nats {
             .cpus(cpus.clone())
             .ready(Ready::Port(port), Duration::from_secs(10))
             .start()
-            .map_err(|e| format!("{e}; {NATS_HINT}"))?;
+            .map_err(nats_failed)?;
         Ok(Nats {
             process,
             port,
@@ -93,28 +103,59 @@ struct Node {
 
 impl NatsCluster {
     /// Starts `n` nodes named `n0`, `n1`, … in `dir` and waits (at most 30 s) until JetStream
-    /// has a meta leader, so that a stream can be created.
+    /// has a meta leader, so that a stream can be created. A start that fails (a port taken by a
+    /// parallel test between choosing and binding it, or no leader in time) is retried from an
+    /// empty `dir` on fresh ports, up to three times; the error holds each attempt's reason and
+    /// every node's last log lines.
     pub fn start(dir: &Path, n: usize) -> Result<NatsCluster, String> {
-        let mut nodes = Vec::with_capacity(n);
-        for _ in 0..n {
-            nodes.push(Node {
-                process: None,
-                client: free_port()?,
-                route: free_port()?,
-                monitor: free_port()?,
-            });
+        const ATTEMPTS: usize = 3;
+        let mut failures = Vec::new();
+        for _ in 0..ATTEMPTS {
+            let _ = std::fs::remove_dir_all(dir);
+            match Self::try_start(dir, n) {
+                Ok(c) => return Ok(c),
+                Err(why) => failures.push(why),
+            }
         }
+        Err(format!(
+            "the {n}-node NATS cluster did not start in {ATTEMPTS} attempts: {}",
+            failures.join("; then ")
+        ))
+    }
+
+    fn try_start(dir: &Path, n: usize) -> Result<NatsCluster, String> {
+        let ports = free_ports(3 * n)?;
         let mut c = NatsCluster {
-            nodes,
+            nodes: ports
+                .chunks(3)
+                .map(|p| Node {
+                    process: None,
+                    client: p[0],
+                    route: p[1],
+                    monitor: p[2],
+                })
+                .collect(),
             dir: dir.to_owned(),
         };
         for i in 0..n {
-            c.spawn(i)?;
+            if let Err(why) = c.spawn(i) {
+                return Err(format!("{why}{}", c.logs()));
+            }
         }
         if !c.wait_for(Duration::from_secs(30), |c| c.meta_leader().is_some()) {
-            return Err("the NATS cluster elected no JetStream meta leader within 30 s".into());
+            return Err(format!("no JetStream meta leader within 30 s{}", c.logs()));
         }
         Ok(c)
+    }
+
+    /// Every running node's last log lines, for an error message.
+    fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some((i, n.process.as_ref()?.log_tail(3))))
+            .map(|(i, log)| format!("; n{i}'s log: {log}"))
+            .collect()
     }
 
     fn spawn(&mut self, i: usize) -> Result<(), String> {
@@ -139,7 +180,7 @@ impl NatsCluster {
             .arg(self.dir.join(format!("n{i}")))
             .ready(Ready::Port(node.client), Duration::from_secs(10))
             .start()
-            .map_err(|e| format!("{e}; {NATS_HINT}"))?;
+            .map_err(nats_failed)?;
         self.nodes[i].process = Some(process);
         Ok(())
     }
@@ -230,13 +271,6 @@ pub struct RabbitMq {
     cpus: Option<String>,
 }
 
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free loopback port: {e}"))
-}
-
 fn script() -> Result<PathBuf, String> {
     SCRIPT_DIRS
         .iter()
@@ -254,11 +288,14 @@ impl RabbitMq {
         static NODES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let node = format!("didit-{}-{n}@localhost", std::process::id());
+        let [port, dist_port, epmd_port] = free_ports(3)?[..] else {
+            unreachable!("free_ports returns as many ports as asked")
+        };
         let mut mq = RabbitMq {
             process: None,
-            port: free_port()?,
-            dist_port: free_port()?,
-            epmd_port: free_port()?,
+            port,
+            dist_port,
+            epmd_port,
             dir: dir.to_owned(),
             node,
             cpus,

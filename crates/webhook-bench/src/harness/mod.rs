@@ -20,6 +20,26 @@ use std::io::{BufRead, BufReader};
 use std::process::ChildStdout;
 use std::time::Duration;
 
+/// `n` distinct free loopback ports. The listeners are all held until every port is chosen, so
+/// no two coincide; the kernel may still hand one to another process before the caller binds it,
+/// which is why a cluster start retries with fresh ports.
+pub fn free_ports(n: usize) -> Result<Vec<u16>, String> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("no free loopback port: {e}"))?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("no free loopback port: {e}"))
+}
+
+/// One free loopback port (see [`free_ports`]).
+pub fn free_port() -> Result<u16, String> {
+    Ok(free_ports(1)?[0])
+}
+
 /// The address a process announces on its first stdout line (`listening on <addr>`), waited for
 /// at most `within`; `Err` holds the line it printed instead (empty if none in time).
 pub fn announced_addr(stdout: ChildStdout, within: Duration) -> Result<String, String> {

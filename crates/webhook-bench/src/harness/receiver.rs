@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::free_port;
 use super::process::{Launch, Process, Ready};
 use crate::matrix::{StoreKind, Variant};
 
@@ -179,13 +180,6 @@ impl Harness {
             }
         }
     }
-}
-
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free loopback port: {e}"))
 }
 
 impl Receiver {
