@@ -34,16 +34,6 @@ pub struct Nats {
 /// What to do when `nats-server` cannot be started.
 const NATS_HINT: &str = "is nats-server installed? `apt-get install nats-server` (scripts/bench.sh and scripts/test.sh do)";
 
-/// A failed `nats-server` start, with the install hint only when it could not be run at all
-/// (a server that ran and exited has said why in its log).
-fn nats_failed(e: String) -> String {
-    if e.contains(": cannot start ") {
-        format!("{e}; {NATS_HINT}")
-    } else {
-        e
-    }
-}
-
 impl Nats {
     /// Starts `nats-server -js` with its storage in `dir`, on `port` (default: a free one),
     /// pinned to the `taskset -c` list `cpus` when given; returns once it accepts connections
@@ -58,8 +48,8 @@ impl Nats {
             .arg(dir)
             .cpus(cpus.clone())
             .ready(Ready::Port(port), Duration::from_secs(10))
-            .start()
-            .map_err(nats_failed)?;
+            .install_hint(NATS_HINT)
+            .start()?;
         Ok(Nats {
             process,
             port,
@@ -104,14 +94,17 @@ struct Node {
 impl NatsCluster {
     /// Starts `n` nodes named `n0`, `n1`, … in `dir` and waits (at most 30 s) until JetStream
     /// has a meta leader, so that a stream can be created. A start that fails (a port taken by a
-    /// parallel test between choosing and binding it, or no leader in time) is retried from an
-    /// empty `dir` on fresh ports, up to three times; the error holds each attempt's reason and
-    /// every node's last log lines.
+    /// parallel test between choosing and binding it, or no leader in time) is retried on fresh
+    /// ports, with `dir` emptied first, up to three times; the error holds each attempt's reason
+    /// and every node's last log lines.
     pub fn start(dir: &Path, n: usize) -> Result<NatsCluster, String> {
         const ATTEMPTS: usize = 3;
         let mut failures = Vec::new();
-        for _ in 0..ATTEMPTS {
-            let _ = std::fs::remove_dir_all(dir);
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                // The failed attempt's half-made cluster state must not greet the next one.
+                let _ = std::fs::remove_dir_all(dir);
+            }
             match Self::try_start(dir, n) {
                 Ok(c) => return Ok(c),
                 Err(why) => failures.push(why),
@@ -179,8 +172,8 @@ impl NatsCluster {
             .arg("-sd")
             .arg(self.dir.join(format!("n{i}")))
             .ready(Ready::Port(node.client), Duration::from_secs(10))
-            .start()
-            .map_err(nats_failed)?;
+            .install_hint(NATS_HINT)
+            .start()?;
         self.nodes[i].process = Some(process);
         Ok(())
     }

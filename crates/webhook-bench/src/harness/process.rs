@@ -56,6 +56,7 @@ pub struct Launch {
     ready: Ready,
     within: Duration,
     log: Log,
+    install_hint: Option<String>,
 }
 
 impl Launch {
@@ -72,6 +73,7 @@ impl Launch {
             ready: Ready::Announced,
             within: Duration::from_secs(20),
             log: Log::Temp,
+            install_hint: None,
         }
     }
 
@@ -130,6 +132,13 @@ impl Launch {
         self
     }
 
+    /// What to tell the user when the program cannot be run at all (not when it runs and
+    /// fails: then its own log says why).
+    pub fn install_hint(mut self, hint: impl Into<String>) -> Launch {
+        self.install_hint = Some(hint.into());
+        self
+    }
+
     /// Starts it and waits until it is ready; `Err` says why not, with its last log lines.
     pub fn start(self) -> Result<Process, String> {
         use std::os::unix::process::CommandExt;
@@ -184,9 +193,18 @@ impl Launch {
                 program.to_string_lossy().into_owned()
             }
         };
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("{}: cannot start {}: {e}", self.label, what(&self.program)))?;
+        let child = cmd.spawn().map_err(|e| {
+            let hint = self
+                .install_hint
+                .as_ref()
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            format!(
+                "{}: cannot start {}: {e}{hint}",
+                self.label,
+                what(&self.program)
+            )
+        })?;
         let mut p = Process {
             child,
             group: self.group,
@@ -397,4 +415,33 @@ impl Drop for Process {
 pub fn last_lines(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join(" | ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HINT: &str = "install it with `apt-get install it`";
+
+    #[test]
+    fn the_install_hint_follows_a_program_that_cannot_be_run() {
+        let err = Launch::new("missing", "/nonexistent/didit-no-such-program")
+            .install_hint(HINT)
+            .start()
+            .expect_err("no such program");
+        assert!(err.contains("missing: cannot start"), "{err}");
+        assert!(err.ends_with(HINT), "{err}");
+    }
+
+    #[test]
+    fn the_install_hint_stays_out_when_the_program_ran_and_exited() {
+        let port = crate::harness::free_port().expect("a free loopback port");
+        let err = Launch::shell("exits", "echo refused >&2; exit 3")
+            .ready(Ready::Port(port), Duration::from_secs(5))
+            .install_hint(HINT)
+            .start()
+            .expect_err("it exits before accepting");
+        assert!(err.contains("refused"), "its own log says why: {err}");
+        assert!(!err.contains(HINT), "{err}");
+    }
 }
