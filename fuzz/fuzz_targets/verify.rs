@@ -19,7 +19,7 @@ fn verify<M: Mac, J: JsonBackend + Default>(
     headers: &SignatureHeaders<'_>,
     body: &[u8],
 ) -> String {
-    let secret = Secret::new("fuzz-secret");
+    let secret = Secret::new("fuzz-secret").expect("a non-empty secret");
     let v = Verifier::with_parts(M::new(&secret), J::default(), FixedClock(NOW), cfg);
     let mut scratch = Scratch::new();
     // Envelope and Verified are PartialEq, but over different lifetimes per call: compare text.
@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
 
     // Signed correctly over the raw body, with a fresh timestamp header: whatever is refused is
     // refused for the body's content, never for the signature.
-    let tag = RingMac::new(&Secret::new("fuzz-secret")).sign(body);
+    let tag = RingMac::new(&Secret::new("fuzz-secret").expect("a non-empty secret")).sign(body);
     let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
     let ts = NOW.to_string();
     let signed = SignatureHeaders {
@@ -64,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
         policy: SignaturePolicy::Raw,
         ..cfg
     };
-    let secret = Secret::new("fuzz-secret");
+    let secret = Secret::new("fuzz-secret").expect("a non-empty secret");
     let v = Verifier::with_parts(RingMac::new(&secret), SerdeJson, FixedClock(NOW), raw_cfg);
     let mut scratch = Scratch::new();
     if let Err(r) = v.verify(&signed, body, &mut scratch) {

@@ -740,7 +740,7 @@ fn delivery(addr: SocketAddr, event_id: &str, pad: usize) -> Vec<u8> {
         "x".repeat(pad)
     );
     let value = Value::parse(text.as_bytes()).expect("valid JSON");
-    let d = Signer::<RingMac>::new(&Secret::new(SECRET))
+    let d = Signer::<RingMac>::new(&Secret::new(SECRET).expect("a non-empty secret"))
         .sign(&value)
         .expect("signable");
     let mut req = format!(

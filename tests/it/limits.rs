@@ -193,9 +193,9 @@ fn raise_own_open_files(want: u64) {
 
 /// Latencies of `n` good deliveries, each on a new connection, in order.
 fn good_latencies(rx: &Receiver, n: usize) -> Vec<Duration> {
-    let signer = didit_webhook::Signer::<didit_webhook::RingMac>::new(&didit_webhook::Secret::new(
-        support::SECRET,
-    ));
+    let signer = didit_webhook::Signer::<didit_webhook::RingMac>::new(
+        &didit_webhook::Secret::new(support::SECRET).expect("a non-empty secret"),
+    );
     (0..n)
         .map(|i| {
             let now = std::time::SystemTime::now()

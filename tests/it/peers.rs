@@ -154,7 +154,7 @@ struct Delivery {
 
 impl Delivery {
     fn signed(payload: &Value, header_ts: i64) -> Delivery {
-        let s = Signer::<RingMac>::new(&Secret::new(SECRET))
+        let s = Signer::<RingMac>::new(&Secret::new(SECRET).expect("a non-empty secret"))
             .sign(payload)
             .expect("signable");
         Delivery {
@@ -224,7 +224,7 @@ fn cases(peer: &str) -> Vec<Case> {
     let future = Delivery::signed(&event(&id("future"), &sid("3"), t + 600), t + 600);
     let mismatch = Delivery::signed(&event(&id("mismatch"), &sid("4"), t), t + 5);
     let not_json = b"this is not json".to_vec();
-    let not_json_sig = Signer::<RingMac>::new(&Secret::new(SECRET))
+    let not_json_sig = Signer::<RingMac>::new(&Secret::new(SECRET).expect("a non-empty secret"))
         .sign_bytes(&not_json)
         .to_string();
     let malformed = Delivery {

@@ -158,7 +158,7 @@ fn delivery(id: &str, ts: i64) -> (Vec<u8>, Vec<(String, String)>) {
     )
     .expect("valid decision");
     m.insert("decision", decision);
-    let signed = Signer::<RingMac>::new(&Secret::new(SECRET))
+    let signed = Signer::<RingMac>::new(&Secret::new(SECRET).expect("a non-empty secret"))
         .sign(&Value::Object(m))
         .expect("signable");
     let headers = vec![

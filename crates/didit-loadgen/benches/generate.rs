@@ -18,7 +18,7 @@ fn scenario(payloads: &str) -> Scenario {
 
 fn generate(c: &mut Criterion) {
     let templates = Arc::new(Templates::load().expect("fixtures"));
-    let secret = Secret::new("bench-secret");
+    let secret = Secret::new("bench-secret").expect("a non-empty secret");
     let now = 1_800_000_000;
     let mut g = c.benchmark_group("generate");
     for (name, payloads) in [

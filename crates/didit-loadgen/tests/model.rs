@@ -28,12 +28,18 @@ fn scenario(extra: &str) -> Scenario {
 
 fn generator(s: &Scenario, seed: u64) -> Generator {
     let templates = Arc::new(Templates::load().expect("fixtures"));
-    Generator::new(templates, s, &Secret::new(SECRET), Acked::shared(), seed)
+    Generator::new(
+        templates,
+        s,
+        &Secret::new(SECRET).expect("a non-empty secret"),
+        Acked::shared(),
+        seed,
+    )
 }
 
 fn verify(d: &Delivery, now: i64, cfg: VerifyConfig) -> Result<(), didit_webhook::Rejection> {
     let v: Verifier<RingMac, SerdeJson, FixedClock> = Verifier::with_parts(
-        RingMac::new(&Secret::new(SECRET)),
+        RingMac::new(&Secret::new(SECRET).expect("a non-empty secret")),
         SerdeJson,
         FixedClock(now),
         cfg,
@@ -50,7 +56,7 @@ fn every_template_renders_what_the_full_signer_produces() {
     let s = scenario("");
     let mut g = generator(&s, 7);
     let templates = g.templates().clone();
-    let signer = Signer::<RingMac>::new(&Secret::new(SECRET));
+    let signer = Signer::<RingMac>::new(&Secret::new(SECRET).expect("a non-empty secret"));
     // Several renders per template, in one second and across seconds, so both the cached and the
     // recomputed prefix paths are checked.
     let mut checked = 0;
@@ -94,7 +100,7 @@ fn wire_bodies_match_cpython_and_v2_signs_pythons_unicode_dump() {
     }
     let docs: Vec<Vec<u8>> = ds.iter().map(|d| d.body.to_vec()).collect();
     let oracle = python_oracle(&docs).expect("python3 runs");
-    let mac = RingMac::new(&Secret::new(SECRET));
+    let mac = RingMac::new(&Secret::new(SECRET).expect("a non-empty secret"));
     let mut non_ascii = 0;
     for (d, o) in ds.iter().zip(oracle) {
         let Oracle::Dumps {

@@ -38,7 +38,7 @@ fn expect_word(e: Expect) -> String {
 
 fn render_all() -> String {
     let templates = Arc::new(Templates::load().expect("fixtures"));
-    let secret = Secret::new(SECRET);
+    let secret = Secret::new(SECRET).expect("a non-empty secret");
     let mut out = String::new();
     let mut signer = TemplateSigner::new(&secret, templates.len());
     let fill = Fill {

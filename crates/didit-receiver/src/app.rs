@@ -3,12 +3,12 @@
 //! Every server variant translates its request into these calls and writes the [`Reply`] back, so
 //! statuses, bodies and metrics are the same whichever server runs them.
 
-use std::sync::LazyLock;
+use std::sync::Arc;
 use std::time::Instant;
 
 use didit_webhook::{
-    Envelope, JsonBackend, Mac, Rejection, Scratch, Secret, SignatureHeaders, Verified, Verifier,
-    VerifyConfig,
+    Envelope, Inbox, JsonBackend, Mac, NoDedup, Scratch, Secret, SignatureHeaders, Verified,
+    Verifier, VerifyConfig,
 };
 
 use crate::metrics::{Metrics, Outcome};
@@ -21,11 +21,8 @@ pub(crate) const NULL_PATH: &str = "/webhooks/null";
 pub(crate) const HEALTH_PATH: &str = "/healthz";
 pub(crate) const METRICS_PATH: &str = "/metrics";
 
-pub(crate) const CONTENT_TYPE_JSON: &str = "application/json";
+pub(crate) use didit_webhook::reply::{CONTENT_TYPE_JSON, RETRY_AFTER_SECS};
 pub(crate) const CONTENT_TYPE_METRICS: &str = "text/plain; version=0.0.4";
-
-/// Seconds a client is told to wait after a 503.
-pub(crate) const RETRY_AFTER_SECS: &str = "1";
 
 /// Where a request goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,48 +127,20 @@ pub(crate) fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-pub(crate) const BODY_ACCEPTED: &str = r#"{"status":"accepted"}"#;
-pub(crate) const BODY_DUPLICATE: &str = r#"{"status":"duplicate"}"#;
-pub(crate) const BODY_OK: &str = r#"{"status":"ok"}"#;
-pub(crate) const BODY_SATURATED: &str = r#"{"error":"saturated"}"#;
+pub(crate) use didit_webhook::reply::BODY_OK;
 pub(crate) const BODY_NOT_FOUND: &str = r#"{"error":"not_found"}"#;
 pub(crate) const BODY_METHOD_NOT_ALLOWED: &str = r#"{"error":"method_not_allowed"}"#;
-pub(crate) const BODY_LENGTH_REQUIRED: &str = r#"{"error":"length_required"}"#;
-pub(crate) const BODY_BAD_CONTENT_LENGTH: &str = r#"{"error":"bad_content_length"}"#;
-pub(crate) const BODY_TIMEOUT: &str = r#"{"error":"body_timeout"}"#;
 pub(crate) const BODY_URI_TOO_LONG: &str = r#"{"error":"uri_too_long"}"#;
 pub(crate) const BODY_HEAD_TOO_LARGE: &str = r#"{"error":"request_head_too_large"}"#;
 
-/// `{"error":"<reason>"}` for every rejection, built once.
-static REJECTION_BODIES: LazyLock<Vec<String>> = LazyLock::new(|| {
-    Rejection::ALL
-        .iter()
-        .map(|r| format!(r#"{{"error":"{}"}}"#, r.reason()))
-        .collect()
-});
-
-/// The JSON body that answers `r`.
-pub(crate) fn rejection_body(r: Rejection) -> &'static str {
-    let i = Rejection::ALL.iter().position(|x| *x == r).unwrap_or(0);
-    REJECTION_BODIES[i].as_str()
-}
-
-/// The reply for a request refused before verification (framing, size, timeouts).
+/// The reply for a request answered by the contract alone (`didit_webhook::reply`): refused
+/// before or by verification, or settled by the store.
 pub(crate) fn early_reply(outcome: Outcome) -> Reply {
-    let (status, body) = match outcome {
-        Outcome::LengthRequired => (411, BODY_LENGTH_REQUIRED),
-        Outcome::BadContentLength => (400, BODY_BAD_CONTENT_LENGTH),
-        Outcome::BodyTimeout => (408, BODY_TIMEOUT),
-        Outcome::Rejected(r) => (r.status(), rejection_body(r)),
-        Outcome::Saturated => (503, BODY_SATURATED),
-        Outcome::Accepted => (200, BODY_ACCEPTED),
-        Outcome::Duplicate => (200, BODY_DUPLICATE),
-        Outcome::Null => (200, BODY_OK),
-    };
+    let r = outcome.reply();
     Reply {
-        retry_after: status == 503,
+        retry_after: r.retry_after,
         outcome: Some(outcome),
-        ..Reply::json(status, body)
+        ..Reply::json(r.status, r.body)
     }
 }
 
@@ -218,10 +187,11 @@ pub(crate) fn burn(d: std::time::Duration) {
     }
 }
 
-/// One receiver: the verifier for one secret, the processing stage and the metrics.
+/// One receiver: the inbox for one secret (verification; the store de-duplicates, so the inbox
+/// does not), the processing stage and the metrics.
 #[derive(Debug)]
 pub(crate) struct App<M, J, P = Store> {
-    verifier: Verifier<M, J>,
+    inbox: Arc<Inbox<M, J, NoDedup>>,
     processor: P,
     metrics: Metrics,
     null_enabled: bool,
@@ -236,8 +206,11 @@ impl<M: Mac, J: JsonBackend + Default, P: Processor> App<M, J, P> {
         null_enabled: bool,
         processor: P,
     ) -> Self {
+        let inbox = Inbox::new(secret, cfg)
+            .with_dedup(NoDedup)
+            .with_body_timeout(limits.body_timeout);
         App {
-            verifier: Verifier::new(secret, cfg),
+            inbox: Arc::new(inbox),
             processor,
             metrics: Metrics::default(),
             null_enabled,
@@ -256,7 +229,12 @@ impl<M: Mac, J: JsonBackend, P: Processor> App<M, J, P> {
     }
 
     pub(crate) fn verifier(&self) -> &Verifier<M, J> {
-        &self.verifier
+        self.inbox.verifier()
+    }
+
+    /// What the framework extractors verify with.
+    pub(crate) fn inbox(&self) -> &Arc<Inbox<M, J, NoDedup>> {
+        &self.inbox
     }
 
     pub(crate) fn route(&self, method: &str, path: &str) -> Route {
@@ -271,7 +249,7 @@ impl<M: Mac, J: JsonBackend, P: Processor> App<M, J, P> {
         body: &[u8],
         scratch: &mut Scratch,
     ) -> Handled {
-        let outcome = match self.verifier.verify(headers, body, scratch) {
+        let outcome = match self.verifier().verify(headers, body, scratch) {
             Ok(event) => {
                 burn(self.limits.extra_work);
                 match self.processor.submit(&event, body, event.verified_at()) {
@@ -338,8 +316,6 @@ pub(crate) fn simple_reply(route: Route, metrics: &Metrics, queue_depth: usize) 
     }
 }
 
-pub(crate) use crate::framing::{ContentLength, content_length};
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,15 +341,10 @@ mod tests {
     }
 
     #[test]
-    fn every_rejection_has_its_body() {
-        for r in Rejection::ALL {
-            let reply = early_reply(Outcome::Rejected(*r));
-            assert_eq!(reply.status, r.status());
-            assert_eq!(
-                reply.body_bytes(),
-                format!(r#"{{"error":"{}"}}"#, r.reason()).as_bytes()
-            );
-        }
-        assert!(early_reply(Outcome::Saturated).retry_after);
+    fn the_contract_replies_carry_their_outcome() {
+        let reply = early_reply(Outcome::Saturated);
+        assert_eq!((reply.status, reply.retry_after), (503, true));
+        assert_eq!(reply.outcome, Some(Outcome::Saturated));
+        assert_eq!(reply.body_bytes(), br#"{"error":"saturated"}"#);
     }
 }

@@ -1,35 +1,8 @@
-//! Request framing decisions that need nothing but bytes: how `Content-Length` reads, and what
-//! the may variant does with a request's body. No dependencies, so the fuzz target
-//! `fuzz/fuzz_targets/may_request.rs` compiles this very file beside httparse.
+//! What the may variant does with a request's body, decided from its head's bytes alone (how
+//! `Content-Length` reads is the core's `body::content_length`). Nothing but the core, so the
+//! fuzz target `fuzz/fuzz_targets/may_request.rs` compiles this very file beside httparse.
 
-/// How a `Content-Length` header reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ContentLength {
-    Missing,
-    Valid(usize),
-    /// Not a plain decimal, or several different values: a framing attack or a broken client.
-    Malformed,
-}
-
-/// Parses every `Content-Length` value of a request (RFC 9110: one decimal number; repeated
-/// headers must agree).
-pub(crate) fn content_length<'a>(values: impl Iterator<Item = &'a [u8]>) -> ContentLength {
-    let mut found: Option<usize> = None;
-    for v in values {
-        // 19 digits cannot overflow a 64-bit usize, so the fold below is exact.
-        if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
-            return ContentLength::Malformed;
-        }
-        let n = v.iter().fold(0usize, |acc, d| {
-            acc.saturating_mul(10).saturating_add(usize::from(d - b'0'))
-        });
-        match found {
-            Some(prev) if prev != n => return ContentLength::Malformed,
-            _ => found = Some(n),
-        }
-    }
-    found.map_or(ContentLength::Missing, ContentLength::Valid)
-}
+use didit_webhook::body::{ContentLength, content_length};
 
 /// What the may variant does with a request's body, decided from its head alone. Only
 /// [`BodyPlan::Read`] asks may_minihttp for the body; for the others the body is left unread,
@@ -79,25 +52,6 @@ pub(crate) fn body_plan<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_lengths() {
-        let cl = |vals: &[&str]| content_length(vals.iter().map(|v| v.as_bytes()));
-        assert_eq!(cl(&[]), ContentLength::Missing);
-        assert_eq!(cl(&["42"]), ContentLength::Valid(42));
-        assert_eq!(cl(&["42", "42"]), ContentLength::Valid(42));
-        for bad in [
-            &["42", "43"][..],
-            &["-1"],
-            &["4 2"],
-            &[""],
-            &["0x10"],
-            &["+5"],
-            &["99999999999999999999"],
-        ] {
-            assert_eq!(cl(bad), ContentLength::Malformed, "{bad:?}");
-        }
-    }
 
     #[test]
     fn body_plans() {

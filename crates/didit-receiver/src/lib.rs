@@ -4,16 +4,14 @@
 //! The contract (routes, statuses, bodies, metrics) lives in `app`, independent of any server;
 //! each variant in `server` only translates requests and replies, over what `wire` shares. The
 //! MAC and JSON backends are chosen once in [`run`] and reach the request path monomorphised:
-//! `App<M, J>` is generic over both. [`axum_ext`] and [`actix_ext`] are the reusable pieces:
-//! extractors a team can drop into its own app. [`store`] is where verified events go.
+//! `App<M, J>` is generic over both. The axum and actix-web variants verify through the published
+//! extractors a team drops into its own app (`didit-webhook-axum`, `didit-webhook-actix`).
+//! [`store`] is where verified events go.
 
 #![warn(unreachable_pub)]
 
-pub mod actix_ext;
 mod app;
-pub mod axum_ext;
 mod framing;
-mod integration;
 pub mod metrics;
 mod options;
 mod process;

@@ -4,61 +4,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use didit_webhook::Rejection;
-
-/// What happened to one request on a webhook endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    Accepted,
-    Duplicate,
-    /// The processing queue was full: 503.
-    Saturated,
-    /// Answered by the null endpoint without verification.
-    Null,
-    /// No `Content-Length` where the server needs one: 411.
-    LengthRequired,
-    /// A `Content-Length` that is not a single decimal number: 400.
-    BadContentLength,
-    /// The body did not arrive within the body timeout: 408.
-    BodyTimeout,
-    Rejected(Rejection),
-}
-
-const FIXED: [&str; 7] = [
-    "accepted",
-    "duplicate",
-    "saturated",
-    "null",
-    "length_required",
-    "bad_content_length",
-    "body_timeout",
-];
-const N_OUTCOMES: usize = FIXED.len() + Rejection::ALL.len();
-
-impl Outcome {
-    fn index(self) -> usize {
-        match self {
-            Outcome::Accepted => 0,
-            Outcome::Duplicate => 1,
-            Outcome::Saturated => 2,
-            Outcome::Null => 3,
-            Outcome::LengthRequired => 4,
-            Outcome::BadContentLength => 5,
-            Outcome::BodyTimeout => 6,
-            Outcome::Rejected(r) => {
-                FIXED.len() + Rejection::ALL.iter().position(|x| *x == r).unwrap_or(0)
-            }
-        }
-    }
-
-    /// The `outcome` label value.
-    pub fn label(self) -> &'static str {
-        match self {
-            Outcome::Rejected(r) => r.reason(),
-            other => FIXED[other.index()],
-        }
-    }
-}
+pub use didit_webhook::Outcome;
 
 /// Upper bounds of the latency histogram, in microseconds.
 const BUCKETS_US: [u64; 13] = [
@@ -67,7 +13,7 @@ const BUCKETS_US: [u64; 13] = [
 
 #[derive(Debug)]
 pub struct Metrics {
-    outcomes: [AtomicU64; N_OUTCOMES],
+    outcomes: [AtomicU64; Outcome::COUNT],
     buckets: [AtomicU64; BUCKETS_US.len() + 1],
     sum_us: AtomicU64,
     in_flight: AtomicI64,
@@ -124,13 +70,7 @@ impl Metrics {
         let mut out = String::with_capacity(2048);
         out.push_str("# HELP didit_webhooks_total Webhook requests by outcome.\n");
         out.push_str("# TYPE didit_webhooks_total counter\n");
-        let all = FIXED.iter().enumerate().map(|(i, l)| (i, *l)).chain(
-            Rejection::ALL
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (FIXED.len() + i, r.reason())),
-        );
-        for (i, label) in all {
+        for (i, label) in Outcome::labels().enumerate() {
             let _ = writeln!(
                 out,
                 "didit_webhooks_total{{outcome=\"{label}\"}} {}",
@@ -174,6 +114,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use didit_webhook::Rejection;
 
     #[test]
     fn every_outcome_has_its_own_counter() {
@@ -181,7 +122,9 @@ mod tests {
         let mut outcomes = vec![
             Outcome::Accepted,
             Outcome::Duplicate,
+            Outcome::InFlight,
             Outcome::Saturated,
+            Outcome::Failed,
             Outcome::Null,
             Outcome::LengthRequired,
             Outcome::BadContentLength,

@@ -22,7 +22,7 @@ const NOW: i64 = 1_800_000_000;
 fn delivery(size: PayloadSize) -> SignedDelivery {
     let sample = didit_fixtures::sample_value().unwrap_or_else(|e| panic!("{e}"));
     let payload = didit_fixtures::payload(size, &sample, NOW, 42);
-    Signer::<RingMac>::new(&Secret::new(SECRET))
+    Signer::<RingMac>::new(&Secret::new(SECRET).expect("a non-empty secret"))
         .sign(&payload)
         .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -41,7 +41,7 @@ fn case(size: PayloadSize, policy: SignaturePolicy) -> Case {
     };
     Case {
         verifier: Verifier::with_parts(
-            RingMac::new(&Secret::new(SECRET)),
+            RingMac::new(&Secret::new(SECRET).expect("a non-empty secret")),
             SerdeJson,
             FixedClock(NOW),
             cfg,

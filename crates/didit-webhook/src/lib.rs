@@ -15,21 +15,30 @@
 //!   that measures harness overhead. [`Verifier`] is generic over both, so every combination is its
 //!   own monomorphised hot path; [`MacKind`]/[`JsonKind`] pick one at start-up.
 //! - **Unverified data cannot get through.** Only [`Verifier::verify`] constructs [`Verified`].
+//! - **Exactly once.** [`Inbox`] verifies with one or more secrets (rotation) and reserves each
+//!   delivery's [`DedupKey`] in a [`Dedup`] store before the handler runs; the [`Delivery`] it
+//!   hands out commits on success and releases on failure ([`dedup`] states the rule).
 //! - **Rejections are data.** [`Rejection`] is a `Copy` enum with its HTTP status, so every
 //!   receiver answers the same way and nothing allocates on the reject path.
 
+pub mod body;
 pub mod canon;
 mod clock;
+pub mod dedup;
 mod hex;
+mod inbox;
 pub mod json;
 pub mod mac;
 pub mod payload;
+pub mod reply;
 mod secret;
 mod sign;
 mod verify;
 
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use dedup::{Dedup, DedupKey, MemoryDedup, NoDedup, Reservation};
 pub use hex::{HexTag, Tag, parse_tag};
+pub use inbox::{DEFAULT_BODY_TIMEOUT, Delivery, Inbox};
 #[cfg(feature = "simd-json")]
 pub use json::SimdJson;
 #[cfg(feature = "sonic")]
@@ -43,7 +52,8 @@ pub use mac::RingMac;
 pub use mac::RustCryptoMac;
 pub use mac::{Mac, MacKind, NullMac};
 pub use payload::{Envelope, Environment, Event, Nullable, Status, Text, Timestamp, WebhookType};
-pub use secret::Secret;
+pub use reply::{Outcome, Reply};
+pub use secret::{Secret, SecretError};
 pub use sign::{
     CONTENT_TYPE, Reencoding, SignError, SignedDelivery, Signer, USER_AGENT, reencode,
     simple_message_from, simple_message_of,

@@ -14,6 +14,8 @@ pub const CONTENT_TYPE: &str = "application/json";
 /// Why a payload cannot be signed as Didit would.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SignError {
+    #[error("payload is not JSON")]
+    NotJson,
     #[error("payload is not a JSON object")]
     NotAnObject,
     #[error("payload has no integer `timestamp`, which X-Timestamp must equal")]
@@ -91,6 +93,25 @@ impl<M: Mac> Signer<M> {
 
     pub fn sign(&self, payload: &Value) -> Result<SignedDelivery, SignError> {
         self.sign_with(payload, &mut Vec::new())
+    }
+
+    /// Signs a JSON payload given as text, as Didit would send it: the body it would put on the
+    /// wire and all four headers ([`SignedDelivery::headers`]). For a team's own handler tests:
+    ///
+    /// ```
+    /// use didit_webhook::{RingMac, Secret, Signer};
+    /// let secret = Secret::new("test-secret").expect("not empty");
+    /// let now = 1_780_000_000; // the receiver checks freshness: use the current time
+    /// let payload = format!(
+    ///     r#"{{"event_id":"e-1","session_id":"s-1","status":"Approved","webhook_type":"status.updated","timestamp":{now}}}"#
+    /// );
+    /// let delivery = Signer::<RingMac>::new(&secret).sign_json(payload.as_bytes()).expect("signable");
+    /// // POST delivery.body with delivery.headers() to the handler under test.
+    /// assert_eq!(delivery.timestamp, now.to_string());
+    /// ```
+    pub fn sign_json(&self, payload: &[u8]) -> Result<SignedDelivery, SignError> {
+        let value = Value::parse(payload).map_err(|_| SignError::NotJson)?;
+        self.sign(&value)
     }
 
     /// The `X-Signature` of arbitrary bytes, e.g. a body re-encoded by middleware.

@@ -80,7 +80,7 @@ fn verify<M: Mac, J: JsonBackend + Default>(
     body: &[u8],
 ) -> String {
     let v = Verifier::with_parts(
-        M::new(&Secret::new("fuzz-secret")),
+        M::new(&Secret::new("fuzz-secret").expect("a non-empty secret")),
         J::default(),
         FixedClock(1_700_000_000),
         cfg,

@@ -55,7 +55,7 @@ fn signature_rejections<M: Mac, J: JsonBackend + Default>() {
     }
 
     // Well-formed but wrong.
-    let wrong = Signer::<M>::new(&Secret::new("another-secret"))
+    let wrong = Signer::<M>::new(&Secret::new("another-secret").expect("a non-empty secret"))
         .sign(&event(NOW))
         .expect("signable");
     assert_eq!(
@@ -151,7 +151,7 @@ fn simple_signature<M: Mac, J: JsonBackend + Default>() {
     p.as_object_mut()
         .expect("object")
         .insert("vendor_data", Value::from("attacker"));
-    let forged = Signer::<M>::new(&Secret::new(common::SECRET))
+    let forged = Signer::<M>::new(&Secret::new(common::SECRET).expect("a non-empty secret"))
         .sign(&p)
         .expect("signable")
         .body;
@@ -160,7 +160,7 @@ fn simple_signature<M: Mac, J: JsonBackend + Default>() {
     p.as_object_mut()
         .expect("object")
         .insert("status", Value::from("Declined"));
-    let forged = Signer::<M>::new(&Secret::new(common::SECRET))
+    let forged = Signer::<M>::new(&Secret::new(common::SECRET).expect("a non-empty secret"))
         .sign(&p)
         .expect("signable")
         .body;
@@ -241,7 +241,7 @@ for_every_backend!(freshness);
 
 /// Bodies that are signed correctly but are not valid envelopes: 400, never a panic.
 fn malformed_after_valid_signature<M: Mac, J: JsonBackend + Default>() {
-    let signer = Signer::<M>::new(&Secret::new(common::SECRET));
+    let signer = Signer::<M>::new(&Secret::new(common::SECRET).expect("a non-empty secret"));
     let v = verifier::<M, J>(
         common::SECRET,
         NOW,
@@ -504,7 +504,7 @@ fn backend_names_parse_with_helpful_errors() {
 /// backend asks serde_json for a second opinion on what it refuses (found by the `envelope` fuzz
 /// target); this pins that they agree.
 fn numbers_beyond_f64<M: Mac, J: JsonBackend + Default>() {
-    let signer = Signer::<M>::new(&Secret::new(common::SECRET));
+    let signer = Signer::<M>::new(&Secret::new(common::SECRET).expect("a non-empty secret"));
     let v = verifier::<M, J>(common::SECRET, NOW, cfg());
     for n in ["9".repeat(400), "1e400".to_string()] {
         let body = format!(

@@ -60,7 +60,7 @@ fn welch_t_detects_a_shift_and_not_noise() {
 #[allow(clippy::disallowed_methods, reason = "the test measures time")]
 fn measure<M: Mac>(samples: usize) -> (Vec<f64>, Vec<f64>) {
     const WARM_UP: usize = 20_000;
-    let mac = M::new(&Secret::new("timing-test-secret"));
+    let mac = M::new(&Secret::new("timing-test-secret").expect("a non-empty secret"));
     let msg = b"1780000000:status.updated:timing";
     let good = mac.sign(msg);
     let mut first: Tag = good;

@@ -1,5 +1,5 @@
-//! The actix-web variant: an actix `App` whose webhook route uses the reusable
-//! [`DiditWebhook`](crate::actix_ext::DiditWebhook) extractor, on actix's own server (one
+//! The actix-web variant: an actix `App` whose webhook route uses the published [`DiditWebhook`]
+//! extractor (`didit-webhook-actix`), on actix's own server (one
 //! single-threaded runtime per worker thread, not the shared tokio connection layer: actix-web is
 //! compared as teams run it).
 
@@ -11,23 +11,24 @@ use actix_web::body::BoxBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::{HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
-use didit_webhook::{JsonBackend, Mac};
+use didit_webhook::{JsonBackend, Mac, NoDedup};
+use didit_webhook_actix::{DiditWebhook, read_body};
 use futures_util::future::{Either, FutureExt, LocalBoxFuture};
 
-use crate::actix_ext::DiditWebhook;
 use crate::app::{App, NULL_PATH, Route, WEBHOOK_PATH, ack_reply, early_reply};
 use crate::metrics::Outcome;
 use crate::wire::MAX_HEAD;
-use crate::wire::actix::{drain_body, reply_response};
+use crate::wire::actix::reply_response;
 
 /// Longest wait for in-flight requests after a shutdown signal, as for the other servers.
 const SHUTDOWN_GRACE_SECS: u64 = 20;
 
 async fn webhook<M: Mac, J: JsonBackend>(
     app: web::Data<App<M, J>>,
-    hook: DiditWebhook<M, J, App<M, J>>,
+    hook: DiditWebhook<M, J, NoDedup>,
 ) -> HttpResponse {
-    reply_response(ack_reply(app.process(&hook.event, &hook.body).await))
+    // The store de-duplicates (the inbox has no window of its own), so nothing to commit.
+    reply_response(ack_reply(app.process(hook.event(), hook.body()).await))
 }
 
 async fn null<M: Mac, J: JsonBackend>(
@@ -40,8 +41,15 @@ async fn null<M: Mac, J: JsonBackend>(
     }
     let limits = app.limits();
     let mut payload = payload.into_inner();
-    match drain_body(&req, &mut payload, limits.max_body, limits.body_timeout).await {
-        Ok(()) => reply_response(app.simple_route(Route::Null)),
+    match read_body(
+        req.headers(),
+        &mut payload,
+        limits.max_body,
+        limits.body_timeout,
+    )
+    .await
+    {
+        Ok(_) => reply_response(app.simple_route(Route::Null)),
         Err(o) => reply_response(early_reply(o)),
     }
 }
@@ -136,10 +144,12 @@ async fn serve<M: Mac, J: JsonBackend>(
         .into_std()
         .context("handing the listener to actix")?;
     let data = web::Data::from(Arc::clone(&app));
+    let inbox = web::Data::from(Arc::clone(app.inbox()));
     let server = HttpServer::new(move || {
         let tracked = Arc::clone(&app);
         actix_web::App::new()
             .app_data(data.clone())
+            .app_data(inbox.clone())
             .wrap_fn(move |req, srv| track(&tracked, req, srv))
             .service(
                 web::resource(WEBHOOK_PATH)

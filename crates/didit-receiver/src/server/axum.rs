@@ -1,31 +1,49 @@
-//! The axum variant: a Router whose webhook route uses the reusable [`DiditWebhook`] extractor,
-//! served by the shared HTTP/1.1 connection layer.
+//! The axum variant: a Router whose webhook route uses the published [`DiditWebhook`] extractor
+//! (`didit-webhook-axum`), served by the shared HTTP/1.1 connection layer.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{FromRef, Request, State};
 use axum::http::{Method, Uri};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::post;
-use didit_webhook::{JsonBackend, Mac};
+use didit_webhook::{Inbox, JsonBackend, Mac, NoDedup};
+use didit_webhook_axum::{DiditWebhook, read_body};
 
 use crate::app::{App, NULL_PATH, Route, WEBHOOK_PATH, ack_reply, early_reply};
-use crate::axum_ext::DiditWebhook;
 use crate::metrics::Outcome;
 use crate::wire::axum::reply_response;
-use crate::wire::http1::read_body;
 
-async fn webhook<M: Mac, J: JsonBackend>(
-    State(app): State<Arc<App<M, J>>>,
-    hook: DiditWebhook<M, J>,
-) -> Response {
-    reply_response(ack_reply(app.process(&hook.event, &hook.body).await))
+/// The router's state: the app, whose inbox the extractor finds through `FromRef`.
+pub(crate) struct AppState<M, J>(Arc<App<M, J>>);
+
+impl<M, J> Clone for AppState<M, J> {
+    fn clone(&self) -> Self {
+        AppState(Arc::clone(&self.0))
+    }
 }
 
-async fn null<M: Mac, J: JsonBackend>(State(app): State<Arc<App<M, J>>>, req: Request) -> Response {
+impl<M: Mac, J: JsonBackend> FromRef<AppState<M, J>> for Arc<Inbox<M, J, NoDedup>> {
+    fn from_ref(state: &AppState<M, J>) -> Self {
+        Arc::clone(state.0.inbox())
+    }
+}
+
+async fn webhook<M: Mac, J: JsonBackend>(
+    State(AppState(app)): State<AppState<M, J>>,
+    hook: DiditWebhook<M, J, NoDedup>,
+) -> Response {
+    // The store de-duplicates (the inbox has no window of its own), so nothing to commit.
+    reply_response(ack_reply(app.process(hook.event(), hook.body()).await))
+}
+
+async fn null<M: Mac, J: JsonBackend>(
+    State(AppState(app)): State<AppState<M, J>>,
+    req: Request,
+) -> Response {
     if app.route("POST", NULL_PATH) != Route::Null {
         return reply_response(app.simple_route(Route::NotFound));
     }
@@ -39,7 +57,7 @@ async fn null<M: Mac, J: JsonBackend>(State(app): State<Arc<App<M, J>>>, req: Re
 
 /// Everything that is not a POST to a webhook path: health, metrics, 404 and 405.
 pub(crate) async fn other<M: Mac, J: JsonBackend>(
-    State(app): State<Arc<App<M, J>>>,
+    State(AppState(app)): State<AppState<M, J>>,
     method: Method,
     uri: Uri,
 ) -> Response {
@@ -48,7 +66,7 @@ pub(crate) async fn other<M: Mac, J: JsonBackend>(
 
 /// Counts webhook outcomes (attached by handlers and rejections) and requests in flight.
 pub(crate) async fn track<M: Mac, J: JsonBackend>(
-    State(app): State<Arc<App<M, J>>>,
+    State(AppState(app)): State<AppState<M, J>>,
     req: Request,
     next: Next,
 ) -> Response {
@@ -66,8 +84,11 @@ pub(crate) fn router<M: Mac, J: JsonBackend>(app: Arc<App<M, J>>) -> Router {
         .route(WEBHOOK_PATH, post(webhook::<M, J>).fallback(other::<M, J>))
         .route(NULL_PATH, post(null::<M, J>).fallback(other::<M, J>))
         .fallback(other::<M, J>)
-        .layer(from_fn_with_state(Arc::clone(&app), track::<M, J>))
-        .with_state(app)
+        .layer(from_fn_with_state(
+            AppState(Arc::clone(&app)),
+            track::<M, J>,
+        ))
+        .with_state(AppState(app))
 }
 
 /// Runs the axum variant until SIGTERM.

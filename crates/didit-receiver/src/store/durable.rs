@@ -5,7 +5,7 @@
 use didit_webhook::{Envelope, Verified};
 use sha2::Digest as _;
 
-use crate::process::{DedupKey, RecentSet, Submit};
+use crate::process::{DedupKey, RecentSet, Submit, dedup_key, dedup_text};
 use crate::ticket::{Completer, ticket};
 
 /// When a durable store answers Didit.
@@ -38,7 +38,7 @@ pub struct Record {
 
 impl Record {
     pub(crate) fn of(event: &Verified<Envelope<'_>>, body: &[u8]) -> Self {
-        Record::from_envelope(event, DedupKey::text_of(event), event.verified_at(), body)
+        Record::from_envelope(event, dedup_text(event), event.verified_at(), body)
     }
 
     /// A record from an envelope parsed elsewhere (the stream consumer re-parses bodies the
@@ -130,8 +130,8 @@ pub(crate) fn submit_durable(
     now_unix: i64,
     enqueue: impl FnOnce(Job) -> bool,
 ) -> Submit {
-    let key = DedupKey::of(event);
-    if recent.contains(&key, now_unix) {
+    let key = dedup_key(event);
+    if recent.contains(key, now_unix) {
         return Submit::DUPLICATE;
     }
     let record = Record::of(event, body);
@@ -162,7 +162,7 @@ pub(crate) fn submit_durable(
                 Submit::ACCEPTED
             } else {
                 // Forget it, so that Didit's retry is not mistaken for a duplicate.
-                recent.remove(&key);
+                recent.remove(key);
                 Submit::SATURATED
             }
         }

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use didit_webhook::{Envelope, Status, Verified, WebhookType};
 
 use crate::process::{
-    DedupKey, Fingerprint, FingerprintMap, Processor, RecentSet, SessionState, Submit, fingerprint,
+    Fingerprint, FingerprintMap, Processor, RecentSet, SessionState, Submit, dedup_key, fingerprint,
 };
 
 /// A session's latest state as the table keeps it: the known statuses and types need no
@@ -186,7 +186,7 @@ fn apply(
 
 impl Processor for MemoryProcessor {
     fn submit(&self, event: &Verified<Envelope<'_>>, _body: &[u8], now_unix: i64) -> Submit {
-        let key = DedupKey::of(event);
+        let key = dedup_key(event);
         if !self.recent.insert(key, now_unix) {
             return Submit::DUPLICATE;
         }
@@ -231,7 +231,7 @@ impl Processor for MemoryProcessor {
             Submit::ACCEPTED
         } else {
             // Forget it, so that Didit's retry is not mistaken for a duplicate.
-            self.recent.remove(&key);
+            self.recent.remove(key);
             Submit::SATURATED
         }
     }

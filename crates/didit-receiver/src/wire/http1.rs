@@ -15,11 +15,9 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{
-    ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER,
-};
+use hyper::header::{ALLOW, CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -28,9 +26,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::app::{ContentLength, Limits, RETRY_AFTER_SECS, Reply, content_length};
-use crate::metrics::Outcome;
-use didit_webhook::{Rejection, SignatureHeaders};
+use crate::app::{Limits, RETRY_AFTER_SECS, Reply};
 
 use super::MAX_HEAD;
 
@@ -52,42 +48,7 @@ pub(crate) fn linger_bytes(max_body: usize) -> usize {
     max_body.saturating_mul(2).max(LINGER_BYTES)
 }
 
-/// The four signature headers of a request, borrowed.
-pub(crate) fn signature_headers(h: &HeaderMap) -> SignatureHeaders<'_> {
-    SignatureHeaders::from_lookup(|name| h.get(name).map(HeaderValue::as_bytes))
-}
-
-/// Reads a request body within the size limit and the body timeout. A declared length over the
-/// limit is refused before a byte is read.
-pub(crate) async fn read_body<B>(
-    headers: &HeaderMap,
-    body: B,
-    max_body: usize,
-    body_timeout: Duration,
-) -> Result<Bytes, Outcome>
-where
-    B: hyper::body::Body,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
-    if let ContentLength::Valid(n) = content_length(
-        headers
-            .get_all(CONTENT_LENGTH)
-            .iter()
-            .map(HeaderValue::as_bytes),
-    ) && n > max_body
-    {
-        return Err(Outcome::Rejected(Rejection::PayloadTooLarge));
-    }
-    match tokio::time::timeout(body_timeout, Limited::new(body, max_body).collect()).await {
-        Err(_) => Err(Outcome::BodyTimeout),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(Outcome::Rejected(Rejection::PayloadTooLarge))
-        }
-        // The client broke the framing (a short body, a bad chunk): nothing to verify.
-        Ok(Err(_)) => Err(Outcome::BadContentLength),
-    }
-}
+pub(crate) use didit_webhook_axum::{read_body, signature_headers};
 
 /// Turns a [`Reply`] into a hyper response.
 pub(crate) fn to_response(reply: Reply) -> Response<Full<Bytes>> {

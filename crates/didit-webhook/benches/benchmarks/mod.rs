@@ -31,7 +31,7 @@ pub struct Input {
 /// One signed delivery per payload size.
 pub fn inputs() -> Vec<Input> {
     let sample = didit_fixtures::sample_value().unwrap_or_else(|e| panic!("{e}"));
-    let signer = Signer::<RingMac>::new(&Secret::new(SECRET));
+    let signer = Signer::<RingMac>::new(&Secret::new(SECRET).expect("a non-empty secret"));
     PayloadSize::ALL
         .into_iter()
         .map(|size| {

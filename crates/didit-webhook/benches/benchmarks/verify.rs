@@ -17,7 +17,7 @@ fn bench_one<M: Mac, J: JsonBackend + Default>(c: &mut Criterion, policy: Signat
         ..VerifyConfig::default()
     };
     let v = Verifier::with_parts(
-        M::new(&Secret::new(super::SECRET)),
+        M::new(&Secret::new(super::SECRET).expect("a non-empty secret")),
         J::default(),
         FixedClock(super::NOW),
         cfg,

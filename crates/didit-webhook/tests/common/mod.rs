@@ -84,7 +84,7 @@ pub fn verifier<M: Mac, J: JsonBackend + Default>(
     cfg: VerifyConfig,
 ) -> Verifier<M, J, FixedClock> {
     Verifier::with_parts(
-        M::new(&Secret::new(secret)),
+        M::new(&Secret::new(secret).expect("a non-empty secret")),
         J::default(),
         FixedClock(now),
         cfg,
@@ -102,7 +102,7 @@ pub fn event(ts: i64) -> Value {
 }
 
 pub fn sign<M: Mac>(payload: &Value) -> SignedDelivery {
-    Signer::<M>::new(&Secret::new(SECRET))
+    Signer::<M>::new(&Secret::new(SECRET).expect("a non-empty secret"))
         .sign(payload)
         .expect("test payloads are signable")
 }

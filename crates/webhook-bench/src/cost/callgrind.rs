@@ -89,7 +89,7 @@ impl Counter {
         let mut g = Generator::new(
             self.templates.clone(),
             &self.scenario,
-            &didit_webhook::Secret::new(SECRET),
+            &didit_webhook::Secret::new(SECRET).expect("a non-empty secret"),
             Acked::shared(),
             u64::from(pid),
         );

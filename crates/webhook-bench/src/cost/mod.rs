@@ -439,7 +439,7 @@ fn micro_floor(
     templates: &std::sync::Arc<didit_loadgen::Templates>,
 ) -> anyhow::Result<(usize, Vec<(f64, f64)>)> {
     use didit_loadgen::{Acked, Class, Generator, PayloadKind};
-    let secret = didit_webhook::Secret::new(SECRET);
+    let secret = didit_webhook::Secret::new(SECRET).expect("a non-empty secret");
     let ts = 1_780_000_000;
     let d = Generator::new(templates.clone(), scenario, &secret, Acked::shared(), 1).make_kind(
         Class::Valid,

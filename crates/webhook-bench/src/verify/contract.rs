@@ -246,7 +246,7 @@ fn build(
             .ok_or_else(|| bad(format!("no earlier case {r:?}")));
     }
     let ts = t0.saturating_add(case.timestamp_offset);
-    let signer = Signer::<RingMac>::new(&Secret::new(&b.secret));
+    let signer = Signer::<RingMac>::new(&Secret::new(&b.secret).expect("a non-empty secret"));
     let mut headers: Vec<(String, String)> = Vec::new();
     let (body, body_ts): (Vec<u8>, Option<i64>) = if let Some(raw) = &case.raw_body {
         let body = raw.replace("{now}", &t0.to_string()).into_bytes();
@@ -310,7 +310,9 @@ fn build(
         };
         let other;
         let s = if case.tamper.as_deref() == Some("secret") {
-            other = Signer::<RingMac>::new(&Secret::new("some-other-secret"));
+            other = Signer::<RingMac>::new(
+                &Secret::new("some-other-secret").expect("a non-empty secret"),
+            );
             &other
         } else {
             &signer

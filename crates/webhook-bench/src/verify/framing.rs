@@ -132,7 +132,7 @@ fn good_parts(t: &Target, bad_signature: bool) -> (String, Vec<u8>) {
         Value::from(format!("malformed-{}-{n}", std::process::id())),
     );
     m.insert("status", Value::from("Approved"));
-    let signed = Signer::<RingMac>::new(&Secret::new(&t.secret))
+    let signed = Signer::<RingMac>::new(&Secret::new(&t.secret).expect("a non-empty secret"))
         .sign(&Value::Object(m))
         .expect("signable");
     let mut sig = signed.signature.to_string();

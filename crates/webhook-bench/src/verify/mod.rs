@@ -76,6 +76,8 @@ pub enum VerifyError {
     Unreachable { target: String, error: String },
     #[error(transparent)]
     Fixture(#[from] didit_fixtures::FixtureError),
+    #[error(transparent)]
+    Secret(#[from] didit_webhook::SecretError),
     #[error("the generator's traffic model: {0}")]
     Model(String),
     #[error("case data: {0}")]
@@ -403,7 +405,7 @@ fn generator_lines(o: &Options) -> Result<Vec<Line>, VerifyError> {
     let scenario = Scenario::parse(&toml, std::path::Path::new("verify"))
         .map_err(|e| VerifyError::Model(e.to_string()))?;
     let templates = Arc::new(Templates::load().map_err(|e| VerifyError::Model(e.to_string()))?);
-    let secret = Secret::new(&o.secret);
+    let secret = Secret::new(&o.secret)?;
     let mut g = Generator::new(templates, &scenario, &secret, Acked::shared(), seed());
     let now = || didit_webhook::Clock::now_unix(&didit_webhook::SystemClock);
     let mut plan: Vec<(Class, PayloadKind)> = PayloadKind::ALL
