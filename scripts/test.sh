@@ -16,6 +16,7 @@
 # - valgrind (Debian package): `webhook-bench cost --callgrind` counts instructions per request.
 # - curl, nodejs (Debian packages) and the pinned Python clients of tests/clients/requirements.txt
 #   (pip, into a virtualenv: scripts/clients-install.sh): tests/it/real_clients.rs sends with them.
+# - the example services of examples/ (a Cargo workspace of their own, built before the tests).
 # - the peer receivers' Node.js and pinned Python packages (scripts/peers-install.sh, a
 #   virtualenv of their own): tests/it/peers.rs runs them.
 set -euo pipefail
@@ -28,4 +29,7 @@ DIDIT_CLIENTS_PYTHON=$(bash scripts/clients-install.sh)
 export DIDIT_CLIENTS_PYTHON
 bash scripts/peers-install.sh
 
+# The services a team copies build on their own, as an outside project's would, into the same
+# target folder: tests/it/examples.rs runs the report card against them.
+cargo build --locked --manifest-path examples/Cargo.toml --target-dir "${CARGO_TARGET_DIR:-target}"
 exec cargo test --workspace --all-targets "$@"

@@ -7,6 +7,7 @@ mod support;
 mod bench_runner;
 mod conformance;
 mod durability;
+mod examples;
 mod limits;
 mod loadgen;
 mod peers;

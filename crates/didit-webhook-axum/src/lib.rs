@@ -41,9 +41,13 @@ use didit_webhook::body::BodyCollector;
 pub use didit_webhook::dedup::{Dedup, DedupKey, MemoryDedup, NoDedup};
 use didit_webhook::reply::{CONTENT_TYPE_JSON, RETRY_AFTER_SECS};
 pub use didit_webhook::{
-    Delivery, Envelope, Inbox, JsonBackend, Mac, Outcome, RingMac, Secret, SecretError, SerdeJson,
+    Delivery, Envelope, JsonBackend, Mac, Outcome, RingMac, Secret, SecretError, SerdeJson,
     SignatureHeaders, Verified, VerifyConfig,
 };
+
+/// The core's [`Inbox`](didit_webhook::Inbox) with this crate's defaults: ring, serde_json and
+/// in-memory de-duplication, so that `let inbox: Inbox = Inbox::new(..)` needs no type names.
+pub type Inbox<M = RingMac, J = SerdeJson, D = MemoryDedup> = didit_webhook::Inbox<M, J, D>;
 
 /// The app state the extractor needs: a shared [`Inbox`]. The defaults are ring, serde_json and
 /// in-memory de-duplication.
