@@ -10,9 +10,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v taskset >/dev/null || { echo "taskset (util-linux) is needed to pin receiver and generator to cores" >&2; exit 2; }
 # The NATS, RabbitMQ and Kafka variants run against real brokers the runner starts (Debian
-# packages; tansu built with cargo, about 11 minutes the first time).
-bash scripts/apt-install.sh nats-server rabbitmq-server:/usr/lib/rabbitmq/bin/rabbitmq-server
-bash scripts/kafka-install.sh
+# packages; tansu built with cargo, about 11 minutes the first time): each is installed only
+# when the chosen matrix (`--receivers`, default `default`) has a variant on it.
+receivers=default
+prev=
+for a in "$@"; do
+  [ "$prev" = --receivers ] && receivers=$a
+  case "$a" in --receivers=*) receivers=${a#--receivers=} ;; esac
+  prev=$a
+done
+needs() { case "$receivers" in default|all|*":$1"*) return 0 ;; *) return 1 ;; esac; }
+brokers=()
+needs nats && brokers+=(nats-server)
+needs rabbitmq && brokers+=(rabbitmq-server:/usr/lib/rabbitmq/bin/rabbitmq-server)
+[ ${#brokers[@]} -eq 0 ] || bash scripts/apt-install.sh "${brokers[@]}"
+needs kafka && bash scripts/kafka-install.sh
 peers=()
 if [ "${PEERS:-1}" != 0 ]; then
   # Node.js (Debian's nodejs when missing) and the Python peer's pinned virtualenv.
@@ -25,7 +37,7 @@ if [ "${PEERS:-1}" != 0 ]; then
     --receiver "python-workers2=$py peers/python/server.py --port {port} --workers 2"
   )
 fi
-cargo build --release --bins >&2
+cargo build --release --workspace --bins >&2
 target_dir=$(cargo metadata --format-version 1 --no-deps \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 exec "$target_dir/release/webhook-bench" run "${peers[@]}" "$@"

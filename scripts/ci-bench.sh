@@ -37,7 +37,7 @@ gate=(python3 scripts/instructions-gate.py)
 cargo bench -p didit-webhook --bench instructions 2>"$work/bench.err" | "${gate[@]}" \
   || { rc=$?; tail -20 "$work/bench.err" >&2; exit "$rc"; }
 
-cargo build --release --bins >&2
+cargo build --release --workspace --bins >&2
 target_dir=$(cargo metadata --format-version 1 --no-deps \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 bench="$target_dir/release/webhook-bench"

@@ -26,7 +26,7 @@ case "$store" in
 esac
 command -v perf >/dev/null || bash scripts/apt-install.sh linux-perf:perf
 command -v taskset >/dev/null || { echo "taskset (util-linux) is needed to pin receiver and generator" >&2; exit 2; }
-cargo build --release --bins >&2
+cargo build --release --workspace --bins >&2
 bin=$(cargo metadata --format-version 1 --no-deps \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release
 out=$(mktemp -d "${TMPDIR:-/tmp}/didit-profile.XXXXXX")

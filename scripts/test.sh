@@ -29,6 +29,9 @@ DIDIT_CLIENTS_PYTHON=$(bash scripts/clients-install.sh)
 export DIDIT_CLIENTS_PYTHON
 bash scripts/peers-install.sh
 
+# The binaries live in their own packages, so the end-to-end suite finds them in the target
+# folder rather than through Cargo's CARGO_BIN_EXE_* (which covers one package only).
+cargo build --workspace --bins
 # The services a team copies build on their own, as an outside project's would, into the same
 # target folder: tests/it/examples.rs runs the report card against them.
 cargo build --locked --manifest-path examples/Cargo.toml --target-dir "${CARGO_TARGET_DIR:-target}"

@@ -3,12 +3,12 @@
 //! with their reasons while the rest still runs; the folder holds everything it should. Loopback
 //! only, receivers on port 0, a few seconds.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use webhook_bench::harness::command;
 
 /// The debug binaries' folder, a fresh output folder, and the project root.
 fn setup(tag: &str) -> (PathBuf, PathBuf, &'static str) {
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_didit-receiver"))
+    let bin_dir = crate::support::bin("didit-receiver")
         .parent()
         .expect("bin dir")
         .to_path_buf();
@@ -22,7 +22,7 @@ fn setup(tag: &str) -> (PathBuf, PathBuf, &'static str) {
 fn quick_run_records_what_ran_and_what_failed() {
     let (bin_dir, out, root) = setup("run");
     let missing = format!("{root}/scenarios/no-such-scenario.toml");
-    let run = command(env!("CARGO_BIN_EXE_webhook-bench"))
+    let run = command(crate::support::bin("webhook-bench"))
         .current_dir(root)
         .args([
             "run", "--quick", "--quiet", "--repeat", "1", "--http", "hyper",
@@ -95,7 +95,7 @@ fn quick_run_records_what_ran_and_what_failed() {
 #[test]
 fn a_short_soak_writes_its_verdict() {
     let (bin_dir, out, root) = setup("soak");
-    let run = command(env!("CARGO_BIN_EXE_webhook-bench"))
+    let run = command(crate::support::bin("webhook-bench"))
         .current_dir(root)
         .args(["soak", "--quiet", "--http", "hyper", "--load", "50%"])
         .args(["--duration", "4s", "--segment", "2s", "--warmup", "2s"])
@@ -140,7 +140,7 @@ fn quick_run_measures_an_external_receiver_beside_a_built_in_one() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verify/faulty.py");
     for (allow, tag) in [(false, "ext"), (true, "ext-allow")] {
         let (bin_dir, out, root) = setup(tag);
-        let mut cmd = command(env!("CARGO_BIN_EXE_webhook-bench"));
+        let mut cmd = command(crate::support::bin("webhook-bench"));
         cmd.current_dir(root)
             .args([
                 "run", "--quick", "--quiet", "--repeat", "1", "--http", "hyper",
@@ -227,7 +227,7 @@ fn capacity_measures_every_generator_side_by_side() {
     let (bin_dir, out, root) = setup("capacity");
     std::fs::create_dir_all(&out).expect("out dir");
     let json = out.join("capacity.json");
-    let run = command(env!("CARGO_BIN_EXE_webhook-bench"))
+    let run = command(crate::support::bin("webhook-bench"))
         .current_dir(root)
         .args(["capacity", "--quiet", "--repeat", "1", "--duration", "1s"])
         .args(["--connections", "8"])
@@ -268,7 +268,7 @@ fn capacity_measures_every_generator_side_by_side() {
 fn the_scaling_plan_follows_the_topology() {
     let (_, _, root) = setup("plan");
     let plan = |args: &[&str]| {
-        command(env!("CARGO_BIN_EXE_webhook-bench"))
+        command(crate::support::bin("webhook-bench"))
             .current_dir(root)
             .arg("run")
             .args(args)
@@ -328,7 +328,7 @@ fn the_scaling_plan_follows_the_topology() {
 #[test]
 fn cost_takes_a_variant_apart_layer_by_layer() {
     let (bin_dir, out, root) = setup("cost");
-    let run = command(env!("CARGO_BIN_EXE_webhook-bench"))
+    let run = command(crate::support::bin("webhook-bench"))
         .current_dir(root)
         .args(["cost", "--quiet", "--repeat", "1", "--duration", "1s"])
         .args(["--warmup", "500ms", "--variants", "hyper:ring:serde"])
@@ -401,7 +401,7 @@ fn cost_takes_a_variant_apart_layer_by_layer() {
         format!("{readme}\n## What this run says\n\n- a person's note\n"),
     )
     .expect("write notes");
-    let redraw = command(env!("CARGO_BIN_EXE_webhook-bench"))
+    let redraw = command(crate::support::bin("webhook-bench"))
         .current_dir(root)
         .arg("cost")
         .arg("--from")
@@ -419,7 +419,7 @@ fn cost_takes_a_variant_apart_layer_by_layer() {
     assert_eq!(redrawn.matches("- a person's note").count(), 1, "{redrawn}");
     assert!(redrawn.contains("| store:sqlite |"), "{redrawn}");
 
-    let naive = command(env!("CARGO_BIN_EXE_webhook-bench"))
+    let naive = command(crate::support::bin("webhook-bench"))
         .current_dir(root)
         .args(["cost", "--variants", "axum-naive:ring:serde"])
         .arg("--bin-dir")

@@ -1,7 +1,7 @@
 //! The conformance suite: every server × backend variant of `didit-receiver`, started as a real
-//! process on a loopback port it picks, answers the corpus in `tests/conformance/cases.json`
+//! process on a loopback port it picks, answers the corpus in `crates/webhook-bench/cases/cases.json`
 //! identically (or as a per-server override in the data says, for documented limitations), then
-//! the raw-TCP corpus of `tests/conformance/malformed.json`.
+//! the raw-TCP corpus of `crates/webhook-bench/cases/malformed.json`.
 //!
 //! The cases are built and the malformed corpus is played by `webhook_bench::verify`, the code
 //! behind `webhook-bench verify`, so the tests and the report card send the same requests; this

@@ -40,7 +40,7 @@ fn scenario(name: &str) -> String {
     reason = "a bare Child the test waits on or kills mid-run; not yet a harness Process"
 )]
 fn loadgen(target: SocketAddr, acked: &Path, report: &Path, secs: u64) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_didit-loadgen"))
+    Command::new(crate::support::bin("didit-loadgen"))
         .args(["--scenario", &scenario("smoke"), "--target"])
         .arg(format!("http://{target}"))
         .args(["--rate", "400", "--warmup", "0s", "--quiet", "--duration"])
@@ -259,7 +259,7 @@ fn only_accepted_retries(path: &Path) -> Result<(), String> {
 
 /// Runs `didit-receiver consume --from <url>` until idle; returns its summary line.
 fn consume_into(from: &str, db: &Path) -> String {
-    let out = command(env!("CARGO_BIN_EXE_didit-receiver"))
+    let out = command(crate::support::bin("didit-receiver"))
         .args([
             "consume",
             "--from",
@@ -576,7 +576,7 @@ fn kafka_kill_9_of_receiver_and_broker_loses_nothing_acknowledged() {
     reason = "a bare Child the test waits on or kills mid-run; not yet a harness Process"
 )]
 fn consumer(from: &str, db: &Path, batch: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_didit-receiver"))
+    Command::new(crate::support::bin("didit-receiver"))
         .args(["consume", "--from", from, "--batch", batch, "--sqlite"])
         .arg(db)
         .stdout(Stdio::null())
@@ -710,7 +710,7 @@ fn kafka_start_up_errors_say_what_to_do() {
         } else {
             &["--listen", "127.0.0.1:0"]
         };
-        let out = command(env!("CARGO_BIN_EXE_didit-receiver"))
+        let out = command(crate::support::bin("didit-receiver"))
             .args(listen)
             .args(&args)
             .env("DIDIT_WEBHOOK_SECRET", SECRET)
@@ -888,7 +888,7 @@ fn sqlite_start_up_errors_say_what_to_do() {
         (not_db.display().to_string(), "not a database"),
         (versioned.display().to_string(), "schema version 7"),
     ] {
-        let out = command(env!("CARGO_BIN_EXE_didit-receiver"))
+        let out = command(crate::support::bin("didit-receiver"))
             .args(["--listen", "127.0.0.1:0", "--store"])
             .arg(format!("sqlite:{path}"))
             .env("DIDIT_WEBHOOK_SECRET", SECRET)

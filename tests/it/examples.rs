@@ -5,39 +5,20 @@
 
 use crate::support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use support::{Launch, Log, SECRET};
 use webhook_bench::harness::{Ready, command};
 
-/// An example's binary, beside this test's own target folder.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    // <target>/debug/deps/it-<hash> -> <target>/debug/<name>
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|dir| dir.join(name))
-        .expect("a target folder");
-    assert!(
-        bin.exists(),
-        "{} is missing: build the examples first (cargo build --locked --manifest-path \
-         examples/Cargo.toml, with the same CARGO_TARGET_DIR; bash scripts/test.sh does)",
-        bin.display()
-    );
-    bin
-}
-
 fn report_card(name: &str) {
-    let process = Launch::new(name, example(name))
+    let process = Launch::new(name, support::bin(name))
         .env("DIDIT_WEBHOOK_SECRET", SECRET)
         .env("PORT", "0")
         .log(Log::Inherit)
         .ready(Ready::Announced, Duration::from_secs(30))
         .start()
         .unwrap_or_else(|e| panic!("{e}"));
-    let out = command(env!("CARGO_BIN_EXE_webhook-bench"))
+    let out = command(crate::support::bin("webhook-bench"))
         .args(["verify", "--no-framing", "--target"])
         .arg(format!("http://{}/webhooks/didit", process.addr))
         .env("DIDIT_WEBHOOK_SECRET", SECRET)
@@ -71,7 +52,7 @@ fn the_examples_refuse_to_start_without_a_secret() {
             (Some(""), "DIDIT_WEBHOOK_SECRET is empty"),
             (None, "DIDIT_WEBHOOK_SECRET is not set"),
         ] {
-            let mut cmd = command(example(name));
+            let mut cmd = command(support::bin(name));
             cmd.env("PORT", "0");
             match value {
                 Some(v) => cmd.env("DIDIT_WEBHOOK_SECRET", v),

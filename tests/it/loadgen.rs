@@ -22,7 +22,7 @@ fn scenario(name: &str) -> String {
 }
 
 fn loadgen(args: &[&str], secret: &str) -> Output {
-    command(env!("CARGO_BIN_EXE_didit-loadgen"))
+    command(crate::support::bin("didit-loadgen"))
         .args(args)
         .env("DIDIT_WEBHOOK_SECRET", secret)
         .output()
@@ -409,7 +409,7 @@ fn bad_scenarios_and_dead_targets_fail_before_any_load() {
         text(&out)
     );
     // No secret: a clear error.
-    let out = command(env!("CARGO_BIN_EXE_didit-loadgen"))
+    let out = command(crate::support::bin("didit-loadgen"))
         .args([
             "--scenario",
             &scenario("smoke"),
@@ -527,7 +527,7 @@ fn merged_reports_of_two_generator_processes_count_what_the_receiver_counted() {
         .iter()
         .enumerate()
         .map(|(i, rep)| {
-            command(env!("CARGO_BIN_EXE_didit-loadgen"))
+            command(crate::support::bin("didit-loadgen"))
                 .args(["--scenario", &scenario("typical-mix"), "--target", &target])
                 .args(["--rate", "150", "--connections", "4", "--duration", "2s"])
                 .args([
@@ -555,7 +555,7 @@ fn merged_reports_of_two_generator_processes_count_what_the_receiver_counted() {
         })
         .collect();
     let merged = tmp("merged.json");
-    let out = command(env!("CARGO_BIN_EXE_webhook-bench"))
+    let out = command(crate::support::bin("webhook-bench"))
         .arg("merge")
         .args(&reports)
         .arg("--out")
@@ -588,7 +588,7 @@ fn merged_reports_of_two_generator_processes_count_what_the_receiver_counted() {
         serde_json::from_slice(&std::fs::read(&reports[1]).expect("report")).expect("json");
     v["scenario"] = "retry-storm".into();
     std::fs::write(&other, serde_json::to_vec(&v).expect("json")).expect("write");
-    let out = command(env!("CARGO_BIN_EXE_webhook-bench"))
+    let out = command(crate::support::bin("webhook-bench"))
         .arg("merge")
         .arg(&reports[0])
         .arg(&other)

@@ -8,6 +8,7 @@ mod bench_runner;
 mod conformance;
 mod durability;
 mod examples;
+mod installed;
 mod limits;
 mod loadgen;
 mod peers;

@@ -529,7 +529,7 @@ fn python_peer_vectors() {
 /// to the published cards.
 fn report_card(peer: &'static str) {
     let p = Peer::start(peer);
-    let out = command(env!("CARGO_BIN_EXE_webhook-bench"))
+    let out = command(crate::support::bin("webhook-bench"))
         .args(["verify", "--no-framing", "--target"])
         .arg(format!("http://{}/webhooks/didit", p.addr))
         .env("DIDIT_WEBHOOK_SECRET", SECRET)

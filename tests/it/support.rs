@@ -3,6 +3,7 @@
 //! stop it with SIGTERM.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub use webhook_bench::harness::{Launch, Log, Process};
@@ -22,6 +23,29 @@ pub fn backend_pairs(server: &str) -> Vec<(&'static str, &'static str)> {
         }
     }
     v
+}
+
+/// A binary of the target folder this test was built in: the workspace's `didit-receiver`,
+/// `didit-loadgen` and `webhook-bench` (each in its own package, so Cargo's `CARGO_BIN_EXE_*`
+/// does not reach them), or an example service. `cargo test --workspace` builds the workspace's;
+/// a narrower `cargo test` needs `cargo build --workspace --bins` first (`scripts/test.sh` does
+/// both, and builds `examples/`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // <target>/<profile>/deps/it-<hash> -> <target>/<profile>/<name>
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join(name))
+        .expect("a target folder");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` (and, for an example, `cargo build \
+         --locked --manifest-path examples/Cargo.toml` with the same CARGO_TARGET_DIR) first; \
+         `bash scripts/test.sh` does both",
+        bin.display()
+    );
+    bin
 }
 
 /// Raw HTTP/1.1 over TCP, shared with `webhook-bench verify`.
@@ -48,7 +72,7 @@ impl Receiver {
         stderr: Option<std::fs::File>,
     ) -> Result<Receiver, String> {
         let label = format!("{server}/{hmac}/{json} {}", extra.join(" "));
-        let process = Launch::new(label.clone(), env!("CARGO_BIN_EXE_didit-receiver"))
+        let process = Launch::new(label.clone(), crate::support::bin("didit-receiver"))
             .args([
                 "--server",
                 server,

@@ -11,7 +11,7 @@ use support::{Launch, Process, Receiver, SECRET};
 use webhook_bench::harness::command;
 
 fn verify(args: &[&str], secret: Option<&str>) -> Output {
-    let mut cmd = command(env!("CARGO_BIN_EXE_webhook-bench"));
+    let mut cmd = command(crate::support::bin("webhook-bench"));
     cmd.arg("verify")
         .args(args)
         .env_remove("DIDIT_WEBHOOK_SECRET");

@@ -1,12 +1,12 @@
-//! Test and benchmark support: the shared Didit fixtures, benchmark payloads of known sizes, and
-//! the CPython oracle.
+//! The Didit fixtures the product ships (the console sample and the known-answer vectors,
+//! compiled in from `fixtures/`), benchmark payloads of known sizes, and the CPython oracle.
 //!
-//! The fixtures live outside the repository, in `shared/fixtures/` beside the project root (CI lays
-//! a read-only copy there). Set `DIDIT_SHARED_DIR` to point elsewhere. Nothing here writes to it.
+//! `DIDIT_SHARED_DIR` points the tests at another folder holding `fixtures/` (the originals in
+//! `shared/fixtures/` beside the project root, say). Nothing here writes to it.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use didit_webhook::canon::{Map, Value};
@@ -18,7 +18,7 @@ pub use payloads::{PayloadSize, payload};
 #[derive(Debug, thiserror::Error)]
 pub enum FixtureError {
     #[error(
-        "cannot find the shared fixtures (looked for {0}); set DIDIT_SHARED_DIR to the folder that holds fixtures/"
+        "no fixture named {0}; the shipped ones are {SAMPLE_PRETTY}, {SAMPLE_WIRE} and {VECTORS}"
     )]
     NotFound(PathBuf),
     #[error("cannot read {path}: {source}")]
@@ -42,38 +42,35 @@ pub enum FixtureError {
     Oracle(String),
 }
 
-/// The `shared/` folder: `$DIDIT_SHARED_DIR`, else `shared/` beside the workspace root, found
-/// from the working directory (tests run in their package's folder, the binaries in the root).
-/// The path compiled in is the last resort only: a build cache shared by two checkouts (CI's
-/// fresh clone and a developer's tree) would otherwise point one of them at the other's.
-pub fn shared_dir() -> Result<PathBuf, FixtureError> {
-    if let Some(dir) = std::env::var_os("DIDIT_SHARED_DIR") {
-        let dir = PathBuf::from(dir);
-        return if dir.join("fixtures").is_dir() {
-            Ok(dir)
-        } else {
-            Err(FixtureError::NotFound(dir.join("fixtures")))
-        };
-    }
-    let compiled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    let cwd = std::env::current_dir().ok();
-    // The workspace root is the nearest ancestor holding `crates/didit-fixtures`.
-    let from_cwd = cwd.as_deref().and_then(|c| {
-        c.ancestors()
-            .find(|a| a.join("crates/didit-fixtures/Cargo.toml").is_file())
-            .map(|root| root.join("../shared"))
-    });
-    from_cwd
-        .into_iter()
-        .chain(std::iter::once(compiled.clone()))
-        .find(|d| d.join("fixtures").is_dir())
-        .ok_or_else(|| FixtureError::NotFound(compiled.join("fixtures")))
-}
+/// The fixtures this crate ships, compiled in: copies of Didit's console sample (as pasted and in
+/// wire form) and of the known-answer vectors, so that no binary needs a file beside it.
+const COMPILED: [(&str, &[u8]); 3] = [
+    (
+        SAMPLE_PRETTY,
+        include_bytes!("../fixtures/didit-v3-sample-full.json"),
+    ),
+    (
+        SAMPLE_WIRE,
+        include_bytes!("../fixtures/didit-v3-sample-full-wire.json"),
+    ),
+    (
+        VECTORS,
+        include_bytes!("../fixtures/didit-v3-signature-vectors.json"),
+    ),
+];
 
-/// Reads `shared/fixtures/<name>`.
+/// A fixture's bytes: the compiled-in copy, or `$DIDIT_SHARED_DIR/fixtures/<name>` when that
+/// variable is set (for testing against another set of fixtures).
 pub fn read_fixture(name: &str) -> Result<Vec<u8>, FixtureError> {
-    let path = shared_dir()?.join("fixtures").join(name);
-    std::fs::read(&path).map_err(|source| FixtureError::Read { path, source })
+    if let Some(dir) = std::env::var_os("DIDIT_SHARED_DIR") {
+        let path = PathBuf::from(dir).join("fixtures").join(name);
+        return std::fs::read(&path).map_err(|source| FixtureError::Read { path, source });
+    }
+    COMPILED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, bytes)| bytes.to_vec())
+        .ok_or_else(|| FixtureError::NotFound(PathBuf::from(name)))
 }
 
 /// The console test payload exactly as pasted (pretty-printed).

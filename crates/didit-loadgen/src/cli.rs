@@ -30,7 +30,8 @@ Exit status: 0 when every answer matched its label, 1 on any correctness mismatc
 or setup error."
 )]
 pub struct Options {
-    /// Scenario file (TOML), e.g. scenarios/typical-mix.toml.
+    /// A shipped scenario by name (smoke, typical-mix, typical-mix-max, max-throughput, noisy,
+    /// large-payloads, retry-storm, soak) or a scenario file (TOML), e.g. my-mix.toml.
     #[arg(long, short = 's')]
     pub scenario: PathBuf,
     /// The receiver's base URL, e.g. http://127.0.0.1:8080.

@@ -13,11 +13,17 @@ use crate::labels::{Class, PayloadKind};
 /// Why a scenario cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("cannot read scenario {path}: {source}")]
+    // `error`, not `source`: the cause is in the message once, not repeated as a source.
+    #[error("cannot read scenario {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
+    #[error(
+        "no scenario {path}: no such file, and no scenario of that name ships with the generator (it ships {})",
+        SHIPPED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+    )]
+    Missing { path: PathBuf },
     #[error("scenario {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("scenario {name}: {message}")]
@@ -389,14 +395,64 @@ impl BadShares {
     }
 }
 
+/// The scenarios that ship with the generator, compiled in from `scenarios/` (the repository's
+/// top-level `scenarios/` is the same folder), so that a binary installed anywhere has them.
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("smoke", include_str!("../scenarios/smoke.toml")),
+    ("typical-mix", include_str!("../scenarios/typical-mix.toml")),
+    (
+        "typical-mix-max",
+        include_str!("../scenarios/typical-mix-max.toml"),
+    ),
+    (
+        "max-throughput",
+        include_str!("../scenarios/max-throughput.toml"),
+    ),
+    ("noisy", include_str!("../scenarios/noisy.toml")),
+    (
+        "large-payloads",
+        include_str!("../scenarios/large-payloads.toml"),
+    ),
+    ("retry-storm", include_str!("../scenarios/retry-storm.toml")),
+    ("soak", include_str!("../scenarios/soak.toml")),
+];
+
+/// The shipped scenario `path` stands for when no such file exists: a bare name
+/// (`typical-mix`) or a path into a `scenarios/` folder (`scenarios/typical-mix.toml`), as the
+/// runner's defaults and the docs write them. Any other missing path is an error, not a guess.
+fn shipped(path: &Path) -> Option<&'static str> {
+    let in_scenarios = match path.parent() {
+        None => true,
+        Some(p) => p.as_os_str().is_empty() || p.file_name().is_some_and(|n| n == "scenarios"),
+    };
+    let name = path.file_name()?.to_str()?;
+    let name = name.strip_suffix(".toml").unwrap_or(name);
+    in_scenarios
+        .then(|| {
+            SHIPPED
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, text)| *text)
+        })
+        .flatten()
+}
+
 impl Scenario {
-    /// Reads and validates a scenario file.
+    /// Reads and validates a scenario file, or a shipped scenario by name (`typical-mix`).
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Scenario::parse(&text, path)
+        match std::fs::read_to_string(path) {
+            Ok(text) => Scenario::parse(&text, path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match shipped(path) {
+                Some(text) => Scenario::parse(text, path),
+                None => Err(ScenarioError::Missing {
+                    path: path.to_owned(),
+                }),
+            },
+            Err(error) => Err(ScenarioError::Read {
+                path: path.to_owned(),
+                error,
+            }),
+        }
     }
 
     /// Parses and validates scenario text; `origin` names it in errors.
@@ -536,6 +592,24 @@ mod tests {
         assert!(e.to_string().contains("sum to zero"), "{e}");
         let e = parse(&format!("{MIN}\n[bad]\nstale = 0.7\nfuture = 0.7\n")).expect_err("shares");
         assert!(e.to_string().contains("sum to"), "{e}");
+    }
+
+    #[test]
+    fn shipped_scenarios_load_by_name_and_a_missing_path_says_what_ships() {
+        for (name, _) in SHIPPED {
+            let by_name = Scenario::load(Path::new(name)).expect("a shipped scenario");
+            assert_eq!(&by_name.name, name, "{name}: its own name inside");
+            let as_path = format!("/no/such/dir/scenarios/{name}.toml");
+            assert!(Scenario::load(Path::new(&as_path)).is_ok(), "{as_path}");
+        }
+        for missing in ["typical-mixx", "elsewhere/smoke.toml"] {
+            let e = Scenario::load(Path::new(missing))
+                .expect_err(missing)
+                .to_string();
+            assert!(e.contains("it ships smoke, typical-mix"), "{e}");
+            // The cause is said once, not once more as an error source.
+            assert_eq!(e.matches("no such file").count(), 1, "{e}");
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Known-answer vectors from `shared/fixtures/didit-v3-signature-vectors.json`, for every backend.
+//! Known-answer vectors from `crates/didit-fixtures/fixtures/didit-v3-signature-vectors.json`, for every backend.
 
 mod common;
 

@@ -135,8 +135,8 @@ pub fn run(plan: &CapacityPlan) -> anyhow::Result<CapacityResult> {
     Ok(CapacityResult {
         schema: CAPACITY_SCHEMA.into(),
         command: plan.command.clone(),
-        started: crate::runner::sh("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]),
-        git_commit: crate::runner::sh("git", &["rev-parse", "HEAD"]),
+        started: crate::harness::now_utc(),
+        git_commit: crate::harness::Provenance::of(&plan.bin_dir).commit,
         cpu_model: crate::runner::cpu_model(),
         receiver: variant.name,
         receiver_cpus: plan.receiver_cpus.to_string(),

@@ -578,14 +578,31 @@ pub fn publish(dir: &Path, results_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The folder holding `didit-receiver` and `didit-loadgen`: `--bin-dir`, else this binary's own
+/// folder (a build's target folder, or Cargo's bin folder after `cargo install`), else the first
+/// folder on `PATH` that has both.
 fn bin_dir_of(given: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    match given {
-        Some(d) => Ok(d.clone()),
-        None => std::env::current_exe()?
-            .parent()
-            .map(Path::to_path_buf)
-            .context("cannot locate this binary's folder; pass --bin-dir"),
+    if let Some(d) = given {
+        return Ok(d.clone());
     }
+    let has_both = |d: &Path| {
+        ["didit-receiver", "didit-loadgen"]
+            .iter()
+            .all(|b| d.join(b).is_file())
+    };
+    let beside = std::env::current_exe()?.parent().map(Path::to_path_buf);
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    beside
+        .into_iter()
+        .chain(on_path)
+        .find(|d| has_both(d))
+        .context(
+            "didit-receiver and didit-loadgen are neither beside webhook-bench nor on PATH: \
+             install them (cargo install --locked --path crates/didit-receiver, and the same for \
+             crates/didit-loadgen) or pass --bin-dir",
+        )
 }
 
 fn merge_cmd(paths: &[PathBuf], out: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
@@ -803,7 +820,7 @@ fn soak_cmd(a: SoakArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|_| "host".into());
             let id = format!(
                 "{}-{host}-{}",
-                crate::runner::sh("date", &["-u", "+%Y-%m-%d"]),
+                crate::harness::today_utc(),
                 result.variant.replace(':', "-")
             );
             PathBuf::from(if a.quick {
@@ -965,7 +982,12 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::from(2))
     };
     // A receiver the harness starts (and stops when `_started` drops), or the one at --target.
-    let harness = crate::harness::Harness::new(bin_dir_of(&a.bin_dir)?);
+    // Only a --variant needs this workspace's binaries.
+    let bin_dir = match (&a.variant, &a.receiver) {
+        (Some(_), None) => bin_dir_of(&a.bin_dir)?,
+        _ => a.bin_dir.clone().unwrap_or_default(),
+    };
+    let harness = crate::harness::Harness::new(bin_dir);
     let started = match (&a.receiver, &a.variant) {
         (Some(cmd), _) => {
             if !cmd.contains("{port}") {

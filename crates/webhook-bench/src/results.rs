@@ -70,6 +70,11 @@ pub struct RunInfo {
     pub git_commit: String,
     pub rustc: String,
     pub crates: Vec<String>,
+    /// The receiver's and the generator's own builds (`--version`), as they reported them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver_build: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_build: Option<String>,
     pub cpu_model: String,
     pub cores: usize,
     pub kernel: String,

@@ -234,54 +234,6 @@ fn timing_args(plan: &Plan) -> Vec<String> {
     a
 }
 
-pub(crate) fn sh(cmd: &str, args: &[&str]) -> String {
-    command(cmd)
-        .args(args)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// Versions of the crates being compared, from `Cargo.lock` in the working directory.
-fn crate_versions() -> Vec<String> {
-    let wanted = [
-        "hyper",
-        "axum",
-        "may_minihttp",
-        "actix-web",
-        "tokio",
-        "ring",
-        "aws-lc-rs",
-        "hmac",
-        "sha2",
-        "serde_json",
-        "simd-json",
-        "sonic-rs",
-        "goose",
-        "rusqlite",
-        "async-nats",
-        "lapin",
-        "rdkafka",
-        "rdkafka-sys",
-    ];
-    let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
-    let mut out = Vec::new();
-    let mut name = None;
-    for line in lock.lines() {
-        if let Some(n) = line.strip_prefix("name = ") {
-            name = Some(n.trim_matches('"').to_owned());
-        } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take())
-            && wanted.contains(&n.as_str())
-        {
-            out.push(format!("{n} {}", v.trim_matches('"')));
-        }
-    }
-    out.sort();
-    out
-}
-
 /// The CPU model, from `/proc/cpuinfo`.
 pub(crate) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
@@ -296,13 +248,17 @@ pub(crate) fn cpu_model() -> String {
 
 fn run_info(plan: &Plan, id: String) -> RunInfo {
     let cpu_model = cpu_model();
+    // From the binaries measured, not from the working directory's git, PATH's rustc or lock file.
+    let built = crate::harness::Provenance::of(&plan.bin_dir);
     RunInfo {
         id,
         command: plan.command.clone(),
-        started: sh("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]),
-        git_commit: sh("git", &["rev-parse", "HEAD"]),
-        rustc: sh("rustc", &["--version"]),
-        crates: crate_versions(),
+        started: crate::harness::now_utc(),
+        git_commit: built.commit,
+        rustc: built.rustc,
+        crates: built.crates,
+        receiver_build: built.receiver,
+        generator_build: built.generator,
         cpu_model,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -349,7 +305,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
         let p = plan.bin_dir.join(bin);
         if !p.is_file() {
             bail!(
-                "{} not found: build the release binaries first (`cargo build --release --bins`) or pass --bin-dir",
+                "{} not found: build the release binaries first (`cargo build --release --workspace --bins`) or pass --bin-dir",
                 p.display()
             );
         }
@@ -369,7 +325,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "host".into());
-    let id = format!("{}-{host}", sh("date", &["-u", "+%Y-%m-%d"]));
+    let id = format!("{}-{host}", crate::harness::today_utc());
     let mut info = run_info(plan, id);
 
     let mut outcomes: Vec<VariantOutcome> = Vec::new();

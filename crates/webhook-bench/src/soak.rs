@@ -20,7 +20,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::matrix::Variant;
-use crate::runner::{Plan, first_mismatch, loadgen, sh};
+use crate::runner::{Plan, first_mismatch, loadgen};
 
 pub const SOAK_SCHEMA: &str = "didit-soak/1";
 
@@ -240,7 +240,7 @@ pub fn run(plan: &SoakPlan) -> anyhow::Result<SoakResult> {
             didit_loadgen::EngineKind::Goose => 1,
         })
         .map_err(|e| anyhow::anyhow!("{scenario}: {e}"))?;
-    let started = sh("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]);
+    let started = crate::harness::now_utc();
 
     // 1. Calibrate.
     say(format!(
@@ -374,7 +374,7 @@ pub fn run(plan: &SoakPlan) -> anyhow::Result<SoakResult> {
         schema: SOAK_SCHEMA.into(),
         command: base.command.clone(),
         started,
-        git_commit: sh("git", &["rev-parse", "HEAD"]),
+        git_commit: crate::harness::Provenance::of(&base.bin_dir).commit,
         cpu_model: std::fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(|t| {

@@ -73,6 +73,8 @@ fn run(cells: &[(&str, [f64; 3], f64)]) -> Results {
             git_commit: "0".repeat(40),
             rustc: "rustc 1.95.0".into(),
             crates: vec!["hyper 1.12.0".into()],
+            receiver_build: Some("didit-receiver 0.1.0 (0000, rustc 1.95.0, release)".into()),
+            generator_build: Some("didit-loadgen 0.1.0 (0000, rustc 1.95.0, release)".into()),
             cpu_model: "test cpu".into(),
             cores: 2,
             kernel: "6.18".into(),

@@ -1,4 +1,4 @@
-// The known-answer vectors of shared/fixtures/didit-v3-signature-vectors.json through verify.js,
+// The known-answer vectors of crates/didit-fixtures/fixtures/didit-v3-signature-vectors.json through verify.js,
 // with the clock set to each vector's timestamp: X-Signature must verify every one; V2 alone
 // (the X-Signature header left out) verifies all but the payloads listed in README.md.
 
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { createVerifier } from '../verify.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const shared = process.env.DIDIT_SHARED_DIR ?? join(root, '..', 'shared');
+const shared = process.env.DIDIT_SHARED_DIR ?? join(root, 'crates', 'didit-fixtures');
 const fixtures = JSON.parse(
   readFileSync(join(shared, 'fixtures', 'didit-v3-signature-vectors.json'), 'utf8'),
 );

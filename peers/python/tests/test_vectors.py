@@ -1,4 +1,4 @@
-"""The known-answer vectors of shared/fixtures/didit-v3-signature-vectors.json through verify.py,
+"""The known-answer vectors of crates/didit-fixtures/fixtures/didit-v3-signature-vectors.json through verify.py,
 with the clock set to each vector's timestamp: X-Signature, V2 alone and (when enabled) Simple
 alone must each verify every payload. Run: python -m unittest discover -s tests (from peers/python).
 """
@@ -16,7 +16,7 @@ sys.path.insert(0, str(HERE))
 
 from verify import Rejection, Verifier, canonical_v2  # noqa: E402
 
-SHARED = Path(os.environ.get("DIDIT_SHARED_DIR", HERE.parent.parent.parent / "shared"))
+SHARED = Path(os.environ.get("DIDIT_SHARED_DIR", HERE.parent.parent / "crates" / "didit-fixtures"))
 FIXTURES = json.loads((SHARED / "fixtures" / "didit-v3-signature-vectors.json").read_text("utf-8"))
 
 

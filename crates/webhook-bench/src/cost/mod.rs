@@ -190,7 +190,7 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
     if plan.variants.is_empty() {
         bail!("--variants names no variant");
     }
-    let started = crate::runner::sh("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]);
+    let started = crate::harness::now_utc();
     // The traffic model, loaded once for the floor's delivery and the Callgrind runs' traffic.
     let traffic = didit_loadgen::Scenario::load(&plan.scenario)
         .with_context(|| format!("loading {}", plan.scenario.display()))?;
@@ -343,7 +343,7 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
         schema: COST_SCHEMA.into(),
         command: plan.command.clone(),
         started,
-        git_commit: crate::runner::sh("git", &["rev-parse", "HEAD"]),
+        git_commit: crate::harness::Provenance::of(&plan.bin_dir).commit,
         cpu_model: crate::runner::cpu_model(),
         receiver_cpus: plan.receiver_cpus.to_string(),
         generator_cpus: plan.generator_cpus.to_string(),

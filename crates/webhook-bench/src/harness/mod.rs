@@ -10,10 +10,12 @@
 pub mod broker;
 pub mod cpus;
 pub mod process;
+pub mod provenance;
 pub mod receiver;
 
 pub use cpus::CpuSet;
 pub use process::{Launch, Log, Process, Ready, command, last_lines};
+pub use provenance::{BuildInfo, Provenance, build_of, now_utc, today_utc};
 pub use receiver::{Harness, Receiver, SECRET};
 
 use std::io::{BufRead, BufReader};

@@ -1,4 +1,4 @@
-//! The contract corpus (`tests/conformance/cases.json`, compiled in): the requests a receiver
+//! The contract corpus (`crates/webhook-bench/cases/cases.json`, compiled in): the requests a receiver
 //! must answer and how they are built. The conformance tests and `webhook-bench verify` read the
 //! same file through this module, so a case added once runs in both.
 
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::VerifyError;
 
 /// The corpus as committed.
-const CASES: &str = include_str!("../../../../tests/conformance/cases.json");
+const CASES: &str = include_str!("../../cases/cases.json");
 
 /// The path of the webhook in the corpus; `verify` sends those cases to the target's path.
 pub const WEBHOOK_PATH: &str = "/webhooks/didit";
@@ -153,7 +153,7 @@ struct Corpus {
 /// The committed corpus, in order.
 pub fn corpus() -> Vec<Case> {
     let c: Corpus = serde_json::from_str(CASES).unwrap_or_else(|e| {
-        panic!("tests/conformance/cases.json is compiled in and must parse: {e}")
+        panic!("crates/webhook-bench/cases/cases.json is compiled in and must parse: {e}")
     });
     c.cases
 }

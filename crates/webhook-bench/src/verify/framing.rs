@@ -1,4 +1,4 @@
-//! The malformed-request corpus (`tests/conformance/malformed.json`, compiled in), written over
+//! The malformed-request corpus (`crates/webhook-bench/cases/malformed.json`, compiled in), written over
 //! raw TCP so that requests no HTTP client library would send arrive byte for byte. Each case
 //! lists the answers the server must give in order and whether it must then close the
 //! connection; after every case the receiver must still accept a good delivery on a new
@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::wire;
 
 /// The corpus as committed.
-const MALFORMED: &str = include_str!("../../../../tests/conformance/malformed.json");
+const MALFORMED: &str = include_str!("../../cases/malformed.json");
 
 /// How long to wait for an answer or a close. The test receivers cut off a stalled client after
 /// 1 s (`--header-timeout`/`--body-timeout`), so this is generous.
@@ -90,7 +90,7 @@ struct File {
 /// The committed corpus, in order.
 pub fn corpus() -> Vec<Case> {
     let f: File = serde_json::from_str(MALFORMED).unwrap_or_else(|e| {
-        panic!("tests/conformance/malformed.json is compiled in and must parse: {e}")
+        panic!("crates/webhook-bench/cases/malformed.json is compiled in and must parse: {e}")
     });
     f.cases
 }

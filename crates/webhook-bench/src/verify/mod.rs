@@ -2,12 +2,12 @@
 //! real HTTP.
 //!
 //! Three sources of cases, each read from the same data the project's own tests use:
-//! - [`contract`]: the corpus of `tests/conformance/cases.json` (valid deliveries and retries,
+//! - [`contract`]: the corpus of `crates/webhook-bench/cases/cases.json` (valid deliveries and retries,
 //!   the known-answer vectors, the console sample, tampering, freshness, signed malformed bodies,
 //!   limits and routing);
 //! - the generator's labelled classes (`didit-loadgen`): a valid delivery of every payload kind,
 //!   then every bad class (stale, future, replayed, re-encoded, Simple-only, ...);
-//! - [`framing`]: the raw-TCP malformed-request corpus of `tests/conformance/malformed.json`.
+//! - [`framing`]: the raw-TCP malformed-request corpus of `crates/webhook-bench/cases/malformed.json`.
 //!
 //! A receiver that is not one of ours is judged on status codes (its bodies are its own); body
 //! markers such as `{"status":"duplicate"}` are optional. The framing group gets a verdict of its
@@ -497,12 +497,12 @@ pub fn verify(o: &Options, mut progress: impl FnMut(&str)) -> Result<Card, Verif
     reachable(&o.target)?;
     // Ids unique to this run, so a receiver that outlives one run sees new events the next time.
     let tag = format!("v{:x}-", seed() & 0xff_ffff_ffff);
-    progress("contract cases (tests/conformance/cases.json)");
+    progress("contract cases (crates/webhook-bench/cases/cases.json)");
     let mut lines = contract_lines(o, &tag)?;
     progress("generator classes (didit-loadgen)");
     lines.extend(generator_lines(o)?);
     if o.framing {
-        progress("framing corpus (tests/conformance/malformed.json)");
+        progress("framing corpus (crates/webhook-bench/cases/malformed.json)");
         lines.extend(framing_lines(o));
     }
     let mut groups = std::collections::BTreeMap::<String, Tally>::new();
