@@ -159,11 +159,18 @@ fn quick_run_measures_an_external_receiver_beside_a_built_in_one() {
             cmd.arg("--allow-failing");
         }
         let run = cmd.output().expect("webhook-bench runs");
-        assert!(
-            run.status.success(),
-            "{}\n{}",
-            String::from_utf8_lossy(&run.stdout),
+        // A receiver its card refused fails the run, unless --allow-failing.
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert_eq!(
+            run.status.code(),
+            Some(if allow { 0 } else { 1 }),
+            "{stdout}\n{}",
             String::from_utf8_lossy(&run.stderr)
+        );
+        assert_eq!(
+            stdout.contains("FAILED: stale-ok was refused by its report card"),
+            !allow,
+            "{stdout}"
         );
         let r = webhook_bench::results::load(&out.join("results.json")).expect("valid results");
         let by = |name: &str| r.variants.iter().find(|v| v.variant == name).expect(name);
@@ -215,6 +222,72 @@ fn quick_run_measures_an_external_receiver_beside_a_built_in_one() {
                 "{bad:?}"
             );
             assert!(cell("stale-ok").is_none());
+        }
+    }
+}
+
+/// Thresholds, k6's way: one no receiver can meet fails the run with exit 99 and names the
+/// variant, scenario, threshold and measured value, in the output and in results.json; easy ones
+/// pass, and `--bmf` writes the run in the Bencher Metric Format.
+#[test]
+fn thresholds_fail_a_run_with_99_and_easy_ones_pass() {
+    for (tag, thresholds, want) in [
+        ("thr-hard", &["max-throughput/p99<1us"][..], 99),
+        (
+            "thr-easy",
+            &["req_s>1", "max-throughput/p99<60s", "cpu_ms_per_1k<100000"][..],
+            0,
+        ),
+    ] {
+        let (bin_dir, out, root) = setup(tag);
+        let bmf = out.with_extension("bmf.json");
+        let mut cmd = command(crate::support::bin("webhook-bench"));
+        cmd.current_dir(root)
+            .args([
+                "run", "--quick", "--quiet", "--repeat", "1", "--http", "hyper",
+            ])
+            .args(["--receivers", "hyper:ring:serde"])
+            .args(["--scenario", "max-throughput"])
+            .arg("--bin-dir")
+            .arg(&bin_dir)
+            .arg("--out")
+            .arg(&out)
+            .arg("--bmf")
+            .arg(&bmf);
+        for t in thresholds {
+            cmd.args(["--threshold", t]);
+        }
+        let run = cmd.output().expect("webhook-bench runs");
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert_eq!(
+            run.status.code(),
+            Some(want),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let r = webhook_bench::results::load(&out.join("results.json")).expect("valid results");
+        assert_eq!(r.thresholds.len(), thresholds.len());
+        if want == 99 {
+            assert!(
+                stdout.contains("threshold `max-throughput/p99<1us` failed: hyper:ring:serde in max-throughput measured"),
+                "{stdout}"
+            );
+            assert_eq!(r.threshold_breaches.len(), 1, "{:?}", r.threshold_breaches);
+            assert!(r.threshold_breaches[0].measured >= 1.0);
+        } else {
+            assert!(
+                r.threshold_breaches.is_empty(),
+                "{:?}",
+                r.threshold_breaches
+            );
+            let json: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&bmf).expect("BMF written")).expect("JSON");
+            let m = &json["max-throughput/hyper:ring:serde"];
+            assert!(
+                m["throughput"]["value"].as_f64().is_some_and(|v| v > 0.0),
+                "{json}"
+            );
+            assert!(m["latency-p99"]["lower_value"].as_f64().is_some(), "{json}");
         }
     }
 }

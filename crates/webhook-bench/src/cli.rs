@@ -64,7 +64,8 @@ pub enum Cmd {
     /// report card: one line per case, grouped security / correctness / http / framing /
     /// optional. Exit 0 if every required case passed, 1 if any failed, 2 if it could not run.
     Verify(VerifyArgs),
-    /// Compare two runs like for like; exit 0 (no regression), 1 (regression), 2 (cannot compare).
+    /// Compare two runs like for like; exit 0 (no regression), 1 (regression), 99 (a
+    /// --threshold failed in the current run), 2 (cannot compare).
     Compare {
         #[arg(long)]
         baseline: PathBuf,
@@ -73,6 +74,16 @@ pub enum Cmd {
         /// How far the whole min–max range must move to count, e.g. 10%.
         #[arg(long, default_value = "10%", value_parser = parse_percent)]
         threshold: f64,
+        /// The in-run reference a variant without a null endpoint (a receiver written elsewhere)
+        /// is compared by: a variant's full name (default: the naive peer).
+        #[arg(long)]
+        reference: Option<String>,
+        /// Thresholds held against the current run, as for `run --threshold`.
+        #[arg(long = "threshold-expr", value_name = "EXPR")]
+        thresholds: Vec<crate::thresholds::Threshold>,
+        /// Also write the current run in the Bencher Metric Format to PATH.
+        #[arg(long, value_name = "PATH")]
+        bmf: Option<PathBuf>,
     },
 }
 
@@ -120,9 +131,20 @@ pub struct RunArgs {
     #[arg(long = "receiver-null", value_name = "NAME=PATH")]
     pub external_null: Vec<String>,
     /// Measure a `--receiver` whose report card fails a required case anyway (marked in the
-    /// results).
+    /// results), and do not fail the run for a receiver refused by its card or answering a
+    /// required class wrongly under load.
     #[arg(long)]
     pub allow_failing: bool,
+    /// Fail the run (exit 99, as k6 does) when a measured variant's median is on the wrong side:
+    /// `[VARIANT@][SCENARIO/]METRIC<VALUE` or `>VALUE`, METRIC one of p50, p99, p999 (durations:
+    /// 800us, 5ms), req_s, cpu_ms_per_1k, div_REF (ratio to `naive` or a variant's full name).
+    /// Repeatable. Without SCENARIO/, latency applies to constant-rate scenarios and req_s and
+    /// div_ to maximum-rate ones; without VARIANT@, to every variant but the naive reference.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<crate::thresholds::Threshold>,
+    /// Also write the run's medians and min–max in the Bencher Metric Format to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub bmf: Option<PathBuf>,
     /// Measure each variant on 1, 2, 4, … receiver cores (as many generator cores each, the
     /// brokers on the rest) up to what the machine has, and publish req/s and efficiency per
     /// core against cores. Default scenario: scenarios/max-throughput.toml. The core sets come
@@ -466,6 +488,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         external: Vec::new(),
         external_null: Vec::new(),
         allow_failing: false,
+        thresholds: Vec::new(),
+        bmf: None,
         scaling: false,
         plan: false,
         cores: None,
@@ -490,6 +514,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             baseline,
             current,
             threshold,
+            reference,
+            thresholds,
+            bmf,
         } => {
             let (b, c) = match (load(&baseline), load(&current)) {
                 (Ok(b), Ok(c)) => (b, c),
@@ -498,16 +525,34 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            match compare(&b, &c, threshold) {
+            for d in crate::compare::environment_differences(&b, &c) {
+                println!("warning: the runs differ in {d}; ratios cancel machine speed, not this");
+            }
+            if let Some(path) = &bmf {
+                crate::bmf::write(&c, path)?;
+            }
+            let breaches = match crate::thresholds::evaluate(&c, &thresholds) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("webhook-bench compare: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            match compare(&b, &c, threshold, reference.as_deref()) {
                 Err(e) => {
                     eprintln!("webhook-bench compare: cannot compare: {e}");
                     Ok(ExitCode::from(2))
                 }
                 Ok(rows) => {
                     print!("{}", render(&rows, threshold));
+                    for br in &breaches {
+                        println!("{br}");
+                    }
                     if rows.iter().any(|r| r.verdict == Verdict::Regression) {
                         println!("regression: at least one variant slowed beyond the threshold");
                         Ok(ExitCode::from(1))
+                    } else if !breaches.is_empty() {
+                        Ok(ExitCode::from(99))
                     } else {
                         println!("no regression");
                         Ok(ExitCode::SUCCESS)
@@ -904,6 +949,12 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let default_out = a.out.is_none();
     let mut results = results;
+    // Held before the results are written, so that results.json records them.
+    results.thresholds = a.thresholds.iter().map(|t| t.text.clone()).collect();
+    results.threshold_breaches = match crate::thresholds::evaluate(&results, &a.thresholds) {
+        Ok(b) => b,
+        Err(e) => bail!("{e}"),
+    };
     // The run's id is its folder's name, and never that of an earlier run's folder.
     let out = match a.out {
         Some(o) => o,
@@ -971,7 +1022,24 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
             println!("\nupdated results/README.md");
         }
     }
-    Ok(ExitCode::SUCCESS)
+    if let Some(path) = &a.bmf {
+        crate::bmf::write(&results, path)?;
+    }
+    // 2 (could not run) is an error above; then 1 (a receiver failed) wins over 99 (a threshold).
+    let failures = crate::runner::receiver_failures(&results, a.allow_failing);
+    for f in &failures {
+        println!("FAILED: {f}");
+    }
+    for b in &results.threshold_breaches {
+        println!("{b}");
+    }
+    Ok(if !failures.is_empty() {
+        ExitCode::from(1)
+    } else if !results.threshold_breaches.is_empty() {
+        ExitCode::from(99)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `verify`: exit 0 (every required case passed), 1 (one failed), 2 (could not run).

@@ -1,19 +1,23 @@
 //! `webhook-bench compare`: like-for-like regression check between two results files.
 //!
-//! Each (scenario, variant) is compared on its throughput ratio to its own `/webhooks/null`
-//! endpoint measured in the same run, so machine speed cancels out. The repeats decide noise
-//! from change: a regression only when the current run's whole min–max range of that ratio lies
-//! below the baseline's minimum by more than the threshold (and an improvement, symmetrically).
+//! Each (scenario, variant) is compared on an in-run ratio, so machine speed cancels out: its
+//! throughput ÷ its own `/webhooks/null` endpoint when both runs have one, else ÷ an in-run
+//! reference variant (the naive peer by default, or `--reference NAME`): a receiver written
+//! elsewhere has no null route. The repeats decide noise from change: a regression only when the
+//! current run's whole min–max range of that ratio lies below the baseline's minimum by more
+//! than the threshold (and an improvement, symmetrically).
 
 use std::fmt::Write as _;
 
-use crate::results::{Results, Spread};
+use crate::results::{Cell, Results, Spread};
 
 /// One compared cell.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     pub scenario: String,
     pub variant: String,
+    /// What the ratio is taken against: `own null`, `naive` or a reference variant's name.
+    pub against: String,
     pub baseline: Spread,
     pub current: Spread,
     pub verdict: Verdict,
@@ -41,20 +45,52 @@ pub enum CompareError {
         why: String,
     },
     #[error(
-        "`{variant}` in `{scenario}` has no ratio to its null endpoint in the {which} run (its calibration failed)"
+        "`{variant}` in `{scenario}` has no ratio to its null endpoint nor to {reference} in the {which} run (its calibration failed, and {reference} was not measured there)"
     )]
     NoRatio {
         scenario: String,
         variant: String,
+        reference: String,
         which: &'static str,
     },
     #[error("nothing to compare: the baseline has no measured cells")]
     Empty,
 }
 
-/// Compares every baseline cell with the current run's.
-pub fn compare(base: &Results, cur: &Results, threshold: f64) -> Result<Vec<Row>, CompareError> {
+/// The naive peer's variant name: the default reference.
+const NAIVE: &str = "axum-naive:ring:serde";
+
+/// `cell`'s throughput ÷ `reference`'s median throughput in the same scenario of the same run:
+/// the naive peer's recorded ratio, or one computed from the reference's cell.
+fn ratio_to(cell: &Cell, cells: &[Cell], reference: Option<&str>) -> Option<Spread> {
+    match reference {
+        None => cell.ratio_to_naive,
+        Some(name) => {
+            let base = cells
+                .iter()
+                .find(|c| c.variant == name && c.failed.is_none())?
+                .rps?
+                .median;
+            let rps = cell.rps?;
+            (base > 0.0).then(|| Spread {
+                median: rps.median / base,
+                min: rps.min / base,
+                max: rps.max / base,
+            })
+        }
+    }
+}
+
+/// Compares every baseline cell with the current run's: on the ratio to its own null endpoint
+/// when both runs have one, else on the ratio to `reference` (`None`: the naive peer).
+pub fn compare(
+    base: &Results,
+    cur: &Results,
+    threshold: f64,
+    reference: Option<&str>,
+) -> Result<Vec<Row>, CompareError> {
     let mut rows = Vec::new();
+    let ref_name = reference.unwrap_or("naive").to_owned();
     for bs in &base.scenarios {
         let cs = cur
             .scenarios
@@ -79,10 +115,21 @@ pub fn compare(base: &Results, cur: &Results, threshold: f64) -> Result<Vec<Row>
             let no_ratio = |which| CompareError::NoRatio {
                 scenario: bs.scenario.clone(),
                 variant: bc.variant.clone(),
+                reference: ref_name.clone(),
                 which,
             };
-            let b = bc.ratio_to_null.ok_or_else(|| no_ratio("baseline"))?;
-            let c = cc.ratio_to_null.ok_or_else(|| no_ratio("current"))?;
+            let is_reference =
+                bc.variant == reference.unwrap_or(NAIVE) && bc.ratio_to_null.is_none();
+            let (against, b, c) = match (bc.ratio_to_null, cc.ratio_to_null) {
+                (Some(b), Some(c)) => ("own null".to_owned(), b, c),
+                // The reference itself, without a null route: nothing to hold it against.
+                _ if is_reference => continue,
+                _ => (
+                    ref_name.clone(),
+                    ratio_to(bc, &bs.cells, reference).ok_or_else(|| no_ratio("baseline"))?,
+                    ratio_to(cc, &cs.cells, reference).ok_or_else(|| no_ratio("current"))?,
+                ),
+            };
             let verdict = if c.max < b.min * (1.0 - threshold) {
                 Verdict::Regression
             } else if c.min > b.max * (1.0 + threshold) {
@@ -93,6 +140,7 @@ pub fn compare(base: &Results, cur: &Results, threshold: f64) -> Result<Vec<Row>
             rows.push(Row {
                 scenario: bs.scenario.clone(),
                 variant: bc.variant.clone(),
+                against,
                 baseline: b,
                 current: c,
                 verdict,
@@ -105,26 +153,47 @@ pub fn compare(base: &Results, cur: &Results, threshold: f64) -> Result<Vec<Row>
     Ok(rows)
 }
 
+/// What differs between the machines or builds of two runs, as CodSpeed warns: another CPU,
+/// other core sets, another compiler or other crate versions. Ratios cancel machine speed, not
+/// a different machine's shape; empty when they match.
+pub fn environment_differences(base: &Results, cur: &Results) -> Vec<String> {
+    let (b, c) = (&base.run, &cur.run);
+    let mut out = Vec::new();
+    let mut differ = |what: &str, x: &str, y: &str| {
+        if x != y {
+            out.push(format!("{what}: {x} (baseline) vs {y} (current)"));
+        }
+    };
+    differ("CPU", &b.cpu_model, &c.cpu_model);
+    differ("cores", &b.cores.to_string(), &c.cores.to_string());
+    differ("receiver cores", &b.receiver_cpus, &c.receiver_cpus);
+    differ("generator cores", &b.generator_cpus, &c.generator_cpus);
+    differ("compiler", &b.rustc, &c.rustc);
+    differ("crates", &b.crates.join(", "), &c.crates.join(", "));
+    out
+}
+
 /// The table printed by `compare`.
 pub fn render(rows: &[Row], threshold: f64) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "throughput ÷ own null endpoint (in-run ratio), median (min–max); threshold {:.0} %",
+        "throughput ÷ an in-run reference (own null endpoint, else the reference), median (min–max); threshold {:.0} %",
         threshold * 100.0
     );
     let _ = writeln!(
         s,
-        "{:<16} {:<24} {:>22} {:>22} {:>8}  verdict",
-        "scenario", "variant", "baseline", "current", "change"
+        "{:<16} {:<24} {:<10} {:>22} {:>22} {:>8}  verdict",
+        "scenario", "variant", "÷", "baseline", "current", "change"
     );
     for r in rows {
         let f = |x: Spread| format!("{:.3} ({:.3}–{:.3})", x.median, x.min, x.max);
         let _ = writeln!(
             s,
-            "{:<16} {:<24} {:>22} {:>22} {:>+7.1}%  {}",
+            "{:<16} {:<24} {:<10} {:>22} {:>22} {:>+7.1}%  {}",
             r.scenario,
             r.variant,
+            r.against,
             f(r.baseline),
             f(r.current),
             (r.current.median / r.baseline.median - 1.0) * 100.0,

@@ -8,6 +8,7 @@
 //! against wrk's, [`cost`] takes a request's cost apart layer by layer, [`harness`] starts and
 //! stops everything under test, [`cli`] is the `webhook-bench` command line.
 
+pub mod bmf;
 pub mod capacity;
 pub mod charts;
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod results;
 pub mod runner;
 pub mod scaling;
 pub mod soak;
+pub mod thresholds;
 pub mod verify;
 
 pub use cli::{Cli, run};

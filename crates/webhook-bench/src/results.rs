@@ -23,6 +23,11 @@ pub struct Results {
     /// results are the 1-core point's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaling: Option<Scaling>,
+    /// The `--threshold` expressions the run was held to, and those it failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub threshold_breaches: Vec<crate::thresholds::Breach>,
 }
 
 /// A scaling run: req/s against receiver cores, on the first scenario.
@@ -166,6 +171,11 @@ pub struct Repeat {
     pub floor_p99_us: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floor_p999_us: Option<u64>,
+    /// Mismatches in the classes the report card requires (all but the re-encoded sample and
+    /// the header/body timestamp disagreement, which the card holds optional and strict): what
+    /// fails a run. Absent in runs recorded before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_mismatches: Option<u64>,
 }
 
 /// Median and range over repeats.

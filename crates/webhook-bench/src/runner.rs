@@ -159,7 +159,62 @@ fn repeat_from(report: &Report, round: usize, rss: Option<u64>) -> Repeat {
         lag_p99_us: (report.load.shape != "max").then_some(lat.schedule_lag.p99),
         floor_p99_us: None,
         floor_p999_us: None,
+        required_mismatches: Some(
+            report
+                .by_label
+                .iter()
+                .filter(|l| counted_class(&l.class))
+                .map(|l| l.counts.mismatches)
+                .sum(),
+        ),
     }
+}
+
+/// Whether a wrong answer to the generator's `class` fails a run: every class but those the
+/// report card holds optional (`reformatted`: V2 after middleware re-encoded the body) or strict
+/// (`timestamp_mismatch`: the unsigned header disagreeing with a fresh signed body).
+pub fn counted_class(class: &str) -> bool {
+    !matches!(class, "reformatted" | "timestamp_mismatch")
+}
+
+/// Why the run must exit 1: a measured receiver, other than the in-run reference, that its
+/// report card refused, or that answered a required class wrongly under load. `--allow-failing`
+/// keeps them as reports only.
+pub fn receiver_failures(results: &Results, allow_failing: bool) -> Vec<String> {
+    if allow_failing {
+        return Vec::new();
+    }
+    let reference = results
+        .run
+        .reference_naive
+        .clone()
+        .unwrap_or_else(|| NAIVE.to_owned());
+    let mut out = Vec::new();
+    for v in results.variants.iter().filter(|v| v.variant != reference) {
+        if v.status == "refused" {
+            out.push(format!(
+                "{} was refused by its report card: {}",
+                v.variant,
+                v.reason.as_deref().unwrap_or("a required case failed")
+            ));
+        }
+    }
+    for sc in &results.scenarios {
+        for c in sc.cells.iter().filter(|c| c.variant != reference) {
+            let wrong: u64 = c
+                .repeats
+                .iter()
+                .map(|r| r.required_mismatches.unwrap_or(r.mismatches))
+                .sum();
+            if wrong > 0 {
+                out.push(format!(
+                    "{} answered {wrong} deliveries of required classes wrongly under {}",
+                    c.variant, sc.scenario
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn failed_repeat(round: usize, error: String) -> Repeat {
@@ -183,6 +238,7 @@ fn failed_repeat(round: usize, error: String) -> Repeat {
         lag_p99_us: None,
         floor_p99_us: None,
         floor_p999_us: None,
+        required_mismatches: None,
     }
 }
 
@@ -607,6 +663,8 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
             .map(|(path, reason)| crate::results::SkippedScenario { path, reason })
             .collect(),
         scaling: None,
+        thresholds: Vec::new(),
+        threshold_breaches: Vec::new(),
     })
 }
 

@@ -34,6 +34,7 @@ fn repeat(round: usize, rps: f64) -> Repeat {
         lag_p99_us: None,
         floor_p99_us: None,
         floor_p999_us: None,
+        required_mismatches: Some(0),
     }
 }
 
@@ -100,6 +101,13 @@ fn run(cells: &[(&str, [f64; 3], f64)]) -> Results {
         }],
         skipped_scenarios: Vec::new(),
         scaling: None,
+        thresholds: vec!["p99<5ms".into()],
+        threshold_breaches: vec![webhook_bench::thresholds::Breach {
+            threshold: "p99<5ms".into(),
+            variant: "hyper:ring:serde".into(),
+            scenario: "typical-mix".into(),
+            measured: 6100.0,
+        }],
     }
 }
 
@@ -181,7 +189,7 @@ fn compare_tells_noise_from_change() {
         [60_000.0, 58_000.0, 63_000.0],
         120_000.0,
     )]);
-    let rows = compare(&base, &same, 0.10).expect("comparable");
+    let rows = compare(&base, &same, 0.10, None).expect("comparable");
     assert_eq!(rows[0].verdict, Verdict::Unchanged);
     // Slower relative to its own null endpoint, beyond the whole range: a regression.
     let slow = run(&[(
@@ -190,7 +198,7 @@ fn compare_tells_noise_from_change() {
         100_000.0,
     )]);
     assert_eq!(
-        compare(&base, &slow, 0.10).expect("comparable")[0].verdict,
+        compare(&base, &slow, 0.10, None).expect("comparable")[0].verdict,
         Verdict::Regression
     );
     // Overlapping ranges are not a regression even when the median moved.
@@ -200,7 +208,7 @@ fn compare_tells_noise_from_change() {
         100_000.0,
     )]);
     assert_eq!(
-        compare(&base, &wobbly, 0.10).expect("comparable")[0].verdict,
+        compare(&base, &wobbly, 0.10, None).expect("comparable")[0].verdict,
         Verdict::Unchanged
     );
     let fast = run(&[(
@@ -209,9 +217,87 @@ fn compare_tells_noise_from_change() {
         100_000.0,
     )]);
     assert_eq!(
-        compare(&base, &fast, 0.10).expect("comparable")[0].verdict,
+        compare(&base, &fast, 0.10, None).expect("comparable")[0].verdict,
         Verdict::Improvement
     );
+}
+
+/// A run of the naive peer and a receiver written elsewhere (no null route: no ratio to it).
+fn external_run(naive: [f64; 3], mine: [f64; 3]) -> Results {
+    let mut r = run(&[
+        ("axum-naive:ring:serde", naive, 90_000.0),
+        ("mine", mine, 90_000.0),
+    ]);
+    let naive_median = {
+        let mut v = naive;
+        v.sort_by(f64::total_cmp);
+        v[1]
+    };
+    for c in &mut r.scenarios[0].cells {
+        if c.variant == "mine" {
+            c.ratio_to_null = None;
+        }
+        let per_round: Vec<f64> = c.repeats.iter().map(|x| x.rps / naive_median).collect();
+        c.ratio_to_naive = webhook_bench::results::Spread::of(&per_round);
+    }
+    r
+}
+
+#[test]
+fn a_receiver_without_a_null_route_is_compared_against_the_in_run_reference() {
+    let base = external_run(
+        [20_000.0, 21_000.0, 19_000.0],
+        [40_000.0, 41_000.0, 39_000.0],
+    );
+    let rows = compare(&base, &base, 0.10, None).expect("comparable with itself");
+    assert!(rows.iter().all(|r| r.verdict == Verdict::Unchanged));
+    let mine = rows
+        .iter()
+        .find(|r| r.variant == "mine")
+        .expect("mine compared");
+    assert_eq!(mine.against, "naive");
+    // Slowed to half its speed while the reference kept its own: caught.
+    let slow = external_run(
+        [20_000.0, 21_000.0, 19_000.0],
+        [20_000.0, 21_000.0, 19_500.0],
+    );
+    let rows = compare(&base, &slow, 0.10, None).expect("comparable");
+    let mine = rows
+        .iter()
+        .find(|r| r.variant == "mine")
+        .expect("mine compared");
+    assert_eq!(mine.verdict, Verdict::Regression);
+    // The reference twice as fast in the current run, and mine with it: mine did not regress.
+    let faster = external_run(
+        [40_000.0, 42_000.0, 38_000.0],
+        [80_000.0, 82_000.0, 78_000.0],
+    );
+    let rows = compare(&base, &faster, 0.10, None).expect("comparable");
+    let mine = rows.iter().find(|r| r.variant == "mine").expect("mine compared");
+    assert_eq!(mine.verdict, Verdict::Unchanged, "{rows:?}");
+    // Another reference, named.
+    let rows = compare(&base, &slow, 0.10, Some("axum-naive:ring:serde")).expect("comparable");
+    let mine = rows
+        .iter()
+        .find(|r| r.variant == "mine")
+        .expect("mine compared");
+    assert_eq!(
+        (mine.verdict, mine.against.as_str()),
+        (Verdict::Regression, "axum-naive:ring:serde")
+    );
+}
+
+#[test]
+fn the_published_run_compared_with_itself_finds_nothing() {
+    let run =
+        load(&root().join("results/runs/2026-12-01-vm-2/results.json")).expect("published run");
+    let rows = compare(&run, &run, 0.10, None).expect("a run compares with itself");
+    assert!(
+        rows.iter()
+            .any(|r| r.variant == "node" && r.against == "naive")
+    );
+    assert!(rows.iter().all(|r| r.verdict == Verdict::Unchanged));
+    assert!(webhook_bench::compare::environment_differences(&run, &run).is_empty());
 }
 
 #[test]
@@ -230,13 +316,13 @@ fn compare_refuses_what_is_not_like_for_like() {
         100_000.0,
     )]);
     assert!(matches!(
-        compare(&base, &fewer, 0.1),
+        compare(&base, &fewer, 0.1, None),
         Err(CompareError::MissingVariant { variant, .. }) if variant == "may:ring:serde"
     ));
     let mut other = base.clone();
     other.scenarios[0].scenario = "typical-mix".into();
     assert!(matches!(
-        compare(&base, &other, 0.1),
+        compare(&base, &other, 0.1, None),
         Err(CompareError::MissingScenario(s)) if s == "max-throughput"
     ));
 }
