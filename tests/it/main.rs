@@ -12,4 +12,5 @@ mod limits;
 mod loadgen;
 mod peers;
 mod real_clients;
+mod tls;
 mod verify;
