@@ -13,4 +13,5 @@ mod limits;
 mod loadgen;
 mod peers;
 mod real_clients;
+mod tls;
 mod verify;

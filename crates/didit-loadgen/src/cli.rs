@@ -18,6 +18,7 @@ use crate::progress::Live;
 use crate::report::{Cpu, Histograms, Latency, Load, Percentiles, REPORT_SCHEMA, Report, Requests};
 use crate::scenario::{EngineKind, LoadShape, Scenario};
 use crate::target::Target;
+use crate::tls::Trust;
 
 /// Sends validly signed Didit v3 webhook traffic, good and bad, and checks every answer.
 #[derive(Debug, Parser)]
@@ -34,9 +35,15 @@ pub struct Options {
     /// large-payloads, retry-storm, soak) or a scenario file (TOML), e.g. my-mix.toml.
     #[arg(long, short = 's')]
     pub scenario: PathBuf,
-    /// The receiver's base URL, e.g. http://127.0.0.1:8080.
+    /// The receiver's base URL, e.g. http://127.0.0.1:8080 or https://staging.example.com
+    /// (its certificate checked against the system's roots).
     #[arg(long, short = 't')]
     pub target: String,
+    /// With an https:// target, accept any certificate, e.g. a self-signed staging one.
+    /// Warning: this turns off the check that the server is the one named, so anyone in the
+    /// network path can read and answer the traffic; use it only on a network you trust.
+    #[arg(long)]
+    pub insecure: bool,
     /// Engine; overrides the scenario's.
     #[arg(long, value_enum)]
     pub engine: Option<EngineKind>,
@@ -157,7 +164,12 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
         bail!("options after `--` are goose's; add --engine goose or drop them");
     }
     let secret = load_secret(opts.secret_file.as_ref())?;
-    let target = Target::parse(&opts.target, &scenario.path)?;
+    let trust = if opts.insecure {
+        Trust::AnyCertificate
+    } else {
+        Trust::SystemRoots
+    };
+    let target = Target::parse_with(&opts.target, &scenario.path, trust)?;
     target.preflight(Duration::from_secs(3))?;
     let templates = Arc::new(Templates::load().context("building the payload templates")?);
     let seed = opts.seed.unwrap_or_else(|| {

@@ -68,6 +68,9 @@ pub fn run(
     let mut config = parse_goose_args(goose_args)?;
     let total = s.warmup + s.duration;
     config.host = Some(cfg.target.url.clone());
+    // goose's reqwest speaks https with rustls and the system's roots; --insecure is its
+    // --accept-invalid-certs.
+    config.accept_invalid_certs |= cfg.target.insecure();
     config.users = Some(s.connections);
     // All users within the first tenth of the warm-up (or at once).
     config.increase_rate = Some(format!(

@@ -10,6 +10,9 @@
 //!
 //! Signing is incremental ([`template`]): the HMAC state after the constant prefix of each
 //! template is cached per second, so a delivery costs a few hundred hashed bytes.
+//!
+//! Targets are `http://` or `https://` ([`target`], [`tls`]: rustls, the system's roots, or any
+//! certificate with `--insecure`).
 
 pub mod catalogue;
 pub mod cli;
@@ -23,6 +26,7 @@ pub mod report;
 pub mod scenario;
 pub mod target;
 pub mod template;
+pub mod tls;
 
 pub use catalogue::{CatalogueError, Templates};
 pub use cli::{Options, run};
@@ -31,3 +35,4 @@ pub use labels::{Class, Expect, Judge, Label, PayloadKind, Verdict};
 pub use report::Report;
 pub use scenario::{EngineKind, LoadShape, Scenario, ScenarioError};
 pub use target::{Target, TargetError};
+pub use tls::{TlsClient, TlsError, Trust};

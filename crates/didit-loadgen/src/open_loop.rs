@@ -7,6 +7,10 @@
 //! rate and of the connections and its own traffic model; their histograms are added exactly at
 //! the end.
 //!
+//! An `https://` target's connections go through TLS (`crate::tls`): hyper's client over a
+//! tokio-rustls stream, the raw client over a `RawStream` whose TLS arm is the only one that
+//! pays for it.
+//!
 //! One pacer task releases tickets on schedule; connection tasks take the next ticket whenever
 //! they are free. A ticket that waits because every connection is busy keeps its intended time,
 //! so that wait is part of the corrected latency. tokio's timers tick in milliseconds, so the
@@ -30,6 +34,7 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper::http::{Method, header};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 use crate::generator::Generator;
 use crate::labels::{Expect, Judge, Verdict, check_with};
@@ -475,10 +480,84 @@ impl Link {
 }
 
 struct RawConn {
-    stream: TcpStream,
+    stream: RawStream,
     head: Vec<u8>,
     buf: Vec<u8>,
     closed: bool,
+}
+
+/// The raw client's socket: plain, or TLS for an `https://` target. A `match` per call, so the
+/// plain arm costs what a bare `TcpStream` does (no boxing, no dynamic dispatch).
+enum RawStream {
+    Plain(TcpStream),
+    /// Boxed: a TLS session is a few kilobytes, a plain socket a few bytes.
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl RawStream {
+    async fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use tokio::io::AsyncWriteExt;
+        match self {
+            RawStream::Plain(s) => s.write(buf).await,
+            RawStream::Tls(s) => s.write(buf).await,
+        }
+    }
+
+    async fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        use tokio::io::AsyncWriteExt;
+        match self {
+            RawStream::Plain(s) => s.write_vectored(bufs).await,
+            RawStream::Tls(s) => s.write_vectored(bufs).await,
+        }
+    }
+
+    async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        match self {
+            RawStream::Plain(s) => s.write_all(buf).await,
+            RawStream::Tls(s) => s.write_all(buf).await,
+        }
+    }
+
+    /// Sends what TLS still holds (a plain socket holds nothing).
+    async fn flush(&mut self) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        match self {
+            RawStream::Plain(_) => Ok(()),
+            RawStream::Tls(s) => s.flush().await,
+        }
+    }
+
+    async fn read_buf(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        use tokio::io::AsyncReadExt;
+        match self {
+            RawStream::Plain(s) => s.read_buf(buf).await,
+            RawStream::Tls(s) => s.read_buf(buf).await,
+        }
+    }
+
+    /// Reads what has already arrived, without waiting: `None` when nothing has.
+    async fn try_read_buf(&mut self, buf: &mut Vec<u8>) -> Option<std::io::Result<usize>> {
+        match self {
+            RawStream::Plain(s) => match s.try_read_buf(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+                r => Some(r),
+            },
+            RawStream::Tls(s) => {
+                use std::future::Future;
+                use tokio::io::AsyncReadExt;
+                // One poll of a read: ready now, or not. A dropped pending read loses nothing
+                // (what arrived stays in the TLS session).
+                let mut read = std::pin::pin!(s.read_buf(buf));
+                match std::future::poll_fn(|cx| std::task::Poll::Ready(read.as_mut().poll(cx)))
+                    .await
+                {
+                    std::task::Poll::Ready(r) => Some(r),
+                    std::task::Poll::Pending => None,
+                }
+            }
+        }
+    }
 }
 
 async fn connect(shared: &Shared) -> Result<Link, String> {
@@ -486,15 +565,39 @@ async fn connect(shared: &Shared) -> Result<Link, String> {
         .await
         .map_err(|e| format!("connect {}: {e}", shared.target.addr))?;
     let _ = stream.set_nodelay(true);
-    if shared.client == HttpClient::Raw {
-        return Ok(Link::Raw(RawConn {
+    let raw = shared.client == HttpClient::Raw;
+    let Some(tls) = &shared.target.tls else {
+        return if raw {
+            Ok(Link::Raw(RawConn::new(RawStream::Plain(stream))))
+        } else {
+            hyper_link(stream).await
+        };
+    };
+    let stream = tls.connect(stream).await.map_err(|e| e.to_string())?;
+    if raw {
+        Ok(Link::Raw(RawConn::new(RawStream::Tls(Box::new(stream)))))
+    } else {
+        hyper_link(stream).await
+    }
+}
+
+impl RawConn {
+    fn new(stream: RawStream) -> RawConn {
+        RawConn {
             stream,
             head: Vec::with_capacity(512),
             buf: Vec::with_capacity(4096),
             closed: false,
-        }));
+        }
     }
-    let (sender, driver) = http1::handshake(TokioIo::new(stream))
+}
+
+/// hyper's HTTP/1.1 client on `io`, its connection driver spawned on this thread.
+async fn hyper_link<T>(io: T) -> Result<Link, String>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
+{
+    let (sender, driver) = http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| format!("handshake: {e}"))?;
     tokio::task::spawn_local(async move {
@@ -532,7 +635,6 @@ async fn raw_exchange(
     delivery: &crate::generator::Delivery,
     wire: Option<&[u8]>,
 ) -> Result<(u16, Range<usize>), String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     c.buf.clear();
     let head = &mut c.head;
     head.clear();
@@ -566,12 +668,11 @@ async fn raw_exchange(
     let mut sent = first;
     while sent < body.len() {
         c.buf.reserve(4096);
-        match c.stream.try_read_buf(&mut c.buf) {
-            Ok(n) if n > 0 => {
-                early = true;
-                break;
-            }
-            _ => {}
+        if let Some(Ok(n)) = c.stream.try_read_buf(&mut c.buf).await
+            && n > 0
+        {
+            early = true;
+            break;
         }
         let end = (sent + CHUNK).min(body.len());
         match c.stream.write_all(&body[sent..end]).await {
@@ -582,6 +683,8 @@ async fn raw_exchange(
     if early {
         // The answer came before the body was sent: the connection cannot be reused.
         c.closed = true;
+    } else if let Err(e) = c.stream.flush().await {
+        return raw_early_answer(c, e).await;
     }
     loop {
         if let Some(answer) = parse_answer(c)? {
@@ -605,7 +708,6 @@ async fn raw_early_answer(
     c: &mut RawConn,
     e: std::io::Error,
 ) -> Result<(u16, Range<usize>), String> {
-    use tokio::io::AsyncReadExt;
     c.closed = true;
     let read = tokio::time::timeout(Duration::from_millis(200), async {
         loop {

@@ -1,4 +1,5 @@
-//! The receiver under test: address, `Host` header, path, and a check that it answers.
+//! The receiver under test: address, `Host` header, path, TLS for an `https://` target, and a
+//! check that it answers.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -6,14 +7,14 @@ use std::time::Duration;
 use hyper::Uri;
 use hyper::http::HeaderValue;
 
+use crate::tls::{BlockingStream, ConnectError, TlsClient, TlsError, Trust};
+
 /// Why a target cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error("target `{0}` is not a URL like http://127.0.0.1:8080")]
     Url(String),
-    #[error(
-        "target `{0}`: only http:// is supported (TLS would measure the TLS stack, not the receiver)"
-    )]
+    #[error("target `{0}`: only http:// and https:// are supported")]
     Scheme(String),
     #[error("target `{0}` does not resolve to an address")]
     Resolve(String),
@@ -21,6 +22,8 @@ pub enum TargetError {
         "target {0} does not answer ({1}); start a receiver first, e.g. `didit-receiver --listen {0}`, or pass the right --target"
     )]
     NoAnswer(SocketAddr, String),
+    #[error("target {0}: {1}")]
+    Tls(String, TlsError),
 }
 
 /// A resolved target.
@@ -31,23 +34,37 @@ pub struct Target {
     pub host_header: HeaderValue,
     /// The path deliveries are posted to.
     pub path_uri: Uri,
+    /// For an `https://` target: the TLS client every connection goes through.
+    pub tls: Option<TlsClient>,
 }
 
 impl Target {
-    /// Parses `url` (scheme, host, port; a path in it is ignored) and the delivery `path`.
+    /// Parses `url` (scheme, host, port; a path in it is ignored) and the delivery `path`; an
+    /// `https://` target's certificate must chain to the system's roots.
     pub fn parse(url: &str, path: &str) -> Result<Target, TargetError> {
+        Target::parse_with(url, path, Trust::SystemRoots)
+    }
+
+    /// [`Target::parse`], with the certificates an `https://` target may show.
+    pub fn parse_with(url: &str, path: &str, trust: Trust) -> Result<Target, TargetError> {
         let uri: Uri = url.parse().map_err(|_| TargetError::Url(url.into()))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(TargetError::Scheme(url.into()));
-        }
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(TargetError::Scheme(url.into())),
+        };
         let authority = uri
             .authority()
             .ok_or_else(|| TargetError::Url(url.into()))?;
-        let port = authority.port_u16().unwrap_or(80);
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
         let host = authority
             .host()
             .trim_start_matches('[')
             .trim_end_matches(']');
+        let tls = https
+            .then(|| TlsClient::new(host, trust))
+            .transpose()
+            .map_err(|e| TargetError::Tls(url.into(), e))?;
         let addr = (host, port)
             .to_socket_addrs()
             .map_err(|_| TargetError::Resolve(url.into()))?
@@ -59,7 +76,15 @@ impl Target {
             host_header: HeaderValue::from_str(authority.as_str())
                 .map_err(|_| TargetError::Url(url.into()))?,
             path_uri: path.parse().map_err(|_| TargetError::Url(path.into()))?,
+            tls,
         })
+    }
+
+    /// An `https://` target whose certificate is not checked (`--insecure`).
+    pub fn insecure(&self) -> bool {
+        self.tls
+            .as_ref()
+            .is_some_and(|t| t.trust() == Trust::AnyCertificate)
     }
 
     /// A loopback address (the only kind the project's own tests and scripts load).
@@ -67,14 +92,17 @@ impl Target {
         self.addr.ip().is_loopback()
     }
 
-    /// Connects and sends `GET /healthz`; any HTTP answer within `timeout` counts as alive.
+    /// Connects (through TLS for an `https://` target) and sends `GET /healthz`; any HTTP
+    /// answer within `timeout` counts as alive. A certificate that is not trusted is an error of
+    /// its own, which names `--insecure`.
     pub fn preflight(&self, timeout: Duration) -> Result<(), TargetError> {
         use std::io::{Read, Write};
         let fail = |e: String| TargetError::NoAnswer(self.addr, e);
-        let mut s = std::net::TcpStream::connect_timeout(&self.addr, timeout)
-            .map_err(|e| fail(e.to_string()))?;
-        s.set_read_timeout(Some(timeout))
-            .map_err(|e| fail(e.to_string()))?;
+        let mut s = match BlockingStream::connect(self.addr, self.tls.as_ref(), timeout) {
+            Ok(s) => s,
+            Err(ConnectError::Tcp(e)) => return Err(fail(e.to_string())),
+            Err(ConnectError::Tls(e)) => return Err(TargetError::Tls(self.url.clone(), e)),
+        };
         write!(
             s,
             "GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
@@ -102,10 +130,14 @@ mod tests {
         assert_eq!(t.addr.port(), 8080);
         assert!(t.is_loopback());
         assert_eq!(t.host_header, "127.0.0.1:8080");
-        assert!(matches!(
-            Target::parse("https://127.0.0.1:1", "/"),
-            Err(TargetError::Scheme(_))
-        ));
+        assert!(t.tls.is_none());
+        let https = Target::parse_with("https://127.0.0.1", "/", Trust::AnyCertificate)
+            .expect("https is a target");
+        assert_eq!(https.addr.port(), 443);
+        assert!(https.insecure());
+        let e = Target::parse("ftp://127.0.0.1:1", "/").expect_err("ftp is not");
+        assert!(matches!(e, TargetError::Scheme(_)), "{e}");
+        assert!(e.to_string().contains("http:// and https://"), "{e}");
         assert!(matches!(
             Target::parse("not a url", "/"),
             Err(TargetError::Url(_))

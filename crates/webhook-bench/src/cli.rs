@@ -281,9 +281,15 @@ fn externals(specs: &[String], nulls: &[String]) -> anyhow::Result<Vec<crate::ma
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("subject").required(true).args(["target", "receiver", "variant"])))]
 pub struct VerifyArgs {
-    /// A running receiver: http://HOST:PORT[/path] (path default: /webhooks/didit).
+    /// A running receiver: http://HOST:PORT[/path] or https://HOST[:PORT][/path] (path default:
+    /// /webhooks/didit; an https certificate is checked against the system's roots).
     #[arg(long)]
     pub target: Option<String>,
+    /// With an https:// target, accept any certificate, e.g. a self-signed staging one.
+    /// Warning: this turns off the check that the server is the one named, so anyone in the
+    /// network path can read and answer the traffic; use it only on a network you trust.
+    #[arg(long, requires = "target")]
+    pub insecure: bool,
     /// Start this receiver and verify it, as `run --receiver` does: run with `sh -c`, `{port}`
     /// replaced by a free loopback port, the secret in DIDIT_WEBHOOK_SECRET; stopped after.
     #[arg(long, value_name = "CMD")]
@@ -314,7 +320,8 @@ pub struct VerifyArgs {
     /// Framing failures (the raw-TCP malformed corpus) fail the card too.
     #[arg(long, conflicts_with = "no_framing")]
     pub strict_http: bool,
-    /// Skip the raw-TCP malformed corpus (for a receiver behind a proxy that owns the framing).
+    /// Skip the raw-TCP malformed corpus (for a receiver behind a proxy that owns the framing;
+    /// an https:// target skips it anyway).
     #[arg(long)]
     pub no_framing: bool,
     /// Also write the card as JSON to this file.
@@ -1103,10 +1110,21 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
             (a.target.clone().unwrap_or_default(), secret, None)
         }
     };
-    let target = match Target::parse(&url) {
+    let trust = if a.insecure {
+        didit_loadgen::Trust::AnyCertificate
+    } else {
+        didit_loadgen::Trust::SystemRoots
+    };
+    let target = match Target::parse_with(&url, trust) {
         Ok(t) => t,
         Err(e) => return cannot(e.to_string()),
     };
+    if a.strict_http && target.tls.is_some() {
+        return cannot(
+            "--strict-http judges the raw framing corpus, which runs against http:// targets only"
+                .into(),
+        );
+    }
     let o = Options {
         target,
         secret,

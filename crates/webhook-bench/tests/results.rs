@@ -273,7 +273,10 @@ fn a_receiver_without_a_null_route_is_compared_against_the_in_run_reference() {
         [80_000.0, 82_000.0, 78_000.0],
     );
     let rows = compare(&base, &faster, 0.10, None).expect("comparable");
-    let mine = rows.iter().find(|r| r.variant == "mine").expect("mine compared");
+    let mine = rows
+        .iter()
+        .find(|r| r.variant == "mine")
+        .expect("mine compared");
     assert_eq!(mine.verdict, Verdict::Unchanged, "{rows:?}");
     // Another reference, named.
     let rows = compare(&base, &slow, 0.10, Some("axum-naive:ring:serde")).expect("comparable");

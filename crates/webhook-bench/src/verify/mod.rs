@@ -9,6 +9,11 @@
 //!   then every bad class (stale, future, replayed, re-encoded, Simple-only, ...);
 //! - [`framing`]: the raw-TCP malformed-request corpus of `crates/webhook-bench/cases/malformed.json`.
 //!
+//! An `https://` target gets the contract cases and the generator's classes over TLS ([`wire`]);
+//! the framing corpus is skipped there, with a note on the card: it needs the bare socket
+//! (half-closes, peeking for `100 Continue`), and behind TLS the framing is usually the
+//! terminating proxy's anyway.
+//!
 //! A receiver that is not one of ours is judged on status codes (its bodies are its own); body
 //! markers such as `{"status":"duplicate"}` are optional. The framing group gets a verdict of its
 //! own and counts only with `--strict-http`: a receiver behind a proxy does not own its framing.
@@ -22,7 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use didit_loadgen::scenario::Scenario;
-use didit_loadgen::{Acked, Class, Generator, PayloadKind, Templates};
+use didit_loadgen::tls::{BlockingStream, ConnectError};
+use didit_loadgen::{Acked, Class, Generator, PayloadKind, Templates, TlsClient, Trust};
 use didit_webhook::Secret;
 use serde::Serialize;
 
@@ -74,6 +80,11 @@ pub enum VerifyError {
     BadTarget(String),
     #[error("cannot reach {target}: {error}; is the receiver running there?")]
     Unreachable { target: String, error: String },
+    #[error("{target}: {error}")]
+    Tls {
+        target: String,
+        error: didit_loadgen::TlsError,
+    },
     #[error(transparent)]
     Fixture(#[from] didit_fixtures::FixtureError),
     #[error(transparent)]
@@ -94,13 +105,25 @@ pub struct Target {
     pub host: String,
     /// The webhook path (default `/webhooks/didit`).
     pub path: String,
+    /// For an `https://` target: the TLS client every connection goes through.
+    pub tls: Option<TlsClient>,
 }
 
 impl Target {
-    /// Parses `http://HOST:PORT[/path]`.
+    /// Parses `http://HOST[:PORT][/path]` or `https://…`; an `https://` target's certificate
+    /// must chain to the system's roots.
     pub fn parse(url: &str) -> Result<Target, VerifyError> {
+        Target::parse_with(url, Trust::SystemRoots)
+    }
+
+    /// [`Target::parse`], with the certificates an `https://` target may show.
+    pub fn parse_with(url: &str, trust: Trust) -> Result<Target, VerifyError> {
         let bad = || VerifyError::BadTarget(url.to_owned());
-        let rest = url.strip_prefix("http://").ok_or_else(bad)?;
+        let (rest, https) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (rest, false),
+            (None, Some(rest)) => (rest, true),
+            (None, None) => return Err(bad()),
+        };
         let (host, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
@@ -110,17 +133,43 @@ impl Target {
         } else {
             path
         };
-        let addr = host
-            .to_socket_addrs()
-            .map_err(|_| bad())?
-            .next()
-            .ok_or_else(bad)?;
+        // `host:port`, `[v6]:port`, or either without a port (the scheme's).
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if !port.ends_with(']') => {
+                port.parse::<u16>().map_err(|_| bad())?;
+                name
+            }
+            _ => host,
+        };
+        let default_port = if https { 443 } else { 80 };
+        let addr = if name.len() == host.len() {
+            format!("{host}:{default_port}")
+        } else {
+            host.to_owned()
+        }
+        .to_socket_addrs()
+        .map_err(|_| bad())?
+        .next()
+        .ok_or_else(bad)?;
+        let tls = https
+            .then(|| TlsClient::new(name.trim_start_matches('[').trim_end_matches(']'), trust))
+            .transpose()
+            .map_err(|error| VerifyError::Tls {
+                target: url.to_owned(),
+                error,
+            })?;
         Ok(Target {
             url: url.to_owned(),
             addr,
             host: host.to_owned(),
             path: path.to_owned(),
+            tls,
         })
+    }
+
+    /// Writes `bytes` on a new connection (TLS for `https://`) and reads one answer.
+    pub fn send(&self, bytes: &[u8]) -> Result<wire::Response, String> {
+        wire::send_over(self.addr, self.tls.as_ref(), bytes)
     }
 }
 
@@ -177,6 +226,8 @@ pub struct Card {
     /// Every required case (security, correctness, http) passed.
     pub required_passed: bool,
     pub framing_passed: bool,
+    /// Why the framing corpus did not run, when it did not.
+    pub framing_skipped: Option<String>,
     pub strict_http: bool,
     /// The verdict: required passed, and framing too under `--strict-http`.
     pub passed: bool,
@@ -232,10 +283,13 @@ impl Card {
         let r = self.required();
         let f = self.tally("framing");
         out.push_str(&if f.total == 0 {
-            "\nframing: skipped (--no-framing)\n".to_owned()
+            format!(
+                "\nframing: skipped ({})\n",
+                self.framing_skipped.as_deref().unwrap_or("--no-framing")
+            )
         } else {
             format!(
-                "\nframing: {} ({}/{}; {})\n",
+                "\nframing: {} ({}/{}; {}{})\n",
                 if self.framing_passed { "pass" } else { "FAIL" },
                 f.passed,
                 f.total,
@@ -243,7 +297,11 @@ impl Card {
                     "counts: --strict-http"
                 } else {
                     "informational; --strict-http makes it count"
-                }
+                },
+                self.framing_skipped
+                    .as_deref()
+                    .map(|why| format!("; the raw-TCP corpus skipped: {why}"))
+                    .unwrap_or_default()
             )
         });
         out.push_str(&format!(
@@ -274,14 +332,20 @@ impl Card {
     }
 }
 
-/// Checks that the target accepts connections at all (else exit 2, not a failed card).
+/// Checks that the target accepts connections at all, and TLS ones from us for an `https://`
+/// target (else exit 2, not a failed card: an untrusted certificate names `--insecure`).
 fn reachable(t: &Target) -> Result<(), VerifyError> {
-    std::net::TcpStream::connect_timeout(&t.addr, Duration::from_secs(5))
-        .map(drop)
-        .map_err(|e| VerifyError::Unreachable {
+    match BlockingStream::connect(t.addr, t.tls.as_ref(), Duration::from_secs(5)) {
+        Ok(_) => Ok(()),
+        Err(ConnectError::Tcp(e)) => Err(VerifyError::Unreachable {
             target: t.url.clone(),
             error: e.to_string(),
-        })
+        }),
+        Err(ConnectError::Tls(error)) => Err(VerifyError::Tls {
+            target: t.url.clone(),
+            error,
+        }),
+    }
 }
 
 fn answer(r: &Result<wire::Response, String>) -> String {
@@ -348,7 +412,7 @@ fn contract_lines(o: &Options, tag: &str) -> Result<Vec<Line>, VerifyError> {
     )?;
     let mut lines = Vec::new();
     for (c, b) in cases.iter().zip(&built) {
-        let r = wire::send(o.target.addr, &b.bytes);
+        let r = o.target.send(&b.bytes);
         let mut ok = vec![c.expect.status];
         ok.extend(&c.also);
         let passed = r.as_ref().is_ok_and(|r| ok.contains(&r.status));
@@ -423,7 +487,7 @@ fn generator_lines(o: &Options) -> Result<Vec<Line>, VerifyError> {
         let d = g.make_kind(class, kind, now());
         let expect = d.label.expect;
         let req = wire::request(&o.target.path, &o.target.host, &d);
-        let r = wire::send(o.target.addr, &req);
+        let r = o.target.send(&req);
         let passed = r.as_ref().is_ok_and(|r| r.status == expect.status());
         if class == Class::Valid && passed {
             // A source for the replay and retry classes that follow.
@@ -501,10 +565,18 @@ pub fn verify(o: &Options, mut progress: impl FnMut(&str)) -> Result<Card, Verif
     let mut lines = contract_lines(o, &tag)?;
     progress("generator classes (didit-loadgen)");
     lines.extend(generator_lines(o)?);
-    if o.framing {
+    let framing_skipped = if !o.framing {
+        Some("--no-framing".to_owned())
+    } else if o.target.tls.is_some() {
+        let why = "an https target: the raw corpus needs the bare TCP socket, and behind TLS \
+                   the framing is usually the terminating proxy's";
+        progress(&format!("framing corpus skipped ({why})"));
+        Some(why.to_owned())
+    } else {
         progress("framing corpus (crates/webhook-bench/cases/malformed.json)");
         lines.extend(framing_lines(o));
-    }
+        None
+    };
     let mut groups = std::collections::BTreeMap::<String, Tally>::new();
     for l in &lines {
         let t = groups.entry(l.group.clone()).or_default();
@@ -525,7 +597,35 @@ pub fn verify(o: &Options, mut progress: impl FnMut(&str)) -> Result<Card, Verif
         groups,
         required_passed,
         framing_passed,
+        framing_skipped,
         strict_http: o.strict_http,
         passed: required_passed && (framing_passed || !o.strict_http),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_with_their_scheme_port_and_path() {
+        let t = Target::parse("http://127.0.0.1:3000").expect("http");
+        assert_eq!(
+            (t.addr.port(), t.path.as_str()),
+            (3000, contract::WEBHOOK_PATH)
+        );
+        assert!(t.tls.is_none());
+        let t = Target::parse_with("https://127.0.0.1/hooks", Trust::AnyCertificate)
+            .expect("https without a port");
+        assert_eq!((t.addr.port(), t.path.as_str()), (443, "/hooks"));
+        assert!(t.tls.is_some());
+        let t = Target::parse_with("https://[::1]:8443", Trust::AnyCertificate).expect("v6");
+        assert_eq!((t.addr.port(), t.host.as_str()), (8443, "[::1]:8443"));
+        for bad in ["ftp://127.0.0.1:1", "127.0.0.1:1", "http://127.0.0.1:port"] {
+            assert!(
+                matches!(Target::parse(bad), Err(VerifyError::BadTarget(_))),
+                "{bad}"
+            );
+        }
+    }
 }

@@ -1,10 +1,14 @@
-//! HTTP/1.1 over a plain TCP socket: requests written byte for byte (framing cases no client
-//! library would send), answers read with a timeout. Loopback or any address the user names.
+//! HTTP/1.1 over a plain TCP socket, or TLS for an `https://` target: requests written byte for
+//! byte (framing cases no client library would send), answers read with a timeout. Loopback or
+//! any address the user names.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use didit_loadgen::TlsClient;
+use didit_loadgen::tls::BlockingStream;
 
 /// The longest wait for a connection or an answer.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,20 +44,30 @@ pub fn request(path: &str, host: &str, d: &didit_loadgen::Delivery) -> Vec<u8> {
     req
 }
 
-/// Writes `bytes` on a new connection and reads one answer.
+/// Writes `bytes` on a new plain TCP connection and reads one answer.
 pub fn send(addr: SocketAddr, bytes: &[u8]) -> Result<Response, String> {
-    send_within(addr, bytes, IO_TIMEOUT)
+    send_over(addr, None, bytes)
 }
 
-/// [`send`] with another timeout.
-pub fn send_within(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> Result<Response, String> {
-    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
-    s.set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
+/// [`send`], through TLS when `tls` is given.
+pub fn send_over(
+    addr: SocketAddr,
+    tls: Option<&TlsClient>,
+    bytes: &[u8],
+) -> Result<Response, String> {
+    send_within(addr, tls, bytes, IO_TIMEOUT)
+}
+
+/// [`send_over`] with another timeout.
+pub fn send_within(
+    addr: SocketAddr,
+    tls: Option<&TlsClient>,
+    bytes: &[u8],
+    timeout: Duration,
+) -> Result<Response, String> {
+    let mut s = BlockingStream::connect(addr, tls, timeout).map_err(|e| e.to_string())?;
     // A server may answer before it has read everything (413); a failed write is not the answer.
-    let _ = s.write_all(bytes);
+    let _ = s.write_all(bytes).and_then(|()| s.flush());
     read_response(&mut BufReader::new(s))
 }
 
