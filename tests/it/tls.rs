@@ -147,14 +147,21 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// An empty working folder: the tools must not need the checkout's files (the shipped scenario is
+/// taken by name).
+fn empty_cwd() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("didit-tls-cwd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    dir
+}
+
 fn loadgen(args: &[&str]) -> Output {
     command(crate::support::bin("didit-loadgen"))
-        .args([
-            "--scenario",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.toml"),
-        ])
+        .args(["--scenario", "smoke"])
         .args(args)
+        .current_dir(empty_cwd())
         .env("DIDIT_WEBHOOK_SECRET", SECRET)
+        .env_remove("DIDIT_SHARED_DIR")
         .output()
         .expect("didit-loadgen runs")
 }
@@ -257,6 +264,8 @@ fn verify(args: &[&str]) -> Output {
     command(crate::support::bin("webhook-bench"))
         .arg("verify")
         .args(args)
+        .current_dir(empty_cwd())
+        .env_remove("DIDIT_SHARED_DIR")
         .env("DIDIT_WEBHOOK_SECRET", SECRET)
         .output()
         .expect("run webhook-bench verify")
