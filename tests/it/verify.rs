@@ -95,6 +95,160 @@ fn a_built_in_variant_passes_including_the_framing_corpus() {
     rx.stop();
 }
 
+/// A receiver written from Didit's docs that is secure but not strict passes every required case;
+/// its strict differences are reported, and count only with `--strict`.
+#[test]
+fn a_secure_but_lenient_receiver_passes_and_strict_names_its_differences() {
+    let rx = Faulty::start("lenient");
+    let o = verify(&["--target", &rx.1, "--no-framing"], Some(SECRET));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for case in [
+        "uppercase signature",
+        "header refreshed by a replayer",
+        "signed body with a string timestamp",
+        "generator timestamp_mismatch approved",
+    ] {
+        assert!(
+            out.contains(&format!("FAIL {case}:")),
+            "{case} not reported:\n{out}"
+        );
+    }
+    assert!(
+        out.contains("strict: FAIL") && out.contains("--strict makes it count"),
+        "{out}"
+    );
+    let strict = verify(
+        &["--target", &rx.1, "--no-framing", "--strict"],
+        Some(SECRET),
+    );
+    assert_eq!(strict.status.code(), Some(1), "{}", text(&strict));
+}
+
+/// JUnit for CI: one testsuite per group and one testcase per line; each failed required case is
+/// a `<failure>` whose message says what was sent, what a correct receiver answers and what this
+/// one answered; a correct receiver has none. The Markdown card leads with the failures.
+#[test]
+fn the_card_as_junit_and_markdown() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    for (fault, failures) in [("none", 0), ("header-freshness", 3)] {
+        let rx = Faulty::start(fault);
+        let junit = dir.join(format!("card-{fault}-{}.xml", std::process::id()));
+        let md = dir.join(format!("card-{fault}-{}.md", std::process::id()));
+        let o = verify(
+            &[
+                "--target",
+                &rx.1,
+                "--no-framing",
+                "--junit",
+                junit.to_str().expect("utf-8 path"),
+                "--markdown",
+                md.to_str().expect("utf-8 path"),
+            ],
+            Some(SECRET),
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(if failures == 0 { 0 } else { 1 }),
+            "{}",
+            text(&o)
+        );
+        let xml = std::fs::read_to_string(&junit).expect("JUnit written");
+        let report = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit");
+        let cases: usize = report.test_suites.iter().map(|s| s.test_cases.len()).sum();
+        assert!(cases >= 60, "{cases} testcases");
+        let groups: Vec<&str> = report.test_suites.iter().map(|s| s.name.as_str()).collect();
+        assert!(
+            groups.starts_with(&["security", "correctness", "http", "strict"]),
+            "{groups:?}"
+        );
+        let failed: Vec<&quick_junit::TestCase> = report
+            .test_suites
+            .iter()
+            .flat_map(|s| &s.test_cases)
+            .filter(|c| matches!(c.status, quick_junit::TestCaseStatus::NonSuccess { .. }))
+            .collect();
+        assert_eq!(failed.len(), failures, "{xml}");
+        for c in failed {
+            let quick_junit::TestCaseStatus::NonSuccess { message, .. } = &c.status else {
+                unreachable!("filtered");
+            };
+            let m = message.as_ref().map(|m| m.as_str()).unwrap_or_default();
+            assert!(
+                c.name.as_str().starts_with("old signed body")
+                    && m.contains("a correct receiver answers 401, this one answered 200"),
+                "{}: {m}",
+                c.name.as_str()
+            );
+        }
+        let md = std::fs::read_to_string(&md).expect("Markdown written");
+        if failures == 0 {
+            assert!(md.starts_with("## webhook-bench verify: PASS"), "{md}");
+        } else {
+            assert!(md.starts_with("## webhook-bench verify: FAIL"), "{md}");
+            assert!(
+                md.contains("| ❌ | security | old signed body (400 s) with a fresh X-Timestamp |"),
+                "{md}"
+            );
+        }
+    }
+}
+
+/// The card JSON names its schema and matches the committed JSON Schema.
+#[test]
+fn the_card_json_matches_its_committed_schema() {
+    let rx = Faulty::start("lenient");
+    let json = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("card-schema-{}.json", std::process::id()));
+    let o = verify(
+        &[
+            "--target",
+            &rx.1,
+            "--no-framing",
+            "--json",
+            json.to_str().expect("utf-8 path"),
+        ],
+        Some(SECRET),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("the card")).expect("JSON");
+    assert_eq!(card["schema"], "webhook-bench-card/1");
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/results/card.schema.json"
+        ))
+        .expect("results/card.schema.json"),
+    )
+    .expect("the schema is JSON");
+    let v = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let errors: Vec<String> = v.iter_errors(&card).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // A card that is not one fails it: the check can fail.
+    let mut broken = card.clone();
+    broken["lines"][0]["passed"] = serde_json::json!("yes");
+    assert!(!v.is_valid(&broken));
+}
+
+/// The card as a library, as a team's own `cargo test` uses it: the same verdict as the binary,
+/// and a failure that names the case.
+#[test]
+fn the_card_as_a_library_gives_the_same_verdict() {
+    let good = Faulty::start("none");
+    webhook_bench::verify::check(&good.1, SECRET)
+        .expect("a card")
+        .assert_passed();
+    let bad = Faulty::start("header-freshness");
+    let card = webhook_bench::verify::check(&bad.1, SECRET).expect("a card");
+    let failed = std::panic::catch_unwind(|| card.assert_passed()).expect_err("it failed");
+    let message = failed.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("FAIL [security] old signed body (1 day) with a fresh X-Timestamp"),
+        "{message}"
+    );
+}
+
 #[test]
 fn a_correct_receiver_in_another_language_passes() {
     let rx = Faulty::start("none");
@@ -116,6 +270,10 @@ fn each_fault_fails_the_card_and_is_named() {
             "vector official_wp_plugin/unicode_names, fresh",
         ),
         ("no-size-limit", "body over --max-body by Content-Length"),
+        (
+            "header-freshness",
+            "old signed body (400 s) with a fresh X-Timestamp",
+        ),
     ] {
         let rx = Faulty::start(fault);
         let o = verify(&["--target", &rx.1, "--no-framing"], Some(SECRET));

@@ -7,6 +7,11 @@ Usage: DIDIT_WEBHOOK_SECRET=... faulty.py PORT FAULT, FAULT one of:
   parse-first       parses the body before it checks the signature
   ascii-only        verifies a re-serialisation that breaks on non-ASCII bodies
   no-size-limit     reads bodies of any size
+  header-freshness  checks freshness on the unsigned X-Timestamp alone, so an old signed body
+                    with a fresh header is replayed
+  lenient           secure but not strict, as a careful team following Didit's docs writes it:
+                    accepts uppercase hex of the correct MAC, ignores X-Timestamp (freshness on
+                    the signed body), reads a numeric-string timestamp
 Prints `listening on 127.0.0.1:PORT` when it accepts connections. Standard library only.
 """
 
@@ -69,6 +74,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(400, {"error": "malformed_payload"})
         # Header values arrive as latin-1 text; compare bytes, whatever they hold.
         given = self.headers.get("X-Signature", "").encode("latin-1", "replace")
+        if FAULT == "lenient":
+            # Buffer.from(sig, 'hex') and Go's hex.DecodeString read either case.
+            given = given.lower()
         if FAULT == "ascii-only":
             try:
                 signed = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"),
@@ -84,15 +92,25 @@ class Handler(BaseHTTPRequestHandler):
         try:
             payload = json.loads(body)
             ts = payload["timestamp"]
-            if not isinstance(ts, int):
+            if FAULT == "lenient" and isinstance(ts, str) and ts.isdigit():
+                ts = int(ts)  # as JavaScript's Number() reads it
+            if not isinstance(ts, int) or isinstance(ts, bool):
                 raise ValueError
         except (ValueError, KeyError, TypeError):
             return self.reply(400, {"error": "malformed_payload"})
         header_ts = self.headers.get("X-Timestamp")
-        if header_ts is not None and header_ts != str(ts):
-            return self.reply(401, {"error": "timestamp_mismatch"})
-        if FAULT != "no-freshness" and abs(time.time() - ts) > 300:
-            return self.reply(401, {"error": "stale"})
+        if FAULT == "header-freshness":
+            try:
+                fresh_ts = int(header_ts) if header_ts is not None else ts
+            except ValueError:
+                return self.reply(400, {"error": "malformed_timestamp_header"})
+            if abs(time.time() - fresh_ts) > 300:
+                return self.reply(401, {"error": "stale"})
+        else:
+            if FAULT != "lenient" and header_ts is not None and header_ts != str(ts):
+                return self.reply(401, {"error": "timestamp_mismatch"})
+            if FAULT != "no-freshness" and abs(time.time() - ts) > 300:
+                return self.reply(401, {"error": "stale"})
         key = payload.get("event_id") or given
         if key in SEEN:
             return self.reply(200, {"status": "duplicate"})

@@ -327,6 +327,19 @@ pub struct VerifyArgs {
     /// Also write the card as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Also write the card as JUnit XML (one testsuite per group, one testcase per line), for
+    /// CI systems that show which case failed.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Also write the card as Markdown, failures first: fit for a CI step summary
+    /// (`--markdown "$GITHUB_STEP_SUMMARY"`).
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    /// Count the strict group: stricter than security needs (uppercase hex of a correct MAC, a
+    /// header/body timestamp disagreement within the window, a malformed X-Timestamp beside a
+    /// fresh signed body, a numeric-string timestamp). Reported either way.
+    #[arg(long)]
+    pub strict: bool,
     /// Judge the framing corpus by one of this project's servers' recorded answers (hyper,
     /// axum, axum-naive, actix, may) instead of the common ones.
     #[arg(long)]
@@ -1132,6 +1145,7 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         tolerance: a.tolerance,
         accept_simple: a.accept_simple,
         strict_http: a.strict_http,
+        strict: a.strict,
         framing: !a.no_framing,
         server: a.server,
     };
@@ -1142,6 +1156,14 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     print!("{}", card.render());
     if let Some(path) = &a.json {
         std::fs::write(path, serde_json::to_vec_pretty(&card)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &a.junit {
+        std::fs::write(path, crate::verify::report::junit(&card)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &a.markdown {
+        std::fs::write(path, crate::verify::report::markdown(&card))
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(if card.passed {

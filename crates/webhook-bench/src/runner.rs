@@ -697,6 +697,7 @@ fn probe(
                     tolerance: Duration::from_secs(300),
                     accept_simple: false,
                     strict_http: false,
+                    strict: false,
                     framing: true,
                     server: None,
                 },

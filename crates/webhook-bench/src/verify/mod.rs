@@ -20,6 +20,7 @@
 
 pub mod contract;
 pub mod framing;
+pub mod report;
 pub mod wire;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -186,6 +187,10 @@ pub struct Options {
     pub accept_simple: bool,
     /// Framing failures fail the card.
     pub strict_http: bool,
+    /// Strict-contract failures fail the card (uppercase hex of a correct MAC, a header that
+    /// disagrees with a fresh signed body, a malformed header beside one, a numeric-string
+    /// timestamp, and the generator's `timestamp_mismatch` class).
+    pub strict: bool,
     /// Play the raw-TCP framing corpus.
     pub framing: bool,
     /// One of our servers (`hyper`, `may`, ...): the framing corpus is judged with that
@@ -193,11 +198,74 @@ pub struct Options {
     pub server: Option<String>,
 }
 
-/// The report-card groups, in the order the card lists them.
-pub const GROUPS: [&str; 5] = ["security", "correctness", "http", "framing", "optional"];
+/// The report-card groups, in the order the card lists them. `security`, `correctness` and
+/// `http` are required; `strict` counts with `--strict`, `framing` with `--strict-http`,
+/// `optional` never.
+pub const GROUPS: [&str; 6] = [
+    "security",
+    "correctness",
+    "http",
+    "strict",
+    "framing",
+    "optional",
+];
+
+/// The card JSON's schema id (`results/card.schema.json`).
+pub const CARD_SCHEMA: &str = "webhook-bench-card/1";
+
+/// Where the contract each group tests is written down.
+const CONTRACT_DOC: &str = "crates/didit-webhook/CONTRACT.md";
+
+/// Why a failure of this line matters, in one sentence, and the section of the contract
+/// documentation it tests.
+pub fn why(group: &str, name: &str) -> (&'static str, String) {
+    let has = |w: &str| name.contains(w);
+    let (sentence, section) = match group {
+        "security" if has("stale") || has("future") || has("old signed body") || has("replay") => (
+            "A captured delivery could be sent again later and acted on as new.",
+            "freshness-and-replay",
+        ),
+        "security"
+            if has("JSON")
+                || has("malformed")
+                || has("without timestamp")
+                || has("string timestamp") =>
+        {
+            (
+                "A signed but malformed body must be refused whole, never half-processed.",
+                "parse-after-verify",
+            )
+        }
+        "security" => (
+            "A forged or altered delivery would be acted on as if Didit had sent it.",
+            "signatures",
+        ),
+        "correctness" => (
+            "A delivery Didit sent, or its retry, would be lost or processed twice.",
+            "exactly-once",
+        ),
+        "http" => (
+            "Senders and proxies act on these statuses: 413 ends an oversized upload, 404 and 405 say the route is wrong.",
+            "limits-and-routing",
+        ),
+        "strict" => (
+            "Stricter than security needs: nothing forged or stale gets through, but the receiver reads the contract loosely.",
+            "strict-contract",
+        ),
+        "framing" => (
+            "A malformed request got another answer than RFC 9112's; often the proxy's business.",
+            "framing",
+        ),
+        _ => (
+            "Beyond the contract: what this project's receivers offer besides it.",
+            "optional",
+        ),
+    };
+    (sentence, format!("{CONTRACT_DOC}#{section}"))
+}
 
 /// One case's line.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Line {
     pub group: String,
     pub name: String,
@@ -208,18 +276,58 @@ pub struct Line {
     /// What it answered.
     pub got: String,
     pub passed: bool,
+    /// Why a failure matters, in one sentence ([`why`]).
+    pub why: String,
+    /// The section of the contract documentation the line tests.
+    pub doc: String,
+}
+
+impl Line {
+    /// A line with its `why` and `doc` filled in from its group and name.
+    pub fn new(
+        group: &str,
+        name: String,
+        sent: String,
+        expected: String,
+        got: String,
+        passed: bool,
+    ) -> Line {
+        let (why, doc) = why(group, &name);
+        Line {
+            group: group.to_owned(),
+            name,
+            sent,
+            expected,
+            got,
+            passed,
+            why: why.to_owned(),
+            doc,
+        }
+    }
+
+    /// Whether this line decides the verdict under these settings.
+    pub fn counts(&self, strict: bool, strict_http: bool) -> bool {
+        match self.group.as_str() {
+            "security" | "correctness" | "http" => true,
+            "strict" => strict,
+            "framing" => strict_http,
+            _ => false,
+        }
+    }
 }
 
 /// Passed and total for one group.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct Tally {
     pub passed: usize,
     pub total: usize,
 }
 
 /// The whole card.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Card {
+    /// [`CARD_SCHEMA`].
+    pub schema: String,
     pub target: String,
     pub lines: Vec<Line>,
     pub groups: std::collections::BTreeMap<String, Tally>,
@@ -229,7 +337,10 @@ pub struct Card {
     /// Why the framing corpus did not run, when it did not.
     pub framing_skipped: Option<String>,
     pub strict_http: bool,
-    /// The verdict: required passed, and framing too under `--strict-http`.
+    pub strict_passed: bool,
+    pub strict: bool,
+    /// The verdict: required passed, and strict too under `--strict`, framing too under
+    /// `--strict-http`.
     pub passed: bool,
 }
 
@@ -249,14 +360,15 @@ impl Card {
         t
     }
 
-    /// `61/61 required, 3/5 optional`.
+    /// `61/61 required, 4/4 strict, 41/41 framing, 3/5 optional`.
     pub fn summary(&self) -> String {
         let r = self.required();
         let o = self.tally("optional");
         let f = self.tally("framing");
+        let s = self.tally("strict");
         format!(
-            "{}/{} required, {}/{} framing, {}/{} optional",
-            r.passed, r.total, f.passed, f.total, o.passed, o.total
+            "{}/{} required, {}/{} strict, {}/{} framing, {}/{} optional",
+            r.passed, r.total, s.passed, s.total, f.passed, f.total, o.passed, o.total
         )
     }
 
@@ -278,6 +390,9 @@ impl Card {
                     l.expected,
                     l.got
                 ));
+                if !l.passed {
+                    out.push_str(&format!("       why: {} ({})\n", l.why, l.doc));
+                }
             }
         }
         let r = self.required();
@@ -304,6 +419,20 @@ impl Card {
                     .unwrap_or_default()
             )
         });
+        let s = self.tally("strict");
+        if s.total > 0 {
+            out.push_str(&format!(
+                "strict: {} ({}/{}; {})\n",
+                if self.strict_passed { "pass" } else { "FAIL" },
+                s.passed,
+                s.total,
+                if self.strict {
+                    "counts: --strict"
+                } else {
+                    "informational; --strict makes it count"
+                }
+            ));
+        }
         out.push_str(&format!(
             "verdict: {} ({})\n",
             if self.passed { "PASS" } else { "FAIL" },
@@ -318,6 +447,32 @@ impl Card {
             }
         ));
         out
+    }
+
+    /// The lines that fail the verdict under the card's settings, one per line as the card
+    /// prints them, with why each matters.
+    pub fn failures(&self) -> Vec<String> {
+        self.lines
+            .iter()
+            .filter(|l| !l.passed && l.counts(self.strict, self.strict_http))
+            .map(|l| {
+                format!(
+                    "FAIL [{}] {}: sent {}; expected {}, got {} ({})",
+                    l.group, l.name, l.sent, l.expected, l.got, l.why
+                )
+            })
+            .collect()
+    }
+
+    /// For a team's own test suite: panics with the card's failure lines unless it passed.
+    #[track_caller]
+    pub fn assert_passed(&self) {
+        assert!(
+            self.passed,
+            "the report card of {} failed:\n{}",
+            self.target,
+            self.failures().join("\n")
+        );
     }
 
     /// Names of the failed required cases.
@@ -421,30 +576,30 @@ fn contract_lines(o: &Options, tag: &str) -> Result<Vec<Line>, VerifyError> {
             .map(u16::to_string)
             .collect::<Vec<_>>()
             .join(" or ");
-        lines.push(Line {
-            group: c.group().to_owned(),
-            name: c.name.clone(),
-            sent: describe(c),
+        lines.push(Line::new(
+            c.group(),
+            c.name.clone(),
+            describe(c),
             expected,
-            got: answer(&r),
+            answer(&r),
             passed,
-        });
+        ));
         // The body marker of a duplicate: ours say so; others need not.
         if c.expect.body == Some(serde_json::json!({"status": "duplicate"})) {
             let marked = r.as_ref().is_ok_and(|r| {
                 serde_json::from_slice::<serde_json::Value>(&r.body)
                     .is_ok_and(|v| v["status"] == "duplicate")
             });
-            lines.push(Line {
-                group: "optional".into(),
-                name: format!("{}: body says duplicate", c.name),
-                sent: describe(c),
-                expected: r#"{"status":"duplicate"}"#.into(),
-                got: r.as_ref().map_or_else(Clone::clone, |r| {
+            lines.push(Line::new(
+                "optional",
+                format!("{}: body says duplicate", c.name),
+                describe(c),
+                r#"{"status":"duplicate"}"#.into(),
+                r.as_ref().map_or_else(Clone::clone, |r| {
                     String::from_utf8_lossy(&r.body).chars().take(80).collect()
                 }),
-                passed: marked,
-            });
+                marked,
+            ));
         }
     }
     Ok(lines)
@@ -497,22 +652,24 @@ fn generator_lines(o: &Options) -> Result<Vec<Line>, VerifyError> {
             // Replays and retries fall back to valid deliveries when nothing was acknowledged.
             (_, Class::Valid | Class::Retry | Class::Replay) => "correctness",
             (Class::Reformatted, _) => "optional",
+            // The unsigned header disagreeing with a fresh signed body: strict, as in the corpus.
+            (Class::TimestampMismatch, _) => "strict",
             (Class::Oversize, _) => "http",
             _ => "security",
         };
-        lines.push(Line {
-            group: group.into(),
-            name: format!("generator {} {}", class.key(), kind.key()),
-            sent: format!(
+        lines.push(Line::new(
+            group,
+            format!("generator {} {}", class.key(), kind.key()),
+            format!(
                 "{} bytes, {} {}",
                 d.body.len(),
                 d.label.class.key(),
                 kind.key()
             ),
-            expected: format!("{} ({})", expect.status(), expect.word()),
-            got: answer(&r),
+            format!("{} ({})", expect.status(), expect.word()),
+            answer(&r),
             passed,
-        });
+        ));
     }
     Ok(lines)
 }
@@ -527,12 +684,8 @@ fn framing_lines(o: &Options) -> Vec<Line> {
     let server = o.server.clone().unwrap_or_default();
     framing::play_all(&target, &cases, |c| c.expect_for(&server), || true)
         .into_iter()
-        .map(|p| Line {
-            group: "framing".into(),
-            name: p.name,
-            sent: format!("raw bytes; {}", p.why),
-            expected: format!("{:?} then {}", p.expected.responses, p.expected.then),
-            got: match &p.observed {
+        .map(|p| {
+            let got = match &p.observed {
                 Some(ob) => format!(
                     "{:?}{}",
                     ob.responses,
@@ -543,8 +696,15 @@ fn framing_lines(o: &Options) -> Vec<Line> {
                     }
                 ),
                 None => "no connection".into(),
-            },
-            passed: p.failures.is_empty(),
+            };
+            Line::new(
+                "framing",
+                p.name,
+                format!("raw bytes; {}", p.why),
+                format!("{:?} then {}", p.expected.responses, p.expected.then),
+                got,
+                p.failures.is_empty(),
+            )
         })
         .collect()
 }
@@ -553,6 +713,25 @@ fn seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// The card of the receiver at `url` (`http://` or `https://`, the webhook path included) that
+/// shares `secret`, with the defaults of `webhook-bench verify --no-framing` (1 MiB body limit,
+/// 300 s tolerance, Simple refused, certificates checked against the system's roots): what a
+/// team's `cargo test` calls, with [`Card::assert_passed`], to get the same verdict as the binary.
+pub fn check(url: &str, secret: &str) -> Result<Card, VerifyError> {
+    let o = Options {
+        target: Target::parse(url)?,
+        secret: secret.to_owned(),
+        max_body: 1 << 20,
+        tolerance: Duration::from_secs(300),
+        accept_simple: false,
+        strict_http: false,
+        strict: false,
+        framing: false,
+        server: None,
+    };
+    verify(&o, |_| {})
 }
 
 /// Runs every case against the target and makes the card. `progress` is told each group as it
@@ -591,7 +770,12 @@ pub fn verify(o: &Options, mut progress: impl FnMut(&str)) -> Result<Card, Verif
         .iter()
         .filter(|l| l.group == "framing")
         .all(|l| l.passed);
+    let strict_passed = lines
+        .iter()
+        .filter(|l| l.group == "strict")
+        .all(|l| l.passed);
     Ok(Card {
+        schema: CARD_SCHEMA.into(),
         target: o.target.url.clone(),
         lines,
         groups,
@@ -599,7 +783,11 @@ pub fn verify(o: &Options, mut progress: impl FnMut(&str)) -> Result<Card, Verif
         framing_passed,
         framing_skipped,
         strict_http: o.strict_http,
-        passed: required_passed && (framing_passed || !o.strict_http),
+        strict_passed,
+        strict: o.strict,
+        passed: required_passed
+            && (framing_passed || !o.strict_http)
+            && (strict_passed || !o.strict),
     })
 }
 
