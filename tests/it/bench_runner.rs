@@ -253,7 +253,9 @@ fn thresholds_fail_a_run_with_99_and_easy_ones_pass() {
             .arg("--out")
             .arg(&out)
             .arg("--bmf")
-            .arg(&bmf);
+            .arg(&bmf)
+            .arg("--markdown")
+            .arg(out.with_extension("md"));
         for t in thresholds {
             cmd.args(["--threshold", t]);
         }
@@ -273,6 +275,12 @@ fn thresholds_fail_a_run_with_99_and_easy_ones_pass() {
                 "{stdout}"
             );
             assert_eq!(r.threshold_breaches.len(), 1, "{:?}", r.threshold_breaches);
+            let md = std::fs::read_to_string(out.with_extension("md")).expect("Markdown written");
+            assert!(
+                md.contains("- ❌ threshold `max-throughput/p99<1us` failed"),
+                "{md}"
+            );
+            assert!(md.contains("### max-throughput (max)"), "{md}");
             assert!(r.threshold_breaches[0].measured >= 1.0);
         } else {
             assert!(

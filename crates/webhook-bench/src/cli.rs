@@ -145,6 +145,10 @@ pub struct RunArgs {
     /// Also write the run's medians and min–max in the Bencher Metric Format to PATH.
     #[arg(long, value_name = "PATH")]
     pub bmf: Option<PathBuf>,
+    /// Also write the verdicts and each scenario's table as Markdown to PATH (a CI step
+    /// summary: `--markdown "$GITHUB_STEP_SUMMARY"`).
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
     /// Measure each variant on 1, 2, 4, … receiver cores (as many generator cores each, the
     /// brokers on the rest) up to what the machine has, and publish req/s and efficiency per
     /// core against cores. Default scenario: scenarios/max-throughput.toml. The core sets come
@@ -510,6 +514,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         allow_failing: false,
         thresholds: Vec::new(),
         bmf: None,
+        markdown: None,
         scaling: false,
         plan: false,
         cores: None,
@@ -1052,6 +1057,10 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
     }
     for b in &results.threshold_breaches {
         println!("{b}");
+    }
+    if let Some(path) = &a.markdown {
+        std::fs::write(path, crate::publish::summary_markdown(&results, &failures))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(if !failures.is_empty() {
         ExitCode::from(1)

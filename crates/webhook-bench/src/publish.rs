@@ -234,6 +234,40 @@ pub fn run_readme(r: &Results, charts: &[Chart]) -> String {
 
 /// The scaling table of a `run --scaling`: req/s per variant against receiver cores, and the
 /// efficiency per core relative to one core.
+/// The run for a CI step summary (`run --markdown`): the verdicts first (receivers that failed,
+/// thresholds that failed), then each scenario's table as the run's README has it.
+pub fn summary_markdown(r: &Results, failures: &[String]) -> String {
+    let mut out = format!("## webhook-bench run `{}`\n\n", r.run.id);
+    if failures.is_empty() && r.threshold_breaches.is_empty() {
+        out.push_str("Every receiver passed its card and answered correctly under load");
+        if !r.thresholds.is_empty() {
+            out.push_str(&format!(
+                "; every threshold held ({})",
+                r.thresholds
+                    .iter()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        out.push_str(".\n\n");
+    } else {
+        for f in failures {
+            out.push_str(&format!("- ❌ {f}\n"));
+        }
+        for b in &r.threshold_breaches {
+            out.push_str(&format!("- ❌ {b}\n"));
+        }
+        out.push('\n');
+    }
+    for sc in &r.scenarios {
+        out.push_str(&format!("### {} ({})\n\n", sc.scenario, sc.shape));
+        table(r, sc, &mut out);
+        out.push('\n');
+    }
+    out
+}
+
 pub fn scaling_section(r: &Results) -> Option<String> {
     let sc = r.scaling.as_ref()?;
     let mut s = format!(
