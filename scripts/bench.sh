@@ -35,6 +35,11 @@ if [ "${PEERS:-1}" != 0 ]; then
     --receiver "node-cluster2=node peers/node/server.js --port {port} --workers 2"
     --receiver "python=$py peers/python/server.py --port {port} --workers {workers}"
     --receiver "python-workers2=$py peers/python/server.py --port {port} --workers 2"
+    # Each peer's runtime and version, as the tables name them.
+    --receiver-runtime "node=Node.js $(node --version)"
+    --receiver-runtime "node-cluster2=Node.js $(node --version)"
+    --receiver-runtime "python=$("$py" --version), FastAPI + uvicorn"
+    --receiver-runtime "python-workers2=$("$py" --version), FastAPI + uvicorn"
   )
 fi
 cargo build --release --workspace --bins >&2

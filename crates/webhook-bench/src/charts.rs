@@ -191,9 +191,14 @@ fn side_legend<DB: DrawingBackend>(
 }
 
 fn short(name: &str) -> String {
-    name.strip_suffix(":serde")
+    let s = name
+        .strip_suffix(":serde")
         .unwrap_or(name)
-        .replace("axum-naive:ring", "naive")
+        .replace("axum-naive:ring", "naive");
+    match crate::matrix::broker_label(name) {
+        Some((_, broker)) => format!("{s} ({broker})"),
+        None => s,
+    }
 }
 
 /// The name of the row whose middle is at `y` in a chart of horizontal bars (row 0 at the top,

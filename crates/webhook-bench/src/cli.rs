@@ -130,6 +130,10 @@ pub struct RunArgs {
     /// calibration; without one that column says n/a.
     #[arg(long = "receiver-null", value_name = "NAME=PATH")]
     pub external_null: Vec<String>,
+    /// The runtime and version of a `--receiver` (NAME=TEXT, e.g. `go=Go 1.19.8`), recorded in
+    /// results.json and shown in every table.
+    #[arg(long = "receiver-runtime", value_name = "NAME=TEXT")]
+    pub external_runtime: Vec<String>,
     /// Measure a `--receiver` whose report card fails a required case anyway (marked in the
     /// results), and do not fail the run for a receiver refused by its card or answering a
     /// required class wrongly under load.
@@ -254,7 +258,11 @@ fn scaling_run(plan: &Plan, cores: usize) -> anyhow::Result<crate::results::Resu
 }
 
 /// `--receiver NAME=CMD` and `--receiver-null NAME=PATH` as variants.
-fn externals(specs: &[String], nulls: &[String]) -> anyhow::Result<Vec<crate::matrix::Variant>> {
+fn externals(
+    specs: &[String],
+    nulls: &[String],
+    runtimes: &[String],
+) -> anyhow::Result<Vec<crate::matrix::Variant>> {
     let split = |s: &String, what: &str| -> anyhow::Result<(String, String)> {
         s.split_once('=')
             .map(|(n, c)| (n.trim().to_owned(), c.trim().to_owned()))
@@ -278,6 +286,17 @@ fn externals(specs: &[String], nulls: &[String]) -> anyhow::Result<Vec<crate::ma
         .find(|(n, _)| !out.iter().any(|v| v.name == *n))
     {
         bail!("--receiver-null {n}=…: no --receiver named {n}");
+    }
+    for r in runtimes {
+        let (name, text) = split(r, "NAME=TEXT, e.g. node=Node.js v20.20.2")?;
+        let Some(ext) = out
+            .iter_mut()
+            .find(|v| v.name == name)
+            .and_then(|v| v.external.as_mut())
+        else {
+            bail!("--receiver-runtime {name}=…: no --receiver named {name}");
+        };
+        ext.runtime = Some(text);
     }
     Ok(out)
 }
@@ -511,6 +530,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         publish: true,
         external: Vec::new(),
         external_null: Vec::new(),
+        external_runtime: Vec::new(),
         allow_failing: false,
         thresholds: Vec::new(),
         bmf: None,
@@ -958,7 +978,7 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         warmup,
         quiet: a.harness.quiet,
         receiver_args: Vec::new(),
-        externals: externals(&a.external, &a.external_null)?,
+        externals: externals(&a.external, &a.external_null, &a.external_runtime)?,
         allow_failing: a.allow_failing,
     };
     let cores = a.cores.unwrap_or_else(crate::runner::machine_cores);

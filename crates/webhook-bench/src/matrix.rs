@@ -28,6 +28,28 @@ pub enum StoreKind {
     Null,
 }
 
+/// What a variant measures of someone else's software, said wherever its figures appear: the
+/// broker, its version and where it ran (`None` for software of this project alone). The chart
+/// label is the short form.
+pub fn broker_label(variant: &str) -> Option<(&'static str, &'static str)> {
+    let store = variant.rsplit(':').next()?;
+    Some(match store {
+        "kafka" => (
+            "Kafka protocol via tansu 0.6.0 (SQLite engine), a young Kafka-protocol broker, on the receiver's core: not Apache Kafka's or Redpanda's cost, whose storage, batching and replication differ",
+            "tansu 0.6.0",
+        ),
+        "rabbitmq" => (
+            "RabbitMQ 3.10 (Debian 12's rabbitmq-server), one node on the receiver's core",
+            "RabbitMQ 3.10",
+        ),
+        "nats" => (
+            "NATS JetStream (Debian 12's nats-server 2.9), one server on the receiver's core",
+            "nats-server 2.9",
+        ),
+        _ => return None,
+    })
+}
+
 impl StoreKind {
     pub const ALL: [(StoreKind, &'static str); 7] = [
         (StoreKind::Memory, "memory"),
@@ -74,6 +96,8 @@ pub struct External {
     /// Its own null endpoint, if it has one (`--receiver-null NAME=PATH`): the calibration of
     /// the same HTTP stack without verification.
     pub null_path: Option<String>,
+    /// Its runtime and version, for the tables (`--receiver-runtime NAME=TEXT`).
+    pub runtime: Option<String>,
 }
 
 /// One receiver configuration.
@@ -172,6 +196,7 @@ impl Variant {
             external: Some(External {
                 cmd: cmd.into(),
                 null_path,
+                runtime: None,
             }),
             server: String::new(),
             hmac: String::new(),

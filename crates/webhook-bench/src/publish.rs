@@ -80,12 +80,18 @@ fn table(r: &Results, sc: &ScenarioResult, out: &mut String) {
             if v.external.is_some() {
                 notes.push("written elsewhere, judged by status".to_owned());
             }
+            if let Some(rt) = &v.runtime {
+                notes.push(rt.clone());
+            }
             if v.failing_card {
                 notes.push(format!(
                     "**report card failed** ({}), measured with --allow-failing",
                     v.card_failed.join(", ")
                 ));
             }
+        }
+        if let Some((label, _)) = crate::matrix::broker_label(&c.variant) {
+            notes.push(label.to_owned());
         }
         if c.generator_limited {
             notes.push("generator-limited".to_owned());

@@ -131,6 +131,10 @@ pub struct VariantOutcome {
     /// The command of a receiver written elsewhere (`run --receiver`); absent for ours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<String>,
+    /// Its runtime and version as the run was told (`--receiver-runtime NAME=TEXT`), e.g.
+    /// `Node.js v20.20.2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
     /// The report card's summary (`webhook-bench verify`), e.g. `60/60 required, 41/41
     /// framing, 10/10 optional`, and the required cases it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -447,6 +447,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
             status: "measured".into(),
             slowed_us: v.slow_us,
             external: v.external.as_ref().map(|e| e.cmd.clone()),
+            runtime: v.external.as_ref().and_then(|e| e.runtime.clone()),
             ..VariantOutcome::default()
         };
         match harness.start(v) {

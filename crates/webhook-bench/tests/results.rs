@@ -61,6 +61,7 @@ fn run(cells: &[(&str, [f64; 3], f64)]) -> Results {
             card: Some("60/60 required, 41/41 framing, 10/10 optional".into()),
             // One receiver written elsewhere, so the schema check covers its fields.
             external: (variants.is_empty()).then(|| "node server.js --port {port}".into()),
+            runtime: (variants.is_empty()).then(|| "Node.js v20.20.2".into()),
             card_failed: Vec::new(),
             failing_card: false,
         });
