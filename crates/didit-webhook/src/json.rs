@@ -183,12 +183,12 @@ impl JsonKind {
 }
 
 impl std::str::FromStr for JsonKind {
-    type Err = crate::UnknownBackend;
+    type Err = crate::error::UnknownBackend;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let all = || JsonKind::REAL.iter().copied().chain([JsonKind::Null]);
         all().find(|k| k.name() == s).ok_or_else(|| {
-            crate::UnknownBackend::new("JSON", s, all().map(JsonKind::name).collect())
+            crate::error::UnknownBackend::new("JSON", s, all().map(JsonKind::name).collect())
         })
     }
 }

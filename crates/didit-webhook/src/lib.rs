@@ -25,6 +25,7 @@ pub mod body;
 pub mod canon;
 mod clock;
 pub mod dedup;
+mod error;
 mod hex;
 mod inbox;
 pub mod json;
@@ -37,6 +38,7 @@ mod verify;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use dedup::{Dedup, DedupKey, MemoryDedup, NoDedup, Reservation};
+pub use error::UnknownBackend;
 pub use hex::{HexTag, Tag, parse_tag};
 pub use inbox::{DEFAULT_BODY_TIMEOUT, Delivery, Inbox};
 #[cfg(feature = "simd-json")]
@@ -63,22 +65,3 @@ pub use verify::{
     Scheme, Scratch, SignatureHeaders, SignaturePolicy, Verified, Verifier, VerifyConfig,
     simple_message,
 };
-
-/// A backend or policy name that this build does not know.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} `{given}`; expected one of: {}", .known.join(", "))]
-pub struct UnknownBackend {
-    what: &'static str,
-    given: String,
-    known: Vec<&'static str>,
-}
-
-impl UnknownBackend {
-    pub(crate) fn new(what: &'static str, given: &str, known: Vec<&'static str>) -> Self {
-        UnknownBackend {
-            what,
-            given: given.to_owned(),
-            known,
-        }
-    }
-}

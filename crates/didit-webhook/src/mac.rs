@@ -175,12 +175,12 @@ impl MacKind {
 }
 
 impl std::str::FromStr for MacKind {
-    type Err = crate::UnknownBackend;
+    type Err = crate::error::UnknownBackend;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let all = || MacKind::REAL.iter().copied().chain([MacKind::Null]);
         all().find(|k| k.name() == s).ok_or_else(|| {
-            crate::UnknownBackend::new("HMAC backend", s, all().map(MacKind::name).collect())
+            crate::error::UnknownBackend::new("HMAC backend", s, all().map(MacKind::name).collect())
         })
     }
 }

@@ -140,7 +140,7 @@ impl SignaturePolicy {
 }
 
 impl std::str::FromStr for SignaturePolicy {
-    type Err = crate::UnknownBackend;
+    type Err = crate::error::UnknownBackend;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         SignaturePolicy::ALL
@@ -148,7 +148,7 @@ impl std::str::FromStr for SignaturePolicy {
             .copied()
             .find(|p| p.name() == s)
             .ok_or_else(|| {
-                crate::UnknownBackend::new(
+                crate::error::UnknownBackend::new(
                     "signature policy",
                     s,
                     SignaturePolicy::ALL.iter().map(|p| p.name()).collect(),
