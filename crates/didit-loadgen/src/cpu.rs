@@ -2,8 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-/// Linux reports `utime`/`stime` in USER_HZ ticks, which is 100 on every mainstream ABI.
-const USER_HZ: f64 = 100.0;
+/// The ticks of `utime`/`stime` per second (USER_HZ), as the system reports it.
+fn user_hz() -> f64 {
+    rustix::param::clock_ticks_per_second() as f64
+}
 
 /// The cores this process may run on (its affinity mask: `taskset` narrows it), in order.
 pub fn allowed_cores() -> Vec<usize> {
@@ -30,7 +32,7 @@ pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
     let utime: f64 = f.get(11)?.parse().ok()?;
     let stime: f64 = f.get(12)?.parse().ok()?;
-    Some((utime + stime) / USER_HZ)
+    Some((utime + stime) / user_hz())
 }
 
 /// User + system CPU seconds of every process in process group `pgid` that is still running
