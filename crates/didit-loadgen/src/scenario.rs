@@ -176,22 +176,8 @@ mod humantime_serde_compat {
     }
 }
 
-/// A size like `1MiB`, `64KiB`, `1MB` or `65536` (bytes).
-pub fn parse_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let (num, mul) = [
-        ("KiB", 1024),
-        ("MiB", 1024 * 1024),
-        ("KB", 1000),
-        ("MB", 1_000_000),
-    ]
-    .iter()
-    .find_map(|(suf, m)| t.strip_suffix(suf).map(|n| (n.trim(), *m)))
-    .unwrap_or((t, 1));
-    num.parse::<usize>()
-        .map(|n| n * mul)
-        .map_err(|_| format!("`{s}` is not a size like \"1MiB\""))
-}
+/// The core's size grammar (`1MiB`, `64kB`, `65536`), as every tool's `--max-body` reads it.
+pub use didit_webhook::body::parse_size;
 
 fn de_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     let s = String::deserialize(d)?;

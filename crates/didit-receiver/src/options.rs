@@ -168,31 +168,7 @@ impl Options {
     }
 }
 
-/// Parses `1MiB`, `512KiB`, `64kB`, `1048576` into bytes.
-pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: usize = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size; use e.g. 1MiB, 256KiB or 65536"))?;
-    let mult = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" | "K" => 1 << 10,
-        "MiB" | "M" => 1 << 20,
-        "GiB" | "G" => 1 << 30,
-        "kB" => 1000,
-        "MB" => 1_000_000,
-        other => {
-            return Err(format!(
-                "unknown size unit `{other}`; use B, KiB, MiB, GiB, kB or MB"
-            ));
-        }
-    };
-    n.checked_mul(mult)
-        .filter(|&v| v > 0)
-        .ok_or_else(|| format!("`{s}` must be between 1 byte and {} bytes", usize::MAX))
-}
+pub(crate) use didit_webhook::body::parse_size;
 
 /// Where the secret comes from, and why it is missing when it is.
 #[derive(Debug, thiserror::Error)]

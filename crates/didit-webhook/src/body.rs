@@ -36,6 +36,35 @@ pub fn content_length<'a>(values: impl Iterator<Item = &'a [u8]>) -> ContentLeng
     found.map_or(ContentLength::Missing, ContentLength::Valid)
 }
 
+/// A body limit as people write it: `1MiB`, `512KiB`, `64kB`, `64 KB`, `1048576`. Binary units
+/// (`KiB`/`K`, `MiB`/`M`, `GiB`/`G`) and decimal ones (`kB`/`KB`, `MB`, `GB`); refuses 0 and
+/// sizes that do not fit. The one grammar of every tool's `--max-body` and every scenario's.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size; use e.g. 1MiB, 256KiB or 65536"))?;
+    let mult: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        "GiB" | "G" => 1 << 30,
+        "kB" | "KB" => 1000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}`; use B, KiB, MiB, GiB, kB, MB or GB"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("`{s}` must be between 1 byte and {} bytes", usize::MAX))
+}
+
 /// Collects a body of at most `max_body` bytes from its chunks. Most bodies arrive in one chunk,
 /// which is kept without a copy.
 #[derive(Debug)]
@@ -95,6 +124,27 @@ impl BodyCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_have_one_grammar() {
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("256KiB"), Ok(256 << 10));
+        assert_eq!(parse_size("64 KiB"), Ok(65536));
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("2kB"), Ok(2000));
+        assert_eq!(parse_size("2KB"), Ok(2000));
+        for bad in [
+            "0",
+            "1TB",
+            "MiB",
+            "-1",
+            "lots",
+            "99999999999999999999",
+            "18446744073709551615GiB",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn content_lengths() {
