@@ -134,11 +134,15 @@ pub struct RunArgs {
     /// results.json and shown in every table.
     #[arg(long = "receiver-runtime", value_name = "NAME=TEXT")]
     pub external_runtime: Vec<String>,
-    /// Measure a `--receiver` whose report card fails a required case anyway (marked in the
-    /// results), and do not fail the run for a receiver refused by its card or answering a
-    /// required class wrongly under load.
+    /// Measure a `--receiver` whose report card fails a required case anyway (marked in every
+    /// table), and do not fail the run for it: every receiver, or those named
+    /// (`--allow-failing node,python`).
+    #[arg(long, num_args = 0.., value_delimiter = ',', value_name = "NAMES")]
+    pub allow_failing: Option<Vec<String>>,
+    /// Count the strict group of each card (`verify --strict`), and wrong answers to every class
+    /// under load, the strict and optional ones too.
     #[arg(long)]
-    pub allow_failing: bool,
+    pub strict: bool,
     /// Fail the run (exit 99, as k6 does) when a measured variant's median is on the wrong side:
     /// `[VARIANT@][SCENARIO/]METRIC<VALUE` or `>VALUE`, METRIC one of p50, p99, p999 (durations:
     /// 800us, 5ms), req_s, cpu_ms_per_1k, div_REF (ratio to `naive` or a variant's full name).
@@ -531,7 +535,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         external: Vec::new(),
         external_null: Vec::new(),
         external_runtime: Vec::new(),
-        allow_failing: false,
+        allow_failing: None,
+        strict: false,
         thresholds: Vec::new(),
         bmf: None,
         markdown: None,
@@ -887,7 +892,8 @@ fn soak_cmd(a: SoakArgs) -> anyhow::Result<ExitCode> {
             quiet: a.harness.quiet,
             receiver_args,
             externals: Vec::new(),
-            allow_failing: false,
+            allow_failing: crate::runner::AllowFailing::None,
+            strict: false,
         },
         variant,
         scenario: a.scenario.clone(),
@@ -979,7 +985,8 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         quiet: a.harness.quiet,
         receiver_args: Vec::new(),
         externals: externals(&a.external, &a.external_null, &a.external_runtime)?,
-        allow_failing: a.allow_failing,
+        allow_failing: crate::runner::AllowFailing::from_arg(a.allow_failing.clone()),
+        strict: a.strict,
     };
     let cores = a.cores.unwrap_or_else(crate::runner::machine_cores);
     if a.plan {
@@ -1071,7 +1078,11 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         crate::bmf::write(&results, path)?;
     }
     // 2 (could not run) is an error above; then 1 (a receiver failed) wins over 99 (a threshold).
-    let failures = crate::runner::receiver_failures(&results, a.allow_failing);
+    let failures = crate::runner::receiver_failures(
+        &results,
+        &crate::runner::AllowFailing::from_arg(a.allow_failing.clone()),
+        a.strict,
+    );
     for f in &failures {
         println!("FAILED: {f}");
     }

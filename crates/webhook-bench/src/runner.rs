@@ -42,8 +42,39 @@ pub struct Plan {
     pub receiver_args: Vec<String>,
     /// Receivers written elsewhere (`--receiver NAME=CMD`), measured beside ours.
     pub externals: Vec<Variant>,
-    /// Measure a receiver whose report card fails a required case anyway, marked as such.
-    pub allow_failing: bool,
+    /// Receivers measured although their report card fails a required case (marked as such),
+    /// and whose failures do not fail the run.
+    pub allow_failing: AllowFailing,
+    /// Count the strict group of the card and the strict class under load (`run --strict`).
+    pub strict: bool,
+}
+
+/// Which receivers `--allow-failing` names: none, all, or these.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum AllowFailing {
+    #[default]
+    None,
+    All,
+    Named(Vec<String>),
+}
+
+impl AllowFailing {
+    /// From the command line: absent, given alone (all), or given names.
+    pub fn from_arg(arg: Option<Vec<String>>) -> AllowFailing {
+        match arg {
+            None => AllowFailing::None,
+            Some(v) if v.is_empty() => AllowFailing::All,
+            Some(v) => AllowFailing::Named(v),
+        }
+    }
+
+    pub fn allows(&self, variant: &str) -> bool {
+        match self {
+            AllowFailing::None => false,
+            AllowFailing::All => true,
+            AllowFailing::Named(v) => v.iter().any(|n| n == variant),
+        }
+    }
 }
 
 impl Plan {
@@ -180,17 +211,18 @@ pub fn counted_class(class: &str) -> bool {
 /// Why the run must exit 1: a measured receiver, other than the in-run reference, that its
 /// report card refused, or that answered a required class wrongly under load. `--allow-failing`
 /// keeps them as reports only.
-pub fn receiver_failures(results: &Results, allow_failing: bool) -> Vec<String> {
-    if allow_failing {
-        return Vec::new();
-    }
+pub fn receiver_failures(results: &Results, allow: &AllowFailing, strict: bool) -> Vec<String> {
     let reference = results
         .run
         .reference_naive
         .clone()
         .unwrap_or_else(|| NAIVE.to_owned());
     let mut out = Vec::new();
-    for v in results.variants.iter().filter(|v| v.variant != reference) {
+    for v in results
+        .variants
+        .iter()
+        .filter(|v| v.variant != reference && !allow.allows(&v.variant))
+    {
         if v.status == "refused" {
             out.push(format!(
                 "{} was refused by its report card: {}",
@@ -200,11 +232,22 @@ pub fn receiver_failures(results: &Results, allow_failing: bool) -> Vec<String> 
         }
     }
     for sc in &results.scenarios {
-        for c in sc.cells.iter().filter(|c| c.variant != reference) {
+        for c in sc
+            .cells
+            .iter()
+            .filter(|c| c.variant != reference && !allow.allows(&c.variant))
+        {
+            // Strict: every wrong answer counts, the strict and optional classes too.
             let wrong: u64 = c
                 .repeats
                 .iter()
-                .map(|r| r.required_mismatches.unwrap_or(r.mismatches))
+                .map(|r| {
+                    if strict {
+                        r.mismatches
+                    } else {
+                        r.required_mismatches.unwrap_or(r.mismatches)
+                    }
+                })
                 .sum();
             if wrong > 0 {
                 out.push(format!(
@@ -698,7 +741,7 @@ fn probe(
                     tolerance: Duration::from_secs(300),
                     accept_simple: false,
                     strict_http: false,
-                    strict: false,
+                    strict: plan.strict,
                     framing: true,
                     server: None,
                 },
@@ -713,7 +756,7 @@ fn probe(
     outcome.card = Some(card.summary());
     outcome.card_failed = card.failed_required();
     if v.external.is_some() {
-        return match (card.required_passed, plan.allow_failing) {
+        return match (card.passed, plan.allow_failing.allows(&v.name)) {
             (true, _) => Ok(()),
             (false, true) => {
                 outcome.failing_card = true;
@@ -794,4 +837,25 @@ pub fn write_run(results: &Results, out: &Path) -> anyhow::Result<()> {
         crate::publish::run_readme(results, &charts),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_failing_names_none_all_or_some() {
+        let none = AllowFailing::from_arg(None);
+        let all = AllowFailing::from_arg(Some(Vec::new()));
+        let some = AllowFailing::from_arg(Some(vec!["node".into(), "bun".into()]));
+        assert!(!none.allows("node"));
+        assert!(all.allows("node") && all.allows("go"));
+        assert!(some.allows("bun") && !some.allows("go"));
+    }
+
+    #[test]
+    fn the_strict_and_optional_classes_do_not_fail_a_run() {
+        assert!(counted_class("bad_signature") && counted_class("stale"));
+        assert!(!counted_class("reformatted") && !counted_class("timestamp_mismatch"));
+    }
 }

@@ -213,7 +213,8 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
         quiet: true,
         receiver_args: Vec::new(),
         externals: Vec::new(),
-        allow_failing: false,
+        allow_failing: crate::runner::AllowFailing::None,
+        strict: false,
     };
     let harness = runner.harness();
     let mut breakdowns: Vec<(Breakdown, Vec<LayerRun>)> = plan
