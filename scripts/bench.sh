@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: build the release binaries, then run the default benchmark matrix
-# (`webhook-bench run`: 11 receiver variants, five of them with durable stores, and the Node.js
-# and Python peers of peers/ (one process per receiver core, as our receivers get one worker per
-# core, and two processes on a single core's set), x 3 scenarios x
+# (`webhook-bench run`: 11 receiver variants, five of them with durable stores, and the Node.js,
+# Python, Go and Bun peers of peers/ (one process per receiver core, as our receivers get one
+# worker per core, GOMAXPROCS for Go; Node.js and Python also with two processes on a single
+# core's set), x 3 scenarios x
 # 3 interleaved rounds, about twenty minutes), writing results/runs/<date>-<host>/ and
 # refreshing results/README.md. Extra arguments go to `webhook-bench run` (see `--help`);
 # PEERS=0 leaves the peers out. Loopback only; every run is bounded.
@@ -27,7 +28,8 @@ needs rabbitmq && brokers+=(rabbitmq-server:/usr/lib/rabbitmq/bin/rabbitmq-serve
 needs kafka && bash scripts/kafka-install.sh
 peers=()
 if [ "${PEERS:-1}" != 0 ]; then
-  # Node.js (Debian's nodejs when missing) and the Python peer's pinned virtualenv.
+  # Node.js (Debian's nodejs when missing), the Python peer's pinned virtualenv, Go (Debian's
+  # golang-go) and the Go peer's binary (peers/go/bin), Bun pinned by npm (peers/bun/node_modules).
   bash scripts/peers-install.sh
   py="${DIDIT_PEERS_VENV:-${HOME:-/tmp}/.cache/didit-webhook-bench/peers-venv}/bin/python"
   peers=(
@@ -35,11 +37,15 @@ if [ "${PEERS:-1}" != 0 ]; then
     --receiver "node-cluster2=node peers/node/server.js --port {port} --workers 2"
     --receiver "python=$py peers/python/server.py --port {port} --workers {workers}"
     --receiver "python-workers2=$py peers/python/server.py --port {port} --workers 2"
+    --receiver "go=peers/go/bin/didit-peer-go --port {port} --workers {workers}"
+    --receiver "bun=peers/bun/node_modules/.bin/bun peers/bun/server.js --port {port} --workers {workers}"
     # Each peer's runtime and version, as the tables name them.
     --receiver-runtime "node=Node.js $(node --version)"
     --receiver-runtime "node-cluster2=Node.js $(node --version)"
     --receiver-runtime "python=$("$py" --version), FastAPI + uvicorn"
     --receiver-runtime "python-workers2=$("$py" --version), FastAPI + uvicorn"
+    --receiver-runtime "go=$(go version | awk '{print $3}') net/http (Debian 12's Go)"
+    --receiver-runtime "bun=Bun $(peers/bun/node_modules/.bin/bun --version), Bun.serve"
   )
 fi
 cargo build --release --workspace --bins >&2

@@ -18,7 +18,8 @@
 #   (pip, into a virtualenv: scripts/clients-install.sh): tests/it/real_clients.rs sends with them.
 # - the example services of examples/ (a Cargo workspace of their own, built before the tests).
 # - the peer receivers' Node.js and pinned Python packages (scripts/peers-install.sh, a
-#   virtualenv of their own): tests/it/peers.rs runs them.
+#   virtualenv of their own), Go (Debian's golang-go, the Go peer built into peers/go/bin) and
+#   the pinned Bun (npm ci in peers/bun): tests/it/peers.rs runs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,9 +1,10 @@
-//! The peer receivers of `peers/` (Node.js on `node:http`, Python on FastAPI and uvicorn), each
-//! started as a real process on a loopback port it picks (`--port 0`, then its `listening on`
-//! line), answer real deliveries signed as Didit signs them: the answers of the receivers'
-//! HTTP contract, by status and JSON body.
+//! The peer receivers of `peers/` (Node.js on `node:http`, Python on FastAPI and uvicorn, Go on
+//! `net/http`, Bun on `Bun.serve`), each started as a real process on a loopback port it picks
+//! (`--port 0`, then its `listening on` line), answer real deliveries signed as Didit signs them:
+//! the answers of the receivers' HTTP contract, by status and JSON body.
 //!
-//! Needs `node` and the pinned virtualenv of `peers/python/requirements.txt`: the test runs
+//! Needs `node`, the pinned virtualenv of `peers/python/requirements.txt`, `go` with the Go
+//! peer's binary, and the pinned Bun of `peers/bun/package-lock.json`: the test runs
 //! `scripts/peers-install.sh` once (skipped when already done; `bash scripts/test.sh` runs it
 //! too). All traffic goes to 127.0.0.1, every read has a timeout, and each peer's process group is
 //! stopped at the end. Each peer's own unit tests (the known-answer vectors through its
@@ -48,7 +49,9 @@ fn installed() {
         }
     });
     if let Err(e) = done {
-        panic!("{e}\nthe peers need node and a Python virtualenv: run `bash scripts/test.sh`");
+        panic!(
+            "{e}\nthe peers need node, a Python virtualenv, go and Bun: run `bash scripts/test.sh`"
+        );
     }
 }
 
@@ -62,8 +65,19 @@ fn venv_python() -> PathBuf {
         .join("bin/python")
 }
 
-/// A running peer in a process group of its own (uvicorn or node:cluster may fork workers),
-/// started through the harness the runner uses; SIGTERM to the group on drop, SIGKILL after 10 s.
+/// Where `scripts/peers-install.sh` keeps the Go peer's build cache and GOPATH.
+fn go_cache() -> PathBuf {
+    std::env::var_os("DIDIT_PEERS_GO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into()))
+                .join(".cache/didit-webhook-bench/go")
+        })
+}
+
+/// A running peer in a process group of its own (uvicorn, node:cluster and the Bun peer may
+/// start worker processes), started through the harness the runner uses; SIGTERM to the group
+/// on drop, SIGKILL after 10 s.
 struct Peer {
     process: Option<Process>,
     addr: SocketAddr,
@@ -72,14 +86,22 @@ struct Peer {
 
 impl Peer {
     fn start(name: &'static str) -> Peer {
+        Peer::start_with(name, &[])
+    }
+
+    fn start_with(name: &'static str, extra: &[&str]) -> Peer {
         installed();
         let launch = match name {
             "node" => Launch::new(name, "node").arg(root().join("peers/node/server.js")),
             "python" => Launch::new(name, venv_python()).arg(root().join("peers/python/server.py")),
+            "go" => Launch::new(name, root().join("peers/go/bin/didit-peer-go")),
+            "bun" => Launch::new(name, root().join("peers/bun/node_modules/.bin/bun"))
+                .arg(root().join("peers/bun/server.js")),
             other => panic!("no peer {other}"),
         };
         let process = launch
             .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(extra)
             .env("DIDIT_WEBHOOK_SECRET", SECRET)
             .env_remove("DIDIT_ACCEPT_SIMPLE")
             .log(Log::Inherit)
@@ -185,14 +207,15 @@ impl Delivery {
 }
 
 /// One request and the answer every peer must give (`None` body: the status is enough), or the
-/// answer of one peer where it differs on purpose (see its README).
+/// answer of the JavaScript peers (Node.js and Bun) where it differs on purpose (see their
+/// READMEs).
 struct Case {
     name: &'static str,
     bytes: Vec<u8>,
     status: u16,
     body: Option<&'static str>,
     header: Option<(&'static str, &'static str)>,
-    node: Option<(u16, &'static str)>,
+    js: Option<(u16, &'static str)>,
 }
 
 fn case(name: &'static str, bytes: Vec<u8>, status: u16, body: Option<&'static str>) -> Case {
@@ -202,7 +225,7 @@ fn case(name: &'static str, bytes: Vec<u8>, status: u16, body: Option<&'static s
         status,
         body,
         header: None,
-        node: None,
+        js: None,
     }
 }
 
@@ -385,7 +408,7 @@ fn cases(peer: &str) -> Vec<Case> {
         Case {
             // Its 1.1812083616449413e+38 is a 39-digit integer in Didit's canonical form;
             // JSON.stringify writes it as a float (peers/node/README.md, "Known differences").
-            node: Some((401, r#"{"error":"invalid_signature"}"#)),
+            js: Some((401, r#"{"error":"invalid_signature"}"#)),
             ..case(
                 "the 20 KB sample pretty-printed, V2 only",
                 pretty_sample.bytes(),
@@ -425,8 +448,8 @@ fn cases(peer: &str) -> Vec<Case> {
 }
 
 fn check(c: &Case, peer: &str, r: &Response) -> Result<(), String> {
-    let (status, body) = match (peer, c.node) {
-        ("node", Some((s, b))) => (s, Some(b)),
+    let (status, body) = match (peer, c.js) {
+        ("node" | "bun", Some((s, b))) => (s, Some(b)),
         _ => (c.status, c.body),
     };
     let text = String::from_utf8_lossy(&r.body);
@@ -489,13 +512,45 @@ fn python_peer() {
     run("python");
 }
 
+#[test]
+fn go_peer() {
+    run("go");
+}
+
+#[test]
+fn bun_peer() {
+    run("bun");
+}
+
+/// `--workers 2` as the benchmark matrix runs it (`{workers}`): the Bun peer's second process
+/// joins the port (SO_REUSEPORT) before the first one announces it, and each answers. Go's
+/// `--workers` only sets GOMAXPROCS.
+#[test]
+fn bun_peer_with_two_workers() {
+    let p = Peer::start_with("bun", &["--workers", "2"]);
+    let pids = p.process.as_ref().expect("running").pids();
+    assert_eq!(pids.len(), 2, "one process per worker: {pids:?}");
+    let t = now();
+    for n in 0..8 {
+        let d = Delivery::signed(&event(&format!("evt-bun2-{n}"), "s-bun2", t), t);
+        let r = send(p.addr, &d.bytes()).unwrap_or_else(|e| panic!("delivery {n}: {e}"));
+        assert_eq!(
+            r.status,
+            200,
+            "delivery {n}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+}
+
 /// Runs a peer's own unit tests (the known-answer vectors through its verifier), at most 120 s.
-fn unit_tests(dir: &str, program: &Path, args: &[&str]) {
+fn unit_tests(dir: &str, program: &Path, args: &[&str], envs: &[(&str, PathBuf)]) {
     installed();
     let out = command("timeout")
         .arg("120")
         .arg(program)
         .args(args)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
         .current_dir(root().join(dir))
         .stdin(Stdio::null())
         .output()
@@ -511,7 +566,7 @@ fn unit_tests(dir: &str, program: &Path, args: &[&str]) {
 
 #[test]
 fn node_peer_vectors() {
-    unit_tests("peers/node", Path::new("node"), &["--test"]);
+    unit_tests("peers/node", Path::new("node"), &["--test"], &[]);
 }
 
 #[test]
@@ -520,13 +575,42 @@ fn python_peer_vectors() {
         "peers/python",
         &venv_python(),
         &["-m", "unittest", "discover", "-s", "tests"],
+        &[],
+    );
+}
+
+#[test]
+fn go_peer_vectors() {
+    // The build cache scripts/peers-install.sh filled; nothing is downloaded.
+    let cache = go_cache();
+    unit_tests(
+        "peers/go",
+        Path::new("go"),
+        &["test", "-count=1", "."],
+        &[
+            ("GOCACHE", cache.join("build")),
+            ("GOPATH", cache.join("path")),
+            ("GOPROXY", "off".into()),
+            ("GOFLAGS", "".into()),
+            ("GOTOOLCHAIN", "local".into()),
+        ],
+    );
+}
+
+#[test]
+fn bun_peer_vectors() {
+    unit_tests(
+        "peers/bun",
+        &root().join("peers/bun/node_modules/.bin/bun"),
+        &["test"],
+        &[],
     );
 }
 
 /// `webhook-bench verify`, the report card teams run on their own receivers, passes each peer:
 /// a correct receiver written outside this workspace, in another language. The framing corpus
-/// belongs to the peer's HTTP stack (node:http, uvicorn), not to its webhook code, so it is left
-/// to the published cards.
+/// belongs to the peer's HTTP stack (node:http, uvicorn, net/http, Bun.serve), not to its webhook
+/// code, so it is left to the published cards.
 fn report_card(peer: &'static str) {
     let p = Peer::start(peer);
     let out = command(crate::support::bin("webhook-bench"))
@@ -553,4 +637,14 @@ fn node_peer_report_card() {
 #[test]
 fn python_peer_report_card() {
     report_card("python");
+}
+
+#[test]
+fn go_peer_report_card() {
+    report_card("go");
+}
+
+#[test]
+fn bun_peer_report_card() {
+    report_card("bun");
 }

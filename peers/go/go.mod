@@ -1,0 +1,3 @@
+module didit-webhook-peer-go
+
+go 1.19
