@@ -169,7 +169,26 @@ pub fn environment_differences(base: &Results, cur: &Results) -> Vec<String> {
     differ("receiver cores", &b.receiver_cpus, &c.receiver_cpus);
     differ("generator cores", &b.generator_cpus, &c.generator_cpus);
     differ("compiler", &b.rustc, &c.rustc);
-    differ("crates", &b.crates.join(", "), &c.crates.join(", "));
+    // Only the crates that differ: the lists are long.
+    let only = |x: &[String], y: &[String]| -> String {
+        let v: Vec<&str> = x
+            .iter()
+            .filter(|k| !y.contains(k))
+            .map(String::as_str)
+            .collect();
+        if v.is_empty() {
+            "–".into()
+        } else {
+            v.join(", ")
+        }
+    };
+    if b.crates != c.crates {
+        out.push(format!(
+            "crates: {} (baseline) vs {} (current)",
+            only(&b.crates, &c.crates),
+            only(&c.crates, &b.crates)
+        ));
+    }
     out
 }
 
