@@ -27,7 +27,7 @@ pub struct Results {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub threshold_breaches: Vec<crate::thresholds::Breach>,
+    pub threshold_breaches: Vec<Breach>,
 }
 
 /// A scaling run: req/s against receiver cores, on the first scenario.
@@ -400,6 +400,33 @@ pub fn load(path: &Path) -> Result<Results, ResultsError> {
         });
     }
     serde_json::from_value(value).map_err(|e| ResultsError::Parse(shown, e))
+}
+
+/// A `--threshold` a variant did not meet: the expression, where, and the median it was held to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Breach {
+    pub threshold: String,
+    pub variant: String,
+    pub scenario: String,
+    /// The median it was held to, in the metric's unit (µs for latency).
+    pub measured: f64,
+}
+
+impl std::fmt::Display for Breach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "threshold `{}` failed: {} in {} measured {}",
+            self.threshold,
+            self.variant,
+            self.scenario,
+            round3(self.measured)
+        )
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 #[cfg(test)]

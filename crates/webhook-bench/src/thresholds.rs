@@ -9,8 +9,6 @@
 //! `div_` to maximum-rate ones (p99 at saturation measures the queue, not the receiver). The
 //! value compared is the median over the rounds, the figure the tables publish.
 
-use serde::{Deserialize, Serialize};
-
 use crate::results::{Cell, Results, ScenarioResult};
 
 /// What is measured.
@@ -38,32 +36,8 @@ pub struct Threshold {
     pub value: f64,
 }
 
-/// A threshold a variant did not meet.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Breach {
-    pub threshold: String,
-    pub variant: String,
-    pub scenario: String,
-    /// The median it was held to, in the metric's unit (µs for latency).
-    pub measured: f64,
-}
-
-impl std::fmt::Display for Breach {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "threshold `{}` failed: {} in {} measured {}",
-            self.threshold,
-            self.variant,
-            self.scenario,
-            round3(self.measured)
-        )
-    }
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
+/// A threshold a variant did not meet (the results model's, so that `results.json` records it).
+pub use crate::results::Breach;
 
 /// `800us`, `5ms`, `1s` or plain microseconds, in µs.
 fn parse_micros(v: &str) -> Result<f64, String> {
