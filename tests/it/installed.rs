@@ -12,13 +12,7 @@ use std::process::Output;
 use support::{Receiver, SECRET};
 use webhook_bench::harness::command;
 
-/// A fresh empty folder under the system's temporary folder.
-fn empty_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("didit-installed-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a temporary folder");
-    dir
-}
+use support::empty_dir;
 
 /// `name` copied into `bin_dir`, as an install would place it.
 fn installed(name: &str, bin_dir: &Path) -> PathBuf {

@@ -48,6 +48,17 @@ pub fn bin(name: &str) -> PathBuf {
     bin
 }
 
+/// A fresh empty folder under the system's temporary folder, unique to this call (tests run in
+/// parallel): a working folder with none of the checkout's files, or an install folder.
+pub fn empty_dir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("didit-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    dir
+}
+
 /// Raw HTTP/1.1 over TCP, shared with `webhook-bench verify`.
 pub use webhook_bench::verify::wire::{Response, read_response, send};
 

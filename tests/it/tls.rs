@@ -150,9 +150,7 @@ fn text(out: &Output) -> String {
 /// An empty working folder: the tools must not need the checkout's files (the shipped scenario is
 /// taken by name).
 fn empty_cwd() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("didit-tls-cwd-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temporary folder");
-    dir
+    crate::support::empty_dir("tls-cwd")
 }
 
 fn loadgen(args: &[&str]) -> Output {
