@@ -23,10 +23,7 @@ mod wire;
 use std::sync::Arc;
 
 use anyhow::Context;
-use didit_webhook::{
-    AwsLcMac, JsonBackend, JsonKind, Mac, MacKind, NullJson, NullMac, RingMac, RustCryptoMac,
-    SerdeJson, SimdJson, SonicJson, VerifyConfig,
-};
+use didit_webhook::{JsonBackend, JsonKind, Mac, MacKind, VerifyConfig};
 
 pub use options::{Options, ServerKind};
 
@@ -67,6 +64,10 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     if let Some(options::Command::Consume(c)) = &opts.command {
         return store::consume(c);
     }
+    if opts.list_backends {
+        println!("{}", options::backends_json());
+        return Ok(());
+    }
     let secret = options::load_secret(&opts)?;
     let cfg = VerifyConfig {
         tolerance_secs: opts.tolerance.as_secs(),
@@ -100,12 +101,17 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         ));
         return server::naive::run(st, opts.listen, opts.workers()).context("axum-naive server");
     };
-    match opts.hmac {
-        MacKind::Ring => with_json::<RingMac>(server, &opts, &secret, cfg, limits),
-        MacKind::RustCrypto => with_json::<RustCryptoMac>(server, &opts, &secret, cfg, limits),
-        MacKind::AwsLc => with_json::<AwsLcMac>(server, &opts, &secret, cfg, limits),
-        MacKind::Null => with_json::<NullMac>(server, &opts, &secret, cfg, limits),
-    }
+    didit_webhook::with_backends(
+        opts.hmac,
+        opts.json,
+        Serve {
+            server,
+            opts: &opts,
+            secret: &secret,
+            cfg,
+            limits,
+        },
+    )
 }
 
 /// The servers that run the contract through the core's `Verifier` (every one but the naive
@@ -130,53 +136,56 @@ impl Verifying {
     }
 }
 
-fn with_json<M: Mac>(
+/// The receiver for the MAC × JSON pair the options name, monomorphised by the core's one
+/// dispatch.
+struct Serve<'a> {
     server: Verifying,
-    opts: &Options,
-    secret: &didit_webhook::Secret,
+    opts: &'a Options,
+    secret: &'a didit_webhook::Secret,
     cfg: VerifyConfig,
     limits: Limits,
-) -> anyhow::Result<()> {
-    match opts.json {
-        JsonKind::Serde => serve::<M, SerdeJson>(server, opts, secret, cfg, limits),
-        JsonKind::Simd => serve::<M, SimdJson>(server, opts, secret, cfg, limits),
-        JsonKind::Sonic => serve::<M, SonicJson>(server, opts, secret, cfg, limits),
-        JsonKind::Null => serve::<M, NullJson>(server, opts, secret, cfg, limits),
-    }
 }
 
-/// The monomorphised receiver for one MAC × JSON pair.
-fn serve<M: Mac, J: JsonBackend + Default>(
-    server: Verifying,
-    opts: &Options,
-    secret: &didit_webhook::Secret,
-    cfg: VerifyConfig,
-    limits: Limits,
-) -> anyhow::Result<()> {
-    let window = i64::try_from(cfg.tolerance_secs).unwrap_or(i64::MAX / 4) * 2;
-    let spec = opts.store_spec();
-    let store = store::Store::open(&spec, opts.ack, opts.queue_capacity, window)
-        .with_context(|| format!("opening the store {spec}"))?;
-    let app = Arc::new(App::<M, J>::new(
-        secret,
-        cfg,
-        limits,
-        opts.enable_null_endpoint,
-        store,
-    ));
-    let workers = opts.workers();
-    tracing::info!(
-        server = opts.server.name(),
-        hmac = M::NAME,
-        json = J::NAME,
-        workers,
-        "starting"
-    );
-    match server {
-        Verifying::Hyper => server::hyper::run(app, opts.listen, workers).context("hyper server"),
-        Verifying::Axum => server::axum::run(app, opts.listen, workers).context("axum server"),
-        Verifying::May => server::may::run(app, opts.listen, workers).context("may server"),
-        Verifying::Actix => server::actix::run(app, opts.listen, workers).context("actix server"),
+impl didit_webhook::WithBackends for Serve<'_> {
+    type Output = anyhow::Result<()>;
+
+    fn run<M: Mac, J: JsonBackend + Default>(self) -> anyhow::Result<()> {
+        let Serve {
+            server,
+            opts,
+            secret,
+            cfg,
+            limits,
+        } = self;
+        let window = i64::try_from(cfg.tolerance_secs).unwrap_or(i64::MAX / 4) * 2;
+        let spec = opts.store_spec();
+        let store = store::Store::open(&spec, opts.ack, opts.queue_capacity, window)
+            .with_context(|| format!("opening the store {spec}"))?;
+        let app = Arc::new(App::<M, J>::new(
+            secret,
+            cfg,
+            limits,
+            opts.enable_null_endpoint,
+            store,
+        ));
+        let workers = opts.workers();
+        tracing::info!(
+            server = opts.server.name(),
+            hmac = M::NAME,
+            json = J::NAME,
+            workers,
+            "starting"
+        );
+        match server {
+            Verifying::Hyper => {
+                server::hyper::run(app, opts.listen, workers).context("hyper server")
+            }
+            Verifying::Axum => server::axum::run(app, opts.listen, workers).context("axum server"),
+            Verifying::May => server::may::run(app, opts.listen, workers).context("may server"),
+            Verifying::Actix => {
+                server::actix::run(app, opts.listen, workers).context("actix server")
+            }
+        }
     }
 }
 

@@ -114,23 +114,11 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use didit_webhook::Rejection;
 
     #[test]
     fn every_outcome_has_its_own_counter() {
         let m = Metrics::default();
-        let mut outcomes = vec![
-            Outcome::Accepted,
-            Outcome::Duplicate,
-            Outcome::InFlight,
-            Outcome::Saturated,
-            Outcome::Failed,
-            Outcome::Null,
-            Outcome::LengthRequired,
-            Outcome::BadContentLength,
-            Outcome::BodyTimeout,
-        ];
-        outcomes.extend(Rejection::ALL.iter().map(|r| Outcome::Rejected(*r)));
+        let outcomes: Vec<Outcome> = Outcome::all().collect();
         for (i, o) in outcomes.iter().enumerate() {
             for _ in 0..=i {
                 m.record(*o, Duration::from_micros(70));

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use didit_webhook::{JsonKind, MacKind, Secret, SignaturePolicy};
+use didit_webhook::{JsonKind, MacKind, Secret, SecretError, SignaturePolicy};
 
 use crate::store::{AckMode, DEFAULT_SQLITE_PATH, StoreSpec};
 
@@ -60,6 +60,12 @@ impl ServerKind {
 pub struct Options {
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// Print the servers, HMAC and JSON backends this build has, as one JSON object
+    /// (`{"servers":[…],"hmac":[…],"json":[…]}`), and exit: how the benchmark runner learns
+    /// which variants this binary can run.
+    #[arg(long)]
+    pub list_backends: bool,
 
     /// HTTP server implementation.
     #[arg(long, value_enum, default_value = "hyper")]
@@ -151,6 +157,16 @@ pub enum Command {
     Consume(crate::store::ConsumeOptions),
 }
 
+/// What `--list-backends` prints: the real (non-null) backends compiled into this binary.
+pub(crate) fn backends_json() -> String {
+    serde_json::json!({
+        "servers": ServerKind::ALL.map(ServerKind::name),
+        "hmac": MacKind::REAL.iter().map(|m| m.name()).collect::<Vec<_>>(),
+        "json": JsonKind::REAL.iter().map(|j| j.name()).collect::<Vec<_>>(),
+    })
+    .to_string()
+}
+
 impl Options {
     /// The store to run with: `--store`, else SQLite at its default path (memory for axum-naive).
     pub(crate) fn store_spec(&self) -> StoreSpec {
@@ -170,27 +186,14 @@ impl Options {
 
 pub(crate) use didit_webhook::body::parse_size;
 
-/// Where the secret comes from, and why it is missing when it is.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum SecretError {
-    #[error("no webhook secret: set DIDIT_WEBHOOK_SECRET or pass --secret-file")]
-    Missing,
-    #[error("cannot read the secret file {0}: {1}")]
-    File(PathBuf, std::io::Error),
-    #[error("the webhook secret is empty")]
-    Empty,
-}
-
-/// Reads the secret: `--secret-file` if given, else `DIDIT_WEBHOOK_SECRET`. Used verbatim (Didit
-/// keys the HMAC with the UTF-8 bytes of the string), except one trailing newline from a file.
+/// Reads the secret: `--secret-file` if given, else `DIDIT_WEBHOOK_SECRET`, by the core's one
+/// rule (Didit keys the HMAC with the UTF-8 bytes of the string; one trailing newline goes).
 pub(crate) fn load_secret(opts: &Options) -> Result<Secret, SecretError> {
-    let raw = match &opts.secret_file {
-        Some(path) => {
-            std::fs::read_to_string(path).map_err(|e| SecretError::File(path.clone(), e))?
-        }
-        None => std::env::var("DIDIT_WEBHOOK_SECRET").map_err(|_| SecretError::Missing)?,
-    };
-    Secret::from_text(&raw).ok_or(SecretError::Empty)
+    Secret::load(
+        opts.secret_file.as_deref(),
+        |p| std::fs::read_to_string(p),
+        |v| std::env::var(v).ok(),
+    )
 }
 
 #[cfg(test)]
@@ -227,8 +230,14 @@ mod tests {
         assert_eq!(s.expose(), b" a-b_c ");
         let s = with("crlf", Some("k\r\n")).expect("loads");
         assert_eq!(s.expose(), b"k");
-        assert!(matches!(with("empty", Some("\n")), Err(SecretError::Empty)));
-        assert!(matches!(with("missing", None), Err(SecretError::File(..))));
+        assert!(matches!(
+            with("empty", Some("\n")),
+            Err(SecretError::EmptyFile(_))
+        ));
+        assert!(matches!(
+            with("missing", None),
+            Err(SecretError::File { .. })
+        ));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

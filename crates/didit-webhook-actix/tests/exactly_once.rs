@@ -20,14 +20,9 @@ fn now() -> i64 {
 
 /// A fresh delivery signed as Didit signs it, with the core's helper.
 fn signed(secret: &str, event_id: Option<&str>) -> SignedDelivery {
-    let id = event_id.map_or(String::new(), |id| format!(r#""event_id":"{id}","#));
-    let payload = format!(
-        r#"{{{id}"session_id":"s-1","status":"Approved","webhook_type":"status.updated","timestamp":{}}}"#,
-        now()
-    );
     let secret = Secret::new(secret).expect("not empty");
     Signer::<RingMac>::new(&secret)
-        .sign_json(payload.as_bytes())
+        .sign_status_update(event_id, now())
         .expect("signable")
 }
 

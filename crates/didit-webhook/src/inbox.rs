@@ -4,7 +4,6 @@
 //! integrations (`didit-webhook-axum`, `didit-webhook-actix`) read the body and call
 //! [`Inbox::receive`]; nothing here waits on a socket or a clock.
 
-use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,11 +16,6 @@ use crate::payload::Envelope;
 use crate::reply::Outcome;
 use crate::secret::Secret;
 use crate::verify::{Rejection, Scratch, SignatureHeaders, Verified, Verifier, VerifyConfig};
-
-thread_local! {
-    /// One verification scratch per thread; never held across an `.await`.
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
-}
 
 /// How long a body may take to arrive once its head has (Didit's own timeout is 5 s).
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -101,8 +95,7 @@ impl<M: Mac, J: JsonBackend, D: Dedup> Inbox<M, J, D> {
         headers: &SignatureHeaders<'_>,
         body: &[u8],
     ) -> Result<Verified<Envelope<'static>>, Rejection> {
-        SCRATCH.with(|s| {
-            let scratch = &mut s.borrow_mut();
+        Scratch::with_thread_local(|scratch| {
             let mut result = Err(Rejection::InvalidSignature);
             for key in &self.keys {
                 result = key.verify(headers, body, scratch).map(Verified::into_owned);

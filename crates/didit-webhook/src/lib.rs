@@ -13,7 +13,8 @@
 //! - **Narrow traits, static dispatch.** [`Mac`] and [`JsonBackend`] each have a handful of
 //!   implementations (ring, RustCrypto, AWS-LC; serde_json, simd-json, sonic-rs) plus a null one
 //!   that measures harness overhead. [`Verifier`] is generic over both, so every combination is its
-//!   own monomorphised hot path; [`MacKind`]/[`JsonKind`] pick one at start-up.
+//!   own monomorphised hot path; [`MacKind`]/[`JsonKind`] pick one at start-up, through the one
+//!   dispatch, [`with_backends`].
 //! - **Unverified data cannot get through.** Only [`Verifier::verify`] constructs [`Verified`].
 //! - **Exactly once.** [`Inbox`] verifies with one or more secrets (rotation) and reserves each
 //!   delivery's [`DedupKey`] in a [`Dedup`] store before the handler runs; the [`Delivery`] it
@@ -21,6 +22,7 @@
 //! - **Rejections are data.** [`Rejection`] is a `Copy` enum with its HTTP status, so every
 //!   receiver answers the same way and nothing allocates on the reject path.
 
+pub mod backend;
 pub mod body;
 pub mod canon;
 mod clock;
@@ -36,6 +38,7 @@ mod secret;
 mod sign;
 mod verify;
 
+pub use backend::{WithBackends, real_pairs, with_backends};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use dedup::{Dedup, DedupKey, MemoryDedup, NoDedup, Reservation};
 pub use error::UnknownBackend;
@@ -55,7 +58,7 @@ pub use mac::RustCryptoMac;
 pub use mac::{Mac, MacKind, NullMac};
 pub use payload::{Envelope, Environment, Event, Nullable, Status, Text, Timestamp, WebhookType};
 pub use reply::{Outcome, Reply};
-pub use secret::{Secret, SecretError};
+pub use secret::{SECRET_VAR, Secret, SecretError};
 pub use sign::{
     CONTENT_TYPE, Reencoding, SignError, SignedDelivery, Signer, USER_AGENT, reencode,
     simple_message_from, simple_message_of,

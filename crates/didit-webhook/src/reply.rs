@@ -69,6 +69,23 @@ impl Outcome {
     /// How many distinct outcomes there are: the size of a table indexed by [`Outcome::index`].
     pub const COUNT: usize = FIXED.len() + Rejection::ALL.len();
 
+    /// Every outcome, in [`Outcome::index`] order: for tables and tests that cover them all.
+    pub fn all() -> impl Iterator<Item = Outcome> {
+        [
+            Outcome::Accepted,
+            Outcome::Duplicate,
+            Outcome::InFlight,
+            Outcome::Saturated,
+            Outcome::Failed,
+            Outcome::Null,
+            Outcome::LengthRequired,
+            Outcome::BadContentLength,
+            Outcome::BodyTimeout,
+        ]
+        .into_iter()
+        .chain(Rejection::ALL.iter().map(|r| Outcome::Rejected(*r)))
+    }
+
     /// A dense index in `0..COUNT`, for lock-free counters.
     pub fn index(self) -> usize {
         match self {
@@ -188,18 +205,8 @@ mod tests {
     fn indexes_are_dense_and_labels_follow_them() {
         let labels: Vec<_> = Outcome::labels().collect();
         assert_eq!(labels.len(), Outcome::COUNT);
-        let mut all = vec![
-            Outcome::Accepted,
-            Outcome::Duplicate,
-            Outcome::InFlight,
-            Outcome::Saturated,
-            Outcome::Failed,
-            Outcome::Null,
-            Outcome::LengthRequired,
-            Outcome::BadContentLength,
-            Outcome::BodyTimeout,
-        ];
-        all.extend(Rejection::ALL.iter().map(|r| Outcome::Rejected(*r)));
+        let all: Vec<Outcome> = Outcome::all().collect();
+        assert_eq!(all.len(), Outcome::COUNT);
         for (i, o) in all.iter().enumerate() {
             assert_eq!(o.index(), i, "{o:?}");
             assert_eq!(o.label(), labels[i], "{o:?}");

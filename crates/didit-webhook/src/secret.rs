@@ -24,7 +24,16 @@ pub enum SecretError {
     /// The variable that should hold the secret is set but empty (or only a newline).
     #[error("{0} is empty: set it to the destination's secret_shared_key from Didit's console")]
     EmptyVariable(String),
+    /// The file that should hold the secret cannot be read.
+    #[error("cannot read the secret file {path}: {reason}")]
+    File { path: String, reason: String },
+    /// The file that should hold the secret is empty (or only a newline).
+    #[error("the secret file {0} is empty: write the destination's secret_shared_key into it")]
+    EmptyFile(String),
 }
+
+/// The variable a tool reads its secret from when no secret file is named.
+pub const SECRET_VAR: &str = "DIDIT_WEBHOOK_SECRET";
 
 impl Secret {
     /// The key, verbatim. Refuses an empty one.
@@ -55,6 +64,26 @@ impl Secret {
                 Secret::from_text(&v).ok_or_else(|| SecretError::EmptyVariable(name.to_owned()))
             }
         }
+    }
+
+    /// The one rule every tool here loads its secret by: the contents of `file` when one is
+    /// named, else the value of [`SECRET_VAR`]; one trailing newline goes; never empty; an error
+    /// that says what to set. The caller does the reading (this crate does no I/O):
+    /// `Secret::load(path, |p| std::fs::read_to_string(p), |v| std::env::var(v).ok())`.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        read_file: impl FnOnce(&std::path::Path) -> std::io::Result<String>,
+        read_var: impl FnOnce(&str) -> Option<String>,
+    ) -> Result<Self, SecretError> {
+        let Some(path) = file else {
+            return Secret::from_var(SECRET_VAR, read_var(SECRET_VAR));
+        };
+        let shown = path.display().to_string();
+        let text = read_file(path).map_err(|e| SecretError::File {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        Secret::from_text(&text).ok_or(SecretError::EmptyFile(shown))
     }
 
     /// The HMAC key bytes.
@@ -114,5 +143,43 @@ mod tests {
         assert!(empty.is_some_and(|m| m.starts_with("X_SECRET is empty")));
         let ok = Secret::from_var("X_SECRET", Some("k\n".into())).map(|s| s.expose().to_vec());
         assert_eq!(ok, Ok(b"k".to_vec()));
+    }
+
+    #[test]
+    fn a_secret_file_is_named_and_the_variable_is_the_fallback() {
+        let path = std::path::Path::new("/run/secrets/didit");
+        let file = |text: std::io::Result<String>| {
+            Secret::load(Some(path), |_| text, |_| panic!("the variable is not read"))
+        };
+        assert_eq!(
+            file(Ok(" k \n".into())).map(|s| s.expose().to_vec()),
+            Ok(b" k ".to_vec())
+        );
+        assert_eq!(
+            file(Ok("\r\n".into())).err(),
+            Some(SecretError::EmptyFile("/run/secrets/didit".into()))
+        );
+        let missing = file(Err(std::io::ErrorKind::NotFound.into()))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            missing
+                .is_some_and(|m| m.starts_with("cannot read the secret file /run/secrets/didit")),
+        );
+        let var = |value: Option<&str>| {
+            Secret::load(
+                None,
+                |_| panic!("no file is read"),
+                |name| {
+                    assert_eq!(name, SECRET_VAR);
+                    value.map(str::to_owned)
+                },
+            )
+        };
+        assert_eq!(var(None).err(), Some(SecretError::Unset(SECRET_VAR.into())));
+        assert_eq!(
+            var(Some("k")).map(|s| s.expose().to_vec()),
+            Ok(b"k".to_vec())
+        );
     }
 }

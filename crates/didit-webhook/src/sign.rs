@@ -114,6 +114,35 @@ impl<M: Mac> Signer<M> {
         self.sign(&value)
     }
 
+    /// A minimal `status.updated` event of session `s-1`, `Approved` at `timestamp`, with
+    /// `event_id` when given (without one, a receiver falls back to the contract's key), signed
+    /// as Didit signs it: the delivery a handler test sends.
+    ///
+    /// ```
+    /// use didit_webhook::{RingMac, Secret, Signer};
+    /// let secret = Secret::new("test-secret").expect("not empty");
+    /// let signer = Signer::<RingMac>::new(&secret);
+    /// let d = signer.sign_status_update(Some("e-1"), 1_780_000_000).expect("signable");
+    /// assert!(d.body.starts_with(br#"{"event_id":"e-1""#));
+    /// ```
+    pub fn sign_status_update(
+        &self,
+        event_id: Option<&str>,
+        timestamp: i64,
+    ) -> Result<SignedDelivery, SignError> {
+        let id = match event_id {
+            Some(id) => {
+                let quoted = serde_json::to_string(id).map_err(|_| SignError::NotJson)?;
+                format!(r#""event_id":{quoted},"#)
+            }
+            None => String::new(),
+        };
+        let payload = format!(
+            r#"{{{id}"session_id":"s-1","status":"Approved","webhook_type":"status.updated","timestamp":{timestamp}}}"#
+        );
+        self.sign_json(payload.as_bytes())
+    }
+
     /// The `X-Signature` of arbitrary bytes, e.g. a body re-encoded by middleware.
     pub fn sign_bytes(&self, bytes: &[u8]) -> HexTag {
         HexTag::new(&self.mac.sign(bytes))

@@ -277,6 +277,16 @@ impl Scratch {
     pub fn new() -> Self {
         Scratch::default()
     }
+
+    /// Runs `f` with this thread's scratch, the one every verifier on the thread shares (the
+    /// `Inbox` and a server that verifies by hand alike). Not re-entrant, and never to be held
+    /// across an `.await`: `f` is synchronous.
+    pub fn with_thread_local<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::new());
+        }
+        SCRATCH.with(|s| f(&mut s.borrow_mut()))
+    }
 }
 
 /// Verifies deliveries for one destination secret. Generic over the MAC, the JSON backend and the

@@ -10,9 +10,8 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 
 use crate::app::{App, Handled, Route, ack_reply, early_reply};
-use crate::wire::SCRATCH;
 use crate::wire::http1::{read_body, signature_headers, to_response};
-use didit_webhook::{JsonBackend, Mac};
+use didit_webhook::{JsonBackend, Mac, Scratch};
 
 /// Handles one request.
 pub(crate) async fn handle<M: Mac, J: JsonBackend>(
@@ -29,7 +28,7 @@ pub(crate) async fn handle<M: Mac, J: JsonBackend>(
             match read_body(&parts.headers, body, limits.max_body, limits.body_timeout).await {
                 Ok(body) if route == Route::Webhook => {
                     let headers = signature_headers(&parts.headers);
-                    match SCRATCH.with(|s| app.webhook(&headers, &body, &mut s.borrow_mut())) {
+                    match Scratch::with_thread_local(|s| app.webhook(&headers, &body, s)) {
                         Handled::Ready(reply) => reply,
                         Handled::Pending(ticket) => ack_reply(ticket.await),
                     }

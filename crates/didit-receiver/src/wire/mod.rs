@@ -1,20 +1,11 @@
-//! What every server and both extractors share, below all of them: the per-thread verification
-//! scratch, the head limit, the "listening on" line, and each HTTP stack's body reading and
-//! reply mapping.
+//! What every server and both extractors share, below all of them: the head limit, the
+//! "listening on" line, and each HTTP stack's body reading and reply mapping.
 
 pub(crate) mod actix;
 pub(crate) mod axum;
 pub(crate) mod http1;
 
-use std::cell::RefCell;
 use std::io::Write;
-
-use didit_webhook::Scratch;
-
-thread_local! {
-    /// One verification scratch per worker thread; never held across an `.await`.
-    pub(crate) static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
-}
 
 /// The largest request head (target and header fields) any variant accepts, as may's and hyper's
 /// buffers allow. hyper caps its read buffer, not the head, so a head just over it can still parse.

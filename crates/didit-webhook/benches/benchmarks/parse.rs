@@ -1,7 +1,7 @@
 //! The envelope parse alone, per JSON backend.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
-use didit_webhook::{JsonBackend, SerdeJson, SimdJson, SonicJson};
+use didit_webhook::{JsonBackend, JsonKind, Mac, MacKind, WithBackends, with_backends};
 use std::hint::black_box;
 
 fn bench_one<J: JsonBackend + Default>(c: &mut Criterion) {
@@ -25,10 +25,21 @@ fn bench_one<J: JsonBackend + Default>(c: &mut Criterion) {
     g.finish();
 }
 
+/// One parser's benchmarks, run through the core's dispatch from kinds to types.
+struct Bench<'a>(&'a mut Criterion);
+
+impl WithBackends for Bench<'_> {
+    type Output = ();
+
+    fn run<M: Mac, J: JsonBackend + Default>(self) {
+        bench_one::<J>(self.0)
+    }
+}
+
 fn parse(c: &mut Criterion) {
-    bench_one::<SerdeJson>(c);
-    bench_one::<SimdJson>(c);
-    bench_one::<SonicJson>(c);
+    for j in JsonKind::REAL {
+        with_backends(MacKind::Ring, *j, Bench(c));
+    }
 }
 
 criterion_group! { name = benches; config = super::config(); targets = parse }

@@ -5,9 +5,8 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use didit_webhook::{
-    AwsLcMac, FixedClock, JsonBackend, Mac, NullJson, NullMac, RingMac, RustCryptoMac, Scratch,
-    Secret, SerdeJson, SignatureHeaders, SignaturePolicy, SimdJson, SonicJson, Verifier,
-    VerifyConfig,
+    FixedClock, JsonBackend, JsonKind, Mac, MacKind, Scratch, Secret, SignatureHeaders,
+    SignaturePolicy, Verifier, VerifyConfig, WithBackends, with_backends,
 };
 use std::hint::black_box;
 
@@ -51,15 +50,34 @@ fn bench_one<M: Mac, J: JsonBackend + Default>(c: &mut Criterion, policy: Signat
     g.finish();
 }
 
-fn verify(c: &mut Criterion) {
-    for policy in [SignaturePolicy::Raw, SignaturePolicy::V2] {
-        bench_one::<RingMac, SerdeJson>(c, policy);
-        bench_one::<RustCryptoMac, SerdeJson>(c, policy);
-        bench_one::<AwsLcMac, SerdeJson>(c, policy);
-        bench_one::<RingMac, SimdJson>(c, policy);
-        bench_one::<RingMac, SonicJson>(c, policy);
+/// One pair's benchmarks, run through the core's dispatch from kinds to types.
+struct Bench<'a> {
+    c: &'a mut Criterion,
+    policy: SignaturePolicy,
+}
+
+impl WithBackends for Bench<'_> {
+    type Output = ();
+
+    fn run<M: Mac, J: JsonBackend + Default>(self) {
+        bench_one::<M, J>(self.c, self.policy)
     }
-    bench_one::<NullMac, NullJson>(c, SignaturePolicy::Raw);
+}
+
+fn verify(c: &mut Criterion) {
+    let macs = MacKind::REAL.iter().map(|m| (*m, JsonKind::Serde));
+    let parsers = JsonKind::REAL
+        .iter()
+        .filter(|j| **j != JsonKind::Serde)
+        .map(|j| (MacKind::Ring, *j));
+    let pairs: Vec<_> = macs.chain(parsers).collect();
+    for policy in [SignaturePolicy::Raw, SignaturePolicy::V2] {
+        for (m, j) in &pairs {
+            with_backends(*m, *j, Bench { c, policy });
+        }
+    }
+    let policy = SignaturePolicy::Raw;
+    with_backends(MacKind::Null, JsonKind::Null, Bench { c, policy });
 }
 
 criterion_group! { name = benches; config = super::config(); targets = verify }

@@ -10,69 +10,60 @@ use didit_webhook::{
 pub const SECRET: &str = "harness-test-secret-not-a-real-key";
 pub const NOW: i64 = 1_780_000_000;
 
-/// Repeats a generic test `fn name<M: Mac, J: JsonBackend + Default>()` for every real MAC × JSON pair.
+/// Runs a generic test `fn name<M: Mac, J: JsonBackend + Default>()` for every real MAC × JSON
+/// pair this build of the core has, through the core's one dispatch from kinds to types
+/// (`with_backends`): a new backend is tested without touching this file. The pair under test
+/// is printed first, so a failure's output names it.
 #[macro_export]
 macro_rules! for_every_backend {
     ($name:ident) => {
         mod $name {
-            use didit_webhook::*;
-            #[test]
-            fn ring_serde() {
-                super::$name::<RingMac, SerdeJson>()
+            use didit_webhook::{JsonBackend, Mac, WithBackends, real_pairs, with_backends};
+
+            struct Each;
+
+            impl WithBackends for Each {
+                type Output = ();
+
+                fn run<M: Mac, J: JsonBackend + Default>(self) {
+                    eprintln!("{} x {}", M::NAME, J::NAME);
+                    super::$name::<M, J>()
+                }
             }
+
             #[test]
-            fn ring_simd() {
-                super::$name::<RingMac, SimdJson>()
-            }
-            #[test]
-            fn ring_sonic() {
-                super::$name::<RingMac, SonicJson>()
-            }
-            #[test]
-            fn rustcrypto_serde() {
-                super::$name::<RustCryptoMac, SerdeJson>()
-            }
-            #[test]
-            fn rustcrypto_simd() {
-                super::$name::<RustCryptoMac, SimdJson>()
-            }
-            #[test]
-            fn rustcrypto_sonic() {
-                super::$name::<RustCryptoMac, SonicJson>()
-            }
-            #[test]
-            fn awslc_serde() {
-                super::$name::<AwsLcMac, SerdeJson>()
-            }
-            #[test]
-            fn awslc_simd() {
-                super::$name::<AwsLcMac, SimdJson>()
-            }
-            #[test]
-            fn awslc_sonic() {
-                super::$name::<AwsLcMac, SonicJson>()
+            fn every_pair() {
+                for (m, j) in real_pairs() {
+                    with_backends(m, j, Each);
+                }
             }
         }
     };
 }
 
-/// Repeats a generic test `fn name<M: Mac>()` for every real MAC backend.
+/// Runs a generic test `fn name<M: Mac>()` for every real MAC backend, as above.
 #[macro_export]
 macro_rules! for_every_mac {
     ($name:ident) => {
         mod $name {
-            use didit_webhook::*;
-            #[test]
-            fn ring() {
-                super::$name::<RingMac>()
+            use didit_webhook::{JsonBackend, JsonKind, Mac, MacKind, WithBackends, with_backends};
+
+            struct Each;
+
+            impl WithBackends for Each {
+                type Output = ();
+
+                fn run<M: Mac, J: JsonBackend + Default>(self) {
+                    eprintln!("{}", M::NAME);
+                    super::$name::<M>()
+                }
             }
+
             #[test]
-            fn rustcrypto() {
-                super::$name::<RustCryptoMac>()
-            }
-            #[test]
-            fn awslc() {
-                super::$name::<AwsLcMac>()
+            fn every_mac() {
+                for m in MacKind::REAL {
+                    with_backends(*m, JsonKind::Serde, Each);
+                }
             }
         }
     };
