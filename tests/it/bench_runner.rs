@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use webhook_bench::harness::command;
+use webhook_bench::results::Status;
 
 /// The debug binaries' folder, a fresh output folder, and the project root.
 fn setup(tag: &str) -> (PathBuf, PathBuf, &'static str) {
@@ -58,10 +59,10 @@ fn quick_run_records_what_ran_and_what_failed() {
     }
     let r = webhook_bench::results::load(&out.join("results.json")).expect("valid results");
     let by = |name: &str| r.variants.iter().find(|v| v.variant == name).expect(name);
-    assert_eq!(by("hyper:ring:serde").status, "measured");
+    assert_eq!(by("hyper:ring:serde").status, Status::Measured);
     assert!(by("hyper:ring:serde").null_rps.is_some_and(|n| n > 0.0));
     let bad = by("nginx:ring:serde");
-    assert_eq!(bad.status, "failed");
+    assert_eq!(bad.status, Status::Failed);
     assert!(
         bad.reason
             .as_deref()
@@ -175,7 +176,7 @@ fn quick_run_measures_an_external_receiver_beside_a_built_in_one() {
         let r = webhook_bench::results::load(&out.join("results.json")).expect("valid results");
         let by = |name: &str| r.variants.iter().find(|v| v.variant == name).expect(name);
         let py = by("pystd");
-        assert_eq!(py.status, "measured", "{py:?}");
+        assert_eq!(py.status, Status::Measured, "{py:?}");
         assert!(
             py.external
                 .as_deref()
@@ -209,12 +210,12 @@ fn quick_run_measures_an_external_receiver_beside_a_built_in_one() {
         let readme = std::fs::read_to_string(out.join("README.md")).expect("README");
         assert!(readme.contains("÷ pystd"), "{readme}");
         if allow {
-            assert_eq!(bad.status, "measured");
+            assert_eq!(bad.status, Status::Measured);
             assert!(bad.failing_card);
             assert!(cell("stale-ok").is_some());
             assert!(readme.contains("report card failed"), "{readme}");
         } else {
-            assert_eq!(bad.status, "refused", "{bad:?}");
+            assert_eq!(bad.status, Status::Refused, "{bad:?}");
             assert!(
                 bad.reason
                     .as_deref()

@@ -115,19 +115,6 @@ pub struct Options {
     pub goose_args: Vec<String>,
 }
 
-fn load_secret(file: Option<&PathBuf>) -> anyhow::Result<Secret> {
-    let raw = match file {
-        Some(p) => std::fs::read_to_string(p)
-            .with_context(|| format!("cannot read the secret file {}", p.display()))?,
-        None => std::env::var("DIDIT_WEBHOOK_SECRET").map_err(|_| {
-            anyhow::anyhow!(
-                "no webhook secret: set DIDIT_WEBHOOK_SECRET (the receiver's secret) or pass --secret-file"
-            )
-        })?,
-    };
-    Secret::from_text(&raw).context("the webhook secret is empty")
-}
-
 /// Applies the command line's overrides to the scenario and validates the result.
 pub fn effective_scenario(opts: &Options) -> anyhow::Result<Scenario> {
     let mut s = Scenario::load(&opts.scenario)?;
@@ -163,7 +150,11 @@ pub fn run(opts: Options) -> anyhow::Result<ExitCode> {
     if !opts.goose_args.is_empty() && scenario.engine != EngineKind::Goose {
         bail!("options after `--` are goose's; add --engine goose or drop them");
     }
-    let secret = load_secret(opts.secret_file.as_ref())?;
+    let secret = Secret::load(
+        opts.secret_file.as_deref(),
+        |p| std::fs::read_to_string(p),
+        |v| std::env::var(v).ok(),
+    )?;
     let trust = if opts.insecure {
         Trust::AnyCertificate
     } else {
@@ -368,7 +359,7 @@ pub fn build_report(
         duration_secs: (secs * 1000.0).round() / 1000.0,
         warmup_secs: scenario.warmup.as_secs_f64(),
         load: Load {
-            shape: scenario.load.name().into(),
+            shape: scenario.load.kind(),
             target_rate,
             achieved_rate: (achieved * 10.0).round() / 10.0,
             connections: scenario.connections,

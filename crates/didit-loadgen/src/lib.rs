@@ -33,6 +33,6 @@ pub use cli::{Options, run};
 pub use generator::{Acked, Delivery, Generator, Origin};
 pub use labels::{Class, Expect, Judge, Label, PayloadKind, Verdict};
 pub use report::Report;
-pub use scenario::{EngineKind, LoadShape, Scenario, ScenarioError};
+pub use scenario::{EngineKind, LoadShape, Scenario, ScenarioError, ShapeKind};
 pub use target::{Target, TargetError};
 pub use tls::{TlsClient, TlsError, Trust};

@@ -336,7 +336,7 @@ impl Percentiles {
 /// The rate figures of a run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Load {
-    pub shape: Cow<'static, str>,
+    pub shape: crate::scenario::ShapeKind,
     /// Mean intended rate; `null` for closed-loop maximum runs.
     pub target_rate: Option<f64>,
     pub achieved_rate: f64,
@@ -798,7 +798,7 @@ mod tests {
             duration_secs: 1.0,
             warmup_secs: 0.0,
             load: Load {
-                shape: "max".into(),
+                shape: crate::scenario::ShapeKind::Max,
                 target_rate: None,
                 achieved_rate: 2.0,
                 connections: 1,

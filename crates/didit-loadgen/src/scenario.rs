@@ -103,7 +103,6 @@ impl LoadShape {
         }
     }
 
-    /// The mean rate over the measured period, for reports (`None` for `Max`).
     /// The same shape at `f` times the rate (one thread's share of a run split over threads).
     pub fn scaled(&self, f: f64) -> LoadShape {
         match *self {
@@ -127,6 +126,7 @@ impl LoadShape {
         }
     }
 
+    /// The mean rate over the measured period, for reports (`None` for `Max`).
     pub fn mean_rate(&self) -> Option<f64> {
         match *self {
             LoadShape::Constant { rate } => Some(rate),
@@ -144,13 +144,51 @@ impl LoadShape {
         }
     }
 
-    pub fn name(&self) -> &'static str {
+    /// Which shape this is, without its rates: what reports and results record.
+    pub fn kind(&self) -> ShapeKind {
         match self {
-            LoadShape::Constant { .. } => "constant",
-            LoadShape::Ramp { .. } => "ramp",
-            LoadShape::Burst { .. } => "burst",
-            LoadShape::Max => "max",
+            LoadShape::Constant { .. } => ShapeKind::Constant,
+            LoadShape::Ramp { .. } => ShapeKind::Ramp,
+            LoadShape::Burst { .. } => ShapeKind::Burst,
+            LoadShape::Max => ShapeKind::Max,
         }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+}
+
+/// A [`LoadShape`] without its rates, as reports and results name it (`"max"`, `"constant"`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShapeKind {
+    Constant,
+    Ramp,
+    Burst,
+    Max,
+}
+
+impl ShapeKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ShapeKind::Constant => "constant",
+            ShapeKind::Ramp => "ramp",
+            ShapeKind::Burst => "burst",
+            ShapeKind::Max => "max",
+        }
+    }
+
+    /// Closed loop, at the ceiling: throughput and its ratios mean something, and latency has no
+    /// schedule to be measured against.
+    pub fn is_max(self) -> bool {
+        self == ShapeKind::Max
+    }
+}
+
+impl std::fmt::Display for ShapeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

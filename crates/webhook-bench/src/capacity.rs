@@ -118,13 +118,15 @@ pub fn run(plan: &CapacityPlan) -> anyhow::Result<CapacityResult> {
             loadgen.display()
         );
     }
-    let variant =
-        Variant::parse(&format!("{}:ring:serde", plan.server)).map_err(anyhow::Error::msg)?;
     let harness = Harness {
         cpus: Some(plan.receiver_cpus.to_string()),
         workers: plan.receiver_cpus.len(),
         ..Harness::new(plan.bin_dir.clone())
     };
+    let variant = harness
+        .backends()
+        .and_then(|have| Variant::parse(&format!("{}:ring:serde", plan.server), &have))
+        .map_err(anyhow::Error::msg)?;
     let rx = harness.start(&variant).map_err(anyhow::Error::msg)?;
     let work = std::env::temp_dir().join(format!("webhook-bench-capacity-{}", std::process::id()));
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
@@ -137,7 +139,7 @@ pub fn run(plan: &CapacityPlan) -> anyhow::Result<CapacityResult> {
         command: plan.command.clone(),
         started: crate::harness::now_utc(),
         git_commit: crate::harness::Provenance::of(&plan.bin_dir).commit,
-        cpu_model: crate::runner::cpu_model(),
+        cpu_model: crate::harness::cpu_model(),
         receiver: variant.name,
         receiver_cpus: plan.receiver_cpus.to_string(),
         generator_cpus: plan.generator_cpus.to_string(),

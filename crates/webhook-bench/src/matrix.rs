@@ -1,10 +1,15 @@
 //! Receiver variants: `server:hmac:json[:store][:slowN]`, e.g. `hyper:ring:serde`,
 //! `may:aws-lc:simd` or `hyper:ring:serde:sqlite`.
 
-/// Servers, HMAC and JSON backends the receivers offer (see `didit-receiver --help`).
-pub const SERVERS: [&str; 5] = ["hyper", "may", "axum", "axum-naive", "actix"];
-pub const HMACS: [&str; 3] = ["ring", "rustcrypto", "aws-lc"];
-pub const JSONS: [&str; 3] = ["serde", "simd", "sonic"];
+/// The servers, HMAC and JSON backends a `didit-receiver` binary has, as it lists them
+/// (`didit-receiver --list-backends`): the runner asks the binary it measures, not the features
+/// it was built with itself.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct Backends {
+    pub servers: Vec<String>,
+    pub hmac: Vec<String>,
+    pub json: Vec<String>,
+}
 
 /// Where a variant's receiver keeps verified events (`--store`, `--ack`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -115,16 +120,17 @@ pub struct Variant {
 }
 
 impl Variant {
-    /// Parses `server:hmac:json[:store][:slowN]`; the error names the valid choices.
-    pub fn parse(s: &str) -> Result<Variant, String> {
+    /// Parses `server:hmac:json[:store][:slowN]` against what the receiver has; the error names
+    /// the valid choices.
+    pub fn parse(s: &str, have: &Backends) -> Result<Variant, String> {
         let parts: Vec<&str> = s.trim().split(':').collect();
         if !(3..=5).contains(&parts.len()) {
             return Err(format!(
                 "`{s}` is not server:hmac:json (e.g. hyper:ring:serde)"
             ));
         }
-        let check = |what: &str, v: &str, valid: &[&str]| {
-            if valid.contains(&v) {
+        let check = |what: &str, v: &str, valid: &[String]| {
+            if valid.iter().any(|n| n == v) {
                 Ok(())
             } else {
                 Err(format!(
@@ -133,9 +139,9 @@ impl Variant {
                 ))
             }
         };
-        check("server", parts[0], &SERVERS)?;
-        check("HMAC backend", parts[1], &HMACS)?;
-        check("JSON backend", parts[2], &JSONS)?;
+        check("server", parts[0], &have.servers)?;
+        check("HMAC backend", parts[1], &have.hmac)?;
+        check("JSON backend", parts[2], &have.json)?;
         let mut slow_us = 0;
         let mut store = None;
         for p in &parts[3..] {
@@ -232,16 +238,16 @@ impl Variant {
     }
 }
 
-/// Expands `--receivers`: `all`, `default`, or a comma-separated list. Unknown names are returned
-/// as errors next to the valid variants, so the others still run.
-pub fn expand(spec: &str) -> Vec<Result<Variant, (String, String)>> {
+/// Expands `--receivers`: `all`, `default`, or a comma-separated list, against what the receiver
+/// has. Unknown names are returned as errors next to the valid variants, so the others still run.
+pub fn expand(spec: &str, have: &Backends) -> Vec<Result<Variant, (String, String)>> {
     let names: Vec<String> = match spec.trim() {
         "default" | "" => DEFAULT.iter().map(|s| (*s).to_owned()).collect(),
         "all" => {
             let mut v = Vec::new();
-            for server in ["may", "hyper", "axum", "actix"] {
-                for h in HMACS {
-                    for j in JSONS {
+            for server in have.servers.iter().filter(|s| *s != "axum-naive") {
+                for h in &have.hmac {
+                    for j in &have.json {
                         v.push(format!("{server}:{h}:{j}"));
                     }
                 }
@@ -254,7 +260,7 @@ pub fn expand(spec: &str) -> Vec<Result<Variant, (String, String)>> {
     names
         .into_iter()
         .filter(|n| !n.is_empty())
-        .map(|n| Variant::parse(&n).map_err(|e| (n, e)))
+        .map(|n| Variant::parse(&n, have).map_err(|e| (n, e)))
         .collect()
 }
 
@@ -262,16 +268,26 @@ pub fn expand(spec: &str) -> Vec<Result<Variant, (String, String)>> {
 mod tests {
     use super::*;
 
+    /// What this workspace's receiver lists (`didit-receiver --list-backends`).
+    fn have() -> Backends {
+        let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
+        Backends {
+            servers: names(&["hyper", "may", "axum", "axum-naive", "actix"]),
+            hmac: names(&["ring", "rustcrypto", "aws-lc"]),
+            json: names(&["serde", "simd", "sonic"]),
+        }
+    }
+
     #[test]
     fn parses_and_names_bad_parts() {
-        let v = Variant::parse("hyper:aws-lc:simd").expect("valid");
+        let v = Variant::parse("hyper:aws-lc:simd", &have()).expect("valid");
         assert_eq!(v.args("memory")[1], "hyper");
         assert_eq!(v.store, StoreKind::Memory);
-        let slow = Variant::parse("may:ring:serde:slow200").expect("valid");
+        let slow = Variant::parse("may:ring:serde:slow200", &have()).expect("valid");
         assert_eq!(slow.slow_us, 200);
         assert_eq!(slow.name, "may:ring:serde");
         assert!(slow.args("memory").contains(&"200us".to_owned()));
-        let d = Variant::parse("hyper:ring:serde:sqlite-enqueue:slow5").expect("valid");
+        let d = Variant::parse("hyper:ring:serde:sqlite-enqueue:slow5", &have()).expect("valid");
         assert_eq!(d.name, "hyper:ring:serde:sqlite-enqueue");
         assert_eq!((d.store, d.slow_us), (StoreKind::SqliteEnqueue, 5));
         let a = d.args("sqlite:/tmp/x.db").join(" ");
@@ -279,30 +295,42 @@ mod tests {
             a.contains("--store sqlite:/tmp/x.db --ack after-enqueue"),
             "{a}"
         );
-        let k = Variant::parse("hyper:ring:serde:kafka").expect("valid");
+        let k = Variant::parse("hyper:ring:serde:kafka", &have()).expect("valid");
         assert_eq!(k.store, StoreKind::Kafka);
         let a = k.args("kafka://127.0.0.1:1/didit.webhooks").join(" ");
         assert!(
             a.ends_with("--store kafka://127.0.0.1:1/didit.webhooks"),
             "{a}"
         );
-        assert!(Variant::parse("hyper:ring:serde:sqlite:nats").is_err());
-        assert!(Variant::parse("axum-naive:ring:serde:sqlite").is_err());
-        assert!(Variant::parse("hyper:ring:serde:redis").is_err());
-        let e = Variant::parse("nginx:ring:serde").expect_err("unknown server");
+        assert!(Variant::parse("hyper:ring:serde:sqlite:nats", &have()).is_err());
+        assert!(Variant::parse("axum-naive:ring:serde:sqlite", &have()).is_err());
+        assert!(Variant::parse("hyper:ring:serde:redis", &have()).is_err());
+        let e = Variant::parse("nginx:ring:serde", &have()).expect_err("unknown server");
         assert!(
             e.contains("unknown server `nginx`") && e.contains("axum-naive"),
             "{e}"
         );
-        assert!(Variant::parse("hyper:ring").is_err());
-        assert!(Variant::parse("hyper:ring:serde:fast").is_err());
+        assert!(Variant::parse("hyper:ring", &have()).is_err());
+        assert!(Variant::parse("hyper:ring:serde:fast", &have()).is_err());
     }
 
     #[test]
     fn expands_lists_keeping_bad_names_as_errors() {
-        assert_eq!(expand("default").len(), 11);
-        assert_eq!(expand("all").len(), 37);
-        let mixed = expand("hyper:ring:serde, bogus:ring:serde");
+        assert_eq!(expand("default", &have()).len(), 11);
+        assert_eq!(expand("all", &have()).len(), 37);
+        // A receiver built with fewer backends runs fewer variants, and names what it has.
+        let slim = Backends {
+            hmac: vec!["ring".into()],
+            json: vec!["serde".into()],
+            ..have()
+        };
+        assert_eq!(expand("all", &slim).len(), 5);
+        let e = Variant::parse("hyper:aws-lc:serde", &slim).expect_err("not in this build");
+        assert!(
+            e.contains("unknown HMAC backend `aws-lc` (one of ring)"),
+            "{e}"
+        );
+        let mixed = expand("hyper:ring:serde, bogus:ring:serde", &have());
         assert!(mixed[0].is_ok());
         assert!(matches!(&mixed[1], Err((n, _)) if n == "bogus:ring:serde"));
     }

@@ -41,7 +41,7 @@ fn peer_medians<'a>(r: &'a Results, sc: &ScenarioResult) -> Vec<(&'a str, f64)> 
 
 fn table(r: &Results, sc: &ScenarioResult, out: &mut String) {
     // At a fixed arrival rate every variant "achieves" the rate: ratios of it say nothing.
-    let ratios = sc.shape == "max";
+    let ratios = sc.shape.is_max();
     let peers = if ratios {
         peer_medians(r, sc)
     } else {
@@ -354,7 +354,7 @@ Every variant gets the report card of `webhook-bench verify` before it is measur
 fn headline(r: &Results) -> Option<&ScenarioResult> {
     r.scenarios
         .iter()
-        .find(|s| s.shape == "max")
+        .find(|s| s.shape.is_max())
         .or(r.scenarios.first())
 }
 
@@ -466,7 +466,7 @@ fn how_to_choose(r: &Results) -> String {
             parts.join(", ")
         );
     }
-    if let Some(lat) = r.scenarios.iter().find(|x| x.shape != "max")
+    if let Some(lat) = r.scenarios.iter().find(|x| !x.shape.is_max())
         && let Some(low) = lat
             .cells
             .iter()
@@ -559,7 +559,7 @@ pub fn durability_cost(r: &Results) -> Option<String> {
         ),
     ];
     let mut rows = Vec::new();
-    for sc in r.scenarios.iter().filter(|x| x.shape == "max") {
+    for sc in r.scenarios.iter().filter(|x| x.shape.is_max()) {
         for c in &sc.cells {
             let Some((suffix, what)) = STORES.iter().find(|(sfx, _)| c.variant.ends_with(sfx))
             else {
@@ -633,7 +633,7 @@ pub fn results_readme(r: &Results, run_dir: &str, charts: &[String]) -> String {
     let refused: Vec<String> = r
         .variants
         .iter()
-        .filter(|v| v.status != "measured")
+        .filter(|v| !v.status.measured())
         .map(|v| {
             format!(
                 "{} ({}: {})",

@@ -67,7 +67,7 @@ pub struct SkippedScenario {
 }
 
 /// Where, when and how the run was made.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct RunInfo {
     pub id: String,
     pub command: String,
@@ -113,12 +113,40 @@ fn cpu_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> 
     })
 }
 
+/// What became of a variant before it was measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Passed its card (and, for ours, the conformance probe) and was calibrated.
+    #[default]
+    Measured,
+    /// Its report card failed a required case, or it answered a probe wrongly.
+    Refused,
+    /// Unknown, did not start, or died.
+    Failed,
+}
+
+impl Status {
+    pub fn measured(self) -> bool {
+        self == Status::Measured
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Measured => "measured",
+            Status::Refused => "refused",
+            Status::Failed => "failed",
+        })
+    }
+}
+
 /// What became of one variant before measuring: conformant, refused, or failed to start.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct VariantOutcome {
     pub variant: String,
-    /// `measured`, `refused` (answered a probe wrongly) or `failed` (unknown, did not start, died).
-    pub status: String,
+    pub status: Status,
     pub reason: Option<String>,
     /// The receiver's `/webhooks/null` throughput with the same generator (calibration).
     pub null_rps: Option<f64>,
@@ -244,7 +272,7 @@ pub struct ScenarioResult {
     pub scenario: String,
     pub description: String,
     pub engine: String,
-    pub shape: String,
+    pub shape: didit_loadgen::ShapeKind,
     pub cells: Vec<Cell>,
     /// Latency percentile curves (µs at each percentile) of each variant's median repeat.
     pub curves: Vec<Curve>,

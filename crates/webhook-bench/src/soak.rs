@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::harness::first_mismatch;
 use crate::matrix::Variant;
-use crate::runner::{Plan, first_mismatch, loadgen};
+use crate::runner::Plan;
 
 pub const SOAK_SCHEMA: &str = "didit-soak/1";
 
@@ -249,8 +250,7 @@ pub fn run(plan: &SoakPlan) -> anyhow::Result<SoakResult> {
     ));
     let harness = base.harness();
     let mut rx = harness.start(&plan.variant).map_err(anyhow::Error::msg)?;
-    let calib = loadgen(
-        base,
+    let calib = base.generator().run(
         &rx,
         &[
             "--scenario".into(),
@@ -305,8 +305,7 @@ pub fn run(plan: &SoakPlan) -> anyhow::Result<SoakResult> {
     for i in 0..n {
         let start = t0.elapsed().as_secs_f64();
         let warm = start < plan.warmup.as_secs_f64();
-        let r = loadgen(
-            base,
+        let r = base.generator().run(
             &rx,
             &[
                 "--scenario".into(),

@@ -120,8 +120,8 @@ impl Threshold {
         match &self.scenario {
             Some(s) => *s == sc.scenario,
             None => match self.metric {
-                Metric::Latency(_) => sc.shape != "max",
-                Metric::ReqPerSec | Metric::Ratio(_) => sc.shape == "max",
+                Metric::Latency(_) => !sc.shape.is_max(),
+                Metric::ReqPerSec | Metric::Ratio(_) => sc.shape.is_max(),
                 Metric::CpuMsPer1k => true,
             },
         }

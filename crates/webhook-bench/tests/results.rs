@@ -53,7 +53,7 @@ fn run(cells: &[(&str, [f64; 3], f64)]) -> Results {
         out.push(c);
         variants.push(VariantOutcome {
             variant: (*name).to_owned(),
-            status: "measured".into(),
+            status: webhook_bench::results::Status::Measured,
             reason: None,
             null_rps: Some(*null),
             null_generator_limited: Some(false),
@@ -93,7 +93,7 @@ fn run(cells: &[(&str, [f64; 3], f64)]) -> Results {
             scenario: "max-throughput".into(),
             description: "Closed-loop maximum.".into(),
             engine: "open-loop".into(),
-            shape: "max".into(),
+            shape: didit_loadgen::ShapeKind::Max,
             cells: out,
             curves: vec![Curve {
                 variant: cells[0].0.into(),
@@ -482,7 +482,7 @@ fn paced_latency_is_read_beside_the_machines_floor() {
     ]);
     let sc = &mut r.scenarios[0];
     sc.scenario = "typical-mix".into();
-    sc.shape = "constant".into();
+    sc.shape = didit_loadgen::ShapeKind::Constant;
     for (cell, p99) in sc.cells.iter_mut().zip([1_200u64, 1_500, 9_000]) {
         for rep in &mut cell.repeats {
             rep.p99_us = p99;

@@ -36,7 +36,6 @@ use serde::Serialize;
 use crate::harness::{CpuSet, SECRET};
 use crate::matrix::{StoreKind, Variant};
 use crate::results::Spread;
-use crate::runner::{Plan, loadgen};
 
 pub mod callgrind;
 
@@ -197,26 +196,16 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
     let templates =
         std::sync::Arc::new(didit_loadgen::Templates::load().context("the payload templates")?);
     let (body, micro) = micro_floor(plan, &traffic, &templates)?;
-    let runner = Plan {
-        scenarios: vec![plan.scenario.clone()],
-        receivers: String::new(),
-        repeat: plan.repeat,
-        out: PathBuf::new(),
-        quick: false,
+    let harness = crate::harness::Harness::pinned(
+        plan.bin_dir.clone(),
+        &plan.receiver_cpus,
+        &plan.generator_cpus,
+    );
+    let generator = crate::harness::Generator {
         bin_dir: plan.bin_dir.clone(),
-        receiver_cpus: plan.receiver_cpus.clone(),
-        generator_cpus: plan.generator_cpus.clone(),
+        cpus: plan.generator_cpus.clone(),
         http: plan.http.clone(),
-        command: plan.command.clone(),
-        duration: Some(plan.duration),
-        warmup: Some(plan.warmup),
-        quiet: true,
-        receiver_args: Vec::new(),
-        externals: Vec::new(),
-        allow_failing: crate::runner::AllowFailing::None,
-        strict: false,
     };
-    let harness = runner.harness();
     let mut breakdowns: Vec<(Breakdown, Vec<LayerRun>)> = plan
         .variants
         .iter()
@@ -300,14 +289,14 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
                 if v.store == StoreKind::Null {
                     args.extend(["--pool".into(), "1000".into()]);
                 }
-                let report = loadgen(&runner, &rx, &args, plan.generator_cpus.len(), "cost");
+                let report = generator.run(&rx, &args, plan.generator_cpus.len(), "cost");
                 let broker_after = broker_cpu(&rx);
                 rx.stop();
                 match report {
                     Ok(r) if r.requests.mismatches > 0 => layer.errors.push(format!(
                         "round {round}: {} wrong answers ({})",
                         r.requests.mismatches,
-                        crate::runner::first_mismatch(&r)
+                        crate::harness::first_mismatch(&r)
                     )),
                     Ok(r) => {
                         layer.generator_limited += usize::from(r.generator_limited);
@@ -345,7 +334,7 @@ pub fn run(plan: &CostPlan) -> anyhow::Result<CostResult> {
         command: plan.command.clone(),
         started,
         git_commit: crate::harness::Provenance::of(&plan.bin_dir).commit,
-        cpu_model: crate::runner::cpu_model(),
+        cpu_model: crate::harness::cpu_model(),
         receiver_cpus: plan.receiver_cpus.to_string(),
         generator_cpus: plan.generator_cpus.to_string(),
         duration_secs: plan.duration.as_secs_f64(),
@@ -457,6 +446,8 @@ fn micro_floor(
     Ok((d.body.len(), out))
 }
 
+/// (HMAC µs, parse µs) per call for the pair `hmac` × `json` names, through the core's one
+/// dispatch from names to types.
 fn micro_of(
     hmac: &str,
     json: &str,
@@ -464,30 +455,27 @@ fn micro_of(
     d: &didit_loadgen::Delivery,
     ts: i64,
 ) -> anyhow::Result<(f64, f64)> {
-    use didit_webhook::{AwsLcMac, RingMac, RustCryptoMac};
-    match hmac {
-        "ring" => micro_json::<RingMac>(json, secret, d, ts),
-        "rustcrypto" => micro_json::<RustCryptoMac>(json, secret, d, ts),
-        "aws-lc" => micro_json::<AwsLcMac>(json, secret, d, ts),
-        other => bail!("no micro-benchmark for the HMAC backend `{other}`"),
-    }
+    let mac: didit_webhook::MacKind = hmac.parse()?;
+    let json: didit_webhook::JsonKind = json.parse()?;
+    didit_webhook::with_backends(mac, json, Micro { secret, d, ts })
 }
 
-fn micro_json<M: didit_webhook::Mac>(
-    json: &str,
-    secret: &didit_webhook::Secret,
-    d: &didit_loadgen::Delivery,
+struct Micro<'a> {
+    secret: &'a didit_webhook::Secret,
+    d: &'a didit_loadgen::Delivery,
     ts: i64,
-) -> anyhow::Result<(f64, f64)> {
-    use didit_webhook::{NullJson, SerdeJson, SimdJson, SonicJson};
-    let hmac = time_verify::<M, NullJson>(secret, d, ts)?;
-    let full = match json {
-        "serde" => time_verify::<M, SerdeJson>(secret, d, ts)?,
-        "simd" => time_verify::<M, SimdJson>(secret, d, ts)?,
-        "sonic" => time_verify::<M, SonicJson>(secret, d, ts)?,
-        other => bail!("no micro-benchmark for the JSON backend `{other}`"),
-    };
-    Ok((hmac, (full - hmac).max(0.0)))
+}
+
+impl didit_webhook::WithBackends for Micro<'_> {
+    type Output = anyhow::Result<(f64, f64)>;
+
+    fn run<M: didit_webhook::Mac, J: didit_webhook::JsonBackend + Default>(
+        self,
+    ) -> anyhow::Result<(f64, f64)> {
+        let hmac = time_verify::<M, didit_webhook::NullJson>(self.secret, self.d, self.ts)?;
+        let full = time_verify::<M, J>(self.secret, self.d, self.ts)?;
+        Ok((hmac, (full - hmac).max(0.0)))
+    }
 }
 
 /// Median over 7 rounds of 5,000 `Verifier::verify` calls on the same delivery, µs per call.

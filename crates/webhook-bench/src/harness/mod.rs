@@ -5,15 +5,20 @@
 //! process group when it has one); [`receiver`] builds on it for receivers of every kind: a
 //! built-in variant with the throwaway broker or SQLite file its store needs, a command written
 //! elsewhere, or a receiver that is already running; [`broker`] runs the throwaway brokers the
-//! durable variants and the tests need.
+//! durable variants and the tests need; [`generator`] runs the load generator against them, and
+//! [`machine`] records where a run was made.
 
 pub mod broker;
 pub mod cpus;
+pub mod generator;
+pub mod machine;
 pub mod process;
 pub mod provenance;
 pub mod receiver;
 
 pub use cpus::CpuSet;
+pub use generator::{Generator, first_mismatch};
+pub use machine::{cpu_model, hostname, machine_cores};
 pub use process::{Launch, Log, Process, Ready, command, last_lines};
 pub use provenance::{BuildInfo, Provenance, build_of, now_utc, today_utc};
 pub use receiver::{Harness, Receiver, SECRET};

@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::free_port;
+use super::broker::Broker;
 use super::process::{Launch, Process, Ready};
-use crate::matrix::{StoreKind, Variant};
+use super::{CpuSet, free_port};
+use crate::matrix::{Backends, StoreKind, Variant};
 
 /// The secret every receiver the harness starts is given (in `DIDIT_WEBHOOK_SECRET`).
 pub const SECRET: &str = "webhook-bench-secret-not-a-real-key";
@@ -32,15 +33,6 @@ pub struct Harness {
     pub wrap: Vec<String>,
 }
 
-/// The broker a receiver publishes to, started for it; held only to be dropped (which kills it)
-/// with the receiver.
-#[derive(Debug)]
-enum Broker {
-    Nats(super::broker::Nats),
-    Rabbit(super::broker::RabbitMq),
-    Kafka(super::broker::Kafka),
-}
-
 /// A started (or already running) receiver, with the broker it publishes to when its store is
 /// one. Stopping it stops the broker and removes the store's files.
 #[derive(Debug)]
@@ -49,12 +41,37 @@ pub struct Receiver {
     pub addr: String,
     /// Written elsewhere: its answers are judged by status code only, its bodies being its own.
     pub foreign: bool,
-    broker: Option<Broker>,
+    /// The broker it publishes to, started for it; dropped (killed) with it.
+    broker: Option<Box<dyn Broker>>,
     /// Store files and folders to remove after the run.
     scratch: Option<PathBuf>,
 }
 
+/// What the `didit-receiver` in `bin_dir` can run, as it says itself (`--list-backends`).
+pub fn backends(bin_dir: &std::path::Path) -> Result<Backends, String> {
+    let bin = bin_dir.join("didit-receiver");
+    let out = super::command(&bin)
+        .arg("--list-backends")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} --list-backends failed ({}): {}; is it this version's receiver?",
+            bin.display(),
+            out.status,
+            super::last_lines(&String::from_utf8_lossy(&out.stderr), 3)
+        ));
+    }
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("{} --list-backends: {e}", bin.display()))
+}
+
 impl Harness {
+    /// What this harness's receiver binary can run.
+    pub fn backends(&self) -> Result<Backends, String> {
+        backends(&self.bin_dir)
+    }
+
     /// Unpinned, one worker, no extra flags.
     pub fn new(bin_dir: PathBuf) -> Harness {
         Harness {
@@ -62,6 +79,20 @@ impl Harness {
             cpus: None,
             broker_cpus: None,
             workers: 1,
+            receiver_args: Vec::new(),
+            wrap: Vec::new(),
+        }
+    }
+
+    /// Pinned for a measurement: the receiver to `receiver` (one worker per core), its broker
+    /// to the cores neither it nor the `generator` uses, or to the receiver's when none are left.
+    pub fn pinned(bin_dir: PathBuf, receiver: &CpuSet, generator: &CpuSet) -> Harness {
+        Harness {
+            bin_dir,
+            cpus: Some(receiver.to_string()),
+            broker_cpus: CpuSet::spare(super::machine_cores(), &[receiver, generator])
+                .map(|c| c.to_string()),
+            workers: receiver.len(),
             receiver_args: Vec::new(),
             wrap: Vec::new(),
         }
@@ -149,7 +180,7 @@ impl Harness {
     fn prepare_store(
         &self,
         v: &Variant,
-    ) -> Result<(String, Option<Broker>, Option<PathBuf>), String> {
+    ) -> Result<(String, Option<Box<dyn Broker>>, Option<PathBuf>), String> {
         static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("webhook-bench-{}-{n}", std::process::id()));
@@ -166,18 +197,12 @@ impl Harness {
                 let url = format!("sqlite:{}", dir.join("store.db").display());
                 Ok((url, None, Some(dir)))
             }
-            StoreKind::Nats => {
-                let nats = super::broker::Nats::start(&dir, None, cpus).map_err(clean)?;
-                Ok((nats.url(), Some(Broker::Nats(nats)), Some(dir)))
-            }
-            StoreKind::Rabbitmq => {
-                let mq = super::broker::RabbitMq::start(&dir, cpus).map_err(clean)?;
-                Ok((mq.url(), Some(Broker::Rabbit(mq)), Some(dir)))
-            }
-            StoreKind::Kafka => {
-                let k = super::broker::Kafka::start(&dir, cpus).map_err(clean)?;
-                Ok((k.url("didit.webhooks"), Some(Broker::Kafka(k)), Some(dir)))
-            }
+            // Every other store publishes to a broker, started for this receiver alone.
+            _ => match super::broker::start(v.store, &dir, cpus) {
+                Some(Ok(b)) => Ok((b.url(), Some(b), Some(dir))),
+                Some(Err(e)) => Err(clean(e)),
+                None => Err(clean(format!("{}: no broker to start", v.name))),
+            },
         }
     }
 }
@@ -186,12 +211,7 @@ impl Receiver {
     /// The pids of the broker it publishes to (its whole process group for RabbitMQ), for
     /// accounting the broker's CPU beside the receiver's; empty without one.
     pub fn broker_pids(&self) -> Vec<u32> {
-        match &self.broker {
-            Some(Broker::Nats(b)) => b.process().pids(),
-            Some(Broker::Rabbit(b)) => b.process().map(|p| p.pids()).unwrap_or_default(),
-            Some(Broker::Kafka(b)) => b.process().map(|p| p.pids()).unwrap_or_default(),
-            None => Vec::new(),
-        }
+        self.broker.as_ref().map(|b| b.pids()).unwrap_or_default()
     }
 
     /// One that already runs (`verify --target`): nothing to start, pin or stop.
