@@ -61,6 +61,13 @@ impl Kafka {
     pub fn url_of(&self, topic: &str) -> String {
         format!("kafka://127.0.0.1:{}/{topic}", self.port)
     }
+}
+
+impl Broker for Kafka {
+    /// The topic the receivers publish to by default, `didit.webhooks`.
+    fn url(&self) -> String {
+        self.url_of("didit.webhooks")
+    }
 
     fn boot(&mut self) -> Result<(), String> {
         let bin = tansu_bin()?;
@@ -94,25 +101,13 @@ impl Kafka {
         self.process = Some(process);
         Ok(())
     }
-}
 
-impl Broker for Kafka {
-    /// The topic the receivers publish to by default, `didit.webhooks`.
-    fn url(&self) -> String {
-        self.url_of("didit.webhooks")
+    fn running(&self) -> Option<&Process> {
+        self.process.as_ref()
     }
 
-    fn pids(&self) -> Vec<u32> {
-        self.process.as_ref().map(Process::pids).unwrap_or_default()
-    }
-
-    fn kill9(&mut self) {
-        super::kill(&mut self.process);
-    }
-
-    fn restart(&mut self) -> Result<(), String> {
-        self.kill9();
-        self.boot()
+    fn take_running(&mut self) -> Option<Process> {
+        self.process.take()
     }
 
     fn deduplicates(&self) -> bool {

@@ -20,6 +20,7 @@ pub use rabbitmq::RabbitMq;
 use std::path::Path;
 use std::time::Duration;
 
+use super::Process;
 use crate::matrix::StoreKind;
 
 /// A running broker that a durable store publishes to, killed (as a crash) when dropped.
@@ -27,25 +28,43 @@ pub trait Broker: std::fmt::Debug + Send {
     /// The receiver's `--store` URL, which `didit-receiver consume --from` also takes.
     fn url(&self) -> String;
 
-    /// Its processes while it runs (RabbitMQ's whole group), for CPU accounting; empty while down.
-    fn pids(&self) -> Vec<u32>;
-
-    /// SIGKILL, as a crash; nothing when it is down.
-    fn kill9(&mut self);
-
-    /// Starts it again on the same ports and data, after [`Broker::kill9`].
-    fn restart(&mut self) -> Result<(), String>;
-
     /// Whether it drops a message whose id it has already stored (JetStream's `Nats-Msg-Id`), so
     /// that a retry reaching a restarted receiver is answered `duplicate`. RabbitMQ and Kafka keep
     /// both copies; the consumer stores the event once.
     fn deduplicates(&self) -> bool;
 
+    /// Starts it on its ports and data: the first time, and again after a crash.
+    fn boot(&mut self) -> Result<(), String>;
+
+    /// Its process while it runs (RabbitMQ's is a process group).
+    fn running(&self) -> Option<&Process>;
+
+    /// Takes its process out, leaving it down.
+    fn take_running(&mut self) -> Option<Process>;
+
+    /// Its processes, for CPU accounting; empty while it is down.
+    fn pids(&self) -> Vec<u32> {
+        self.running().map(Process::pids).unwrap_or_default()
+    }
+
+    /// SIGKILL, as a crash; nothing when it is down.
+    fn kill9(&mut self) {
+        if let Some(mut p) = self.take_running() {
+            p.kill();
+        }
+    }
+
+    /// Starts it again on the same ports and data, after a crash (or kills it first).
+    fn restart(&mut self) -> Result<(), String> {
+        self.kill9();
+        self.boot()
+    }
+
     /// A crash, `down_for` without a broker, then the same broker on the same ports and data.
     fn crash_and_restart(&mut self, down_for: Duration) -> Result<(), String> {
         self.kill9();
         std::thread::sleep(down_for);
-        self.restart()
+        self.boot()
     }
 }
 
@@ -77,13 +96,6 @@ pub fn stores_with_a_broker() -> Vec<StoreKind> {
         StoreKind::Memory | StoreKind::Sqlite | StoreKind::SqliteEnqueue | StoreKind::Null => false,
     };
     StoreKind::ALL.iter().map(|(k, _)| *k).filter(has).collect()
-}
-
-/// Shared by the brokers' lifecycles: SIGKILL of the running process, if there is one.
-fn kill(process: &mut Option<super::Process>) {
-    if let Some(mut p) = process.take() {
-        p.kill();
-    }
 }
 
 /// A loopback connection for a readiness probe, whose answer may take at most 2 s.

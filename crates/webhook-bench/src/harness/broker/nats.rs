@@ -32,6 +32,12 @@ impl Nats {
         n.boot()?;
         Ok(n)
     }
+}
+
+impl Broker for Nats {
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
 
     fn boot(&mut self) -> Result<(), String> {
         let process = Launch::new("nats-server", "nats-server")
@@ -51,24 +57,13 @@ impl Nats {
         self.process = Some(process);
         Ok(())
     }
-}
 
-impl Broker for Nats {
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+    fn running(&self) -> Option<&Process> {
+        self.process.as_ref()
     }
 
-    fn pids(&self) -> Vec<u32> {
-        self.process.as_ref().map(Process::pids).unwrap_or_default()
-    }
-
-    fn kill9(&mut self) {
-        super::kill(&mut self.process);
-    }
-
-    fn restart(&mut self) -> Result<(), String> {
-        self.kill9();
-        self.boot()
+    fn take_running(&mut self) -> Option<Process> {
+        self.process.take()
     }
 
     fn deduplicates(&self) -> bool {

@@ -115,6 +115,13 @@ impl RabbitMq {
             ))
         }
     }
+}
+
+impl Broker for RabbitMq {
+    /// `amqp://127.0.0.1:<port>/%2f` (the default vhost; guest/guest works from loopback).
+    fn url(&self) -> String {
+        format!("amqp://127.0.0.1:{}/%2f", self.port)
+    }
 
     fn boot(&mut self) -> Result<(), String> {
         let script = script()?;
@@ -144,26 +151,13 @@ impl RabbitMq {
         self.process = Some(process);
         Ok(())
     }
-}
 
-impl Broker for RabbitMq {
-    /// `amqp://127.0.0.1:<port>/%2f` (the default vhost; guest/guest works from loopback).
-    fn url(&self) -> String {
-        format!("amqp://127.0.0.1:{}/%2f", self.port)
+    fn running(&self) -> Option<&Process> {
+        self.process.as_ref()
     }
 
-    /// The node's script and Erlang VM: one process group.
-    fn pids(&self) -> Vec<u32> {
-        self.process.as_ref().map(Process::pids).unwrap_or_default()
-    }
-
-    fn kill9(&mut self) {
-        super::kill(&mut self.process);
-    }
-
-    fn restart(&mut self) -> Result<(), String> {
-        self.kill9();
-        self.boot()
+    fn take_running(&mut self) -> Option<Process> {
+        self.process.take()
     }
 
     fn deduplicates(&self) -> bool {
