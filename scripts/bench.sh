@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: build the release binaries, then run the default benchmark matrix
-# (`webhook-bench run`: 11 receiver variants, five of them with durable stores, and the Node.js,
+# (`webhook-bench run`: 12 receiver variants, five of them with durable stores and one with Kafka
+# on tansu's in-memory engine, and the Node.js,
 # Python, Go and Bun peers of peers/ (one process per receiver core, as our receivers get one
 # worker per core, GOMAXPROCS for Go; Node.js and Python also with two processes on a single
 # core's set), x 3 scenarios x
@@ -11,8 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v taskset >/dev/null || { echo "taskset (util-linux) is needed to pin receiver and generator to cores" >&2; exit 2; }
 # The NATS, RabbitMQ and Kafka variants run against real brokers the runner starts (Debian
-# packages; tansu built with cargo, about 11 minutes the first time): each is installed only
-# when the chosen matrix (`--receivers`, default `default`) has a variant on it.
+# packages; tansu built with cargo, about 11 minutes the first time, and once more with its
+# in-memory engine for kafka-memory): each is installed only when the chosen matrix
+# (`--receivers`, default `default`) has a variant on it.
 receivers=default
 prev=
 for a in "$@"; do
@@ -26,6 +28,8 @@ needs nats && brokers+=(nats-server)
 needs rabbitmq && brokers+=(rabbitmq-server:/usr/lib/rabbitmq/bin/rabbitmq-server)
 [ ${#brokers[@]} -eq 0 ] || bash scripts/apt-install.sh "${brokers[@]}"
 needs kafka && bash scripts/kafka-install.sh
+# tansu's in-memory engine is a second build of its own, made only when a kafka-memory variant runs.
+needs kafka-memory && bash scripts/kafka-install.sh --memory
 peers=()
 if [ "${PEERS:-1}" != 0 ]; then
   # Node.js (Debian's nodejs when missing), the Python peer's pinned virtualenv, Go (Debian's

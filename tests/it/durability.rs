@@ -247,7 +247,7 @@ const CRASHES: [Crash; 3] = [
 ];
 
 /// Repeats the broker crash suite once per store, one test each, as ripgrep's `rgtest!` repeats
-/// a test per engine; the last test fails when a store with a broker has no row.
+/// a test per engine; the last test fails when a store with a durable broker has no row.
 macro_rules! broker_crash_suite {
     ($($name:ident: $store:expr),* $(,)?) => {
         $(
@@ -260,7 +260,7 @@ macro_rules! broker_crash_suite {
         #[test]
         fn every_store_with_a_broker_is_crashed() {
             let tested = [$($store),*];
-            for store in webhook_bench::harness::broker::stores_with_a_broker() {
+            for store in webhook_bench::harness::broker::durable_stores_with_a_broker() {
                 assert!(tested.contains(&store), "{store:?} has no crash test");
                 assert!(
                     CRASHES.iter().any(|c| c.store == store),

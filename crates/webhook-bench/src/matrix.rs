@@ -28,6 +28,9 @@ pub enum StoreKind {
     /// Kafka (a `tansu` broker the runner starts), 200 after the idempotent producer's delivery
     /// report (`acks=all`).
     Kafka,
+    /// The same receiver and client on tansu's in-memory engine (not durable): measured beside
+    /// `kafka` to split its cost into the client and protocol and tansu's SQLite storage.
+    KafkaMemory,
     /// Keeps nothing, not even for de-duplication: `webhook-bench cost`'s layer below
     /// processing, never a receiver to choose.
     Null,
@@ -39,6 +42,10 @@ pub enum StoreKind {
 pub fn broker_label(variant: &str) -> Option<(&'static str, &'static str)> {
     let store = variant.rsplit(':').next()?;
     Some(match store {
+        "kafka-memory" => (
+            "Kafka protocol via tansu 0.6.0 (in-memory engine, not durable), on the receiver's core: the Kafka row's client and protocol without tansu's SQLite storage",
+            "tansu 0.6.0, memory",
+        ),
         "kafka" => (
             "Kafka protocol via tansu 0.6.0 (SQLite engine), a young Kafka-protocol broker, on the receiver's core: not Apache Kafka's or Redpanda's cost, whose storage, batching and replication differ",
             "tansu 0.6.0",
@@ -56,13 +63,14 @@ pub fn broker_label(variant: &str) -> Option<(&'static str, &'static str)> {
 }
 
 impl StoreKind {
-    pub const ALL: [(StoreKind, &'static str); 7] = [
+    pub const ALL: [(StoreKind, &'static str); 8] = [
         (StoreKind::Memory, "memory"),
         (StoreKind::Sqlite, "sqlite"),
         (StoreKind::SqliteEnqueue, "sqlite-enqueue"),
         (StoreKind::Nats, "nats"),
         (StoreKind::Rabbitmq, "rabbitmq"),
         (StoreKind::Kafka, "kafka"),
+        (StoreKind::KafkaMemory, "kafka-memory"),
         (StoreKind::Null, "null"),
     ];
 
@@ -75,8 +83,9 @@ impl StoreKind {
 }
 
 /// The default matrix: each server once on the common backends, the fastest HMAC on hyper, the
-/// naive peer as the reference, and hyper with each durable store.
-pub const DEFAULT: [&str; 11] = [
+/// naive peer as the reference, hyper with each durable store, and the Kafka store once more on
+/// tansu's in-memory engine, which splits the Kafka row's cost into client and storage.
+pub const DEFAULT: [&str; 12] = [
     "may:ring:serde",
     "hyper:ring:serde",
     "hyper:aws-lc:serde",
@@ -88,6 +97,7 @@ pub const DEFAULT: [&str; 11] = [
     "hyper:ring:serde:nats",
     "hyper:ring:serde:rabbitmq",
     "hyper:ring:serde:kafka",
+    "hyper:ring:serde:kafka-memory",
 ];
 
 /// The naive peer, the in-run reference for "ratio to naive".
@@ -302,6 +312,16 @@ mod tests {
             a.ends_with("--store kafka://127.0.0.1:1/didit.webhooks"),
             "{a}"
         );
+        // The in-memory engine's row: the same receiver flags, its own name and label.
+        let m = Variant::parse("hyper:ring:serde:kafka-memory", &have()).expect("valid");
+        assert_eq!(
+            (m.store, m.name.as_str()),
+            (StoreKind::KafkaMemory, "hyper:ring:serde:kafka-memory")
+        );
+        assert_eq!(m.args("kafka://h/t"), k.args("kafka://h/t"));
+        let label = |v: &str| broker_label(v).map(|(long, _)| long);
+        assert!(label(&m.name).is_some_and(|l| l.contains("in-memory engine, not durable")));
+        assert!(label(&k.name).is_some_and(|l| l.contains("SQLite engine")));
         assert!(Variant::parse("hyper:ring:serde:sqlite:nats", &have()).is_err());
         assert!(Variant::parse("axum-naive:ring:serde:sqlite", &have()).is_err());
         assert!(Variant::parse("hyper:ring:serde:redis", &have()).is_err());
@@ -316,7 +336,7 @@ mod tests {
 
     #[test]
     fn expands_lists_keeping_bad_names_as_errors() {
-        assert_eq!(expand("default", &have()).len(), 11);
+        assert_eq!(expand("default", &have()).len(), 12);
         assert_eq!(expand("all", &have()).len(), 37);
         // A receiver built with fewer backends runs fewer variants, and names what it has.
         let slim = Backends {

@@ -14,7 +14,7 @@ pub struct CostArgs {
     #[arg(long, default_value = crate::cost::DEFAULT_VARIANTS)]
     pub variants: String,
     /// Stores measured on top of the first variant's layers (sqlite, sqlite-enqueue, nats,
-    /// rabbitmq, kafka), or `none`.
+    /// rabbitmq, kafka, kafka-memory), or `none`.
     #[arg(long, default_value = "sqlite,nats,rabbitmq,kafka")]
     pub stores: String,
     /// Only these layers (null, hmac, parse, process, store:sqlite, …), e.g. to compare two
@@ -93,7 +93,7 @@ pub(super) fn cost_cmd(a: CostArgs) -> anyhow::Result<ExitCode> {
                     stores.push(*k)
                 }
                 _ => bail!(
-                    "--stores {s}: use sqlite, sqlite-enqueue, nats, rabbitmq or kafka (or none)"
+                    "--stores {s}: use sqlite, sqlite-enqueue, nats, rabbitmq, kafka or kafka-memory (or none)"
                 ),
             }
         }

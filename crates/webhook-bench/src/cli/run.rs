@@ -19,7 +19,8 @@ pub struct RunArgs {
     #[arg(long = "scenario")]
     pub scenarios: Vec<PathBuf>,
     /// `default`, `all`, or a comma-separated list of server:hmac:json[:store][:slowN]
-    /// (store: sqlite, sqlite-enqueue, nats, rabbitmq or kafka; in memory when left out).
+    /// (store: sqlite, sqlite-enqueue, nats, rabbitmq, kafka or kafka-memory, the last on
+    /// tansu's in-memory engine; in memory when left out).
     #[arg(long, default_value = "default")]
     pub receivers: String,
     /// Interleaved rounds per scenario and variant.

@@ -1,4 +1,6 @@
-//! A Kafka-protocol broker: `tansu`, with its SQLite storage engine.
+//! A Kafka-protocol broker: `tansu`, with its SQLite storage engine (durable on local disk), or
+//! its in-memory engine (not durable), which splits the Kafka store's cost into the client and
+//! protocol and tansu's storage.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,14 +32,45 @@ pub fn tansu_bin() -> Result<PathBuf, String> {
         })
 }
 
-/// A running `tansu` broker (Apache Kafka protocol, SQLite storage engine), killed (as a crash)
-/// when dropped.
+/// Where a build of `tansu` with its in-memory engine is kept (the `dynostore` feature, a second
+/// build, so apart from the SQLite-only one): `$DIDIT_TANSU_MEMORY_ROOT/bin/tansu`, default
+/// `~/.cache/didit-webhook-bench/tansu-memory/bin/tansu` (`scripts/kafka-install.sh --memory`).
+pub fn tansu_memory_bin() -> Result<PathBuf, String> {
+    let root = std::env::var_os("DIDIT_TANSU_MEMORY_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".cache/didit-webhook-bench/tansu-memory"))
+        })
+        .ok_or("neither DIDIT_TANSU_MEMORY_ROOT nor HOME is set")?;
+    let bin = root.join("bin").join("tansu");
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "tansu with its in-memory engine is not installed at {}; `bash scripts/kafka-install.sh --memory` builds it (scripts/bench.sh does for a kafka-memory variant)",
+            bin.display()
+        ))
+    }
+}
+
+/// tansu's storage engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// `sqlite://tansu.db` in the broker's folder: durable on local disk.
+    Sqlite,
+    /// `memory://tansu/`: nothing survives the broker; for measuring only.
+    Memory,
+}
+
+/// A running `tansu` broker (Apache Kafka protocol), killed (as a crash) when dropped.
 #[derive(Debug)]
 pub struct Kafka {
     process: Option<Process>,
     port: u16,
     dir: PathBuf,
     cpus: Option<String>,
+    engine: Engine,
 }
 
 impl Kafka {
@@ -46,12 +79,18 @@ impl Kafka {
     /// to it) on a free loopback port, pinned to the core list `cpus` when given; returns once it answers a
     /// Kafka `ApiVersions` request (at most 10 s).
     pub fn start(dir: &Path, cpus: Option<String>) -> Result<Kafka, String> {
+        Kafka::start_with(Engine::Sqlite, dir, cpus)
+    }
+
+    /// The same with the given storage engine.
+    pub fn start_with(engine: Engine, dir: &Path, cpus: Option<String>) -> Result<Kafka, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut k = Kafka {
             process: None,
             port: free_port()?,
             dir: dir.to_owned(),
             cpus,
+            engine,
         };
         k.boot()?;
         Ok(k)
@@ -70,7 +109,10 @@ impl Broker for Kafka {
     }
 
     fn boot(&mut self) -> Result<(), String> {
-        let bin = tansu_bin()?;
+        let (bin, storage) = match self.engine {
+            Engine::Sqlite => (tansu_bin()?, "sqlite://tansu.db"),
+            Engine::Memory => (tansu_memory_bin()?, "memory://tansu/"),
+        };
         // Advertise 127.0.0.1, not localhost: librdkafka may resolve localhost to ::1, where
         // nothing listens.
         let listener = format!("tcp://127.0.0.1:{}", self.port);
@@ -80,7 +122,7 @@ impl Broker for Kafka {
             .dir(&self.dir)
             .args(["broker", "--listener-url", &listener])
             .args(["--advertised-listener-url", &listener])
-            .args(["--storage-engine", "sqlite://tansu.db"])
+            .args(["--storage-engine", storage])
             // Its settings come from these flags only, not from the caller's environment.
             .env_remove("CLUSTER_ID")
             .env_remove("LISTENER_URL")

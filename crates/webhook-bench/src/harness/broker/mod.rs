@@ -13,7 +13,7 @@ mod kafka;
 mod nats;
 mod rabbitmq;
 
-pub use kafka::{Kafka, TANSU_VERSION, tansu_bin};
+pub use kafka::{Engine, Kafka, TANSU_VERSION, tansu_bin, tansu_memory_bin};
 pub use nats::{Nats, NatsCluster};
 pub use rabbitmq::RabbitMq;
 
@@ -82,17 +82,20 @@ pub fn start(
         StoreKind::Nats => boxed(Nats::start(dir, cpus)),
         StoreKind::Rabbitmq => boxed(RabbitMq::start(dir, cpus)),
         StoreKind::Kafka => boxed(Kafka::start(dir, cpus)),
+        StoreKind::KafkaMemory => boxed(Kafka::start_with(kafka::Engine::Memory, dir, cpus)),
         StoreKind::Memory | StoreKind::Sqlite | StoreKind::SqliteEnqueue | StoreKind::Null => {
             return None;
         }
     })
 }
 
-/// The stores that publish to a broker: those [`start`] starts one for (both matches are
-/// exhaustive, so a new store is placed in each).
-pub fn stores_with_a_broker() -> Vec<StoreKind> {
+/// The stores that publish to a durable broker, which the crash tests cover: those [`start`]
+/// starts one for, but tansu's in-memory engine, which loses everything at a crash by design
+/// (both matches are exhaustive, so a new store is placed in each).
+pub fn durable_stores_with_a_broker() -> Vec<StoreKind> {
     let has = |k: &StoreKind| match k {
         StoreKind::Nats | StoreKind::Rabbitmq | StoreKind::Kafka => true,
+        StoreKind::KafkaMemory => false,
         StoreKind::Memory | StoreKind::Sqlite | StoreKind::SqliteEnqueue | StoreKind::Null => false,
     };
     StoreKind::ALL.iter().map(|(k, _)| *k).filter(has).collect()
