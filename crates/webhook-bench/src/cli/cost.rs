@@ -80,20 +80,24 @@ pub(super) fn cost_cmd(a: CostArgs) -> anyhow::Result<ExitCode> {
             Err((name, e)) => bail!("--variants {name}: {e}"),
         }
     }
+    use crate::matrix::StoreKind;
+    // The stores a layer can add: every store but the in-memory reference and the null layer.
+    let layered: Vec<(StoreKind, &str)> = StoreKind::ALL
+        .into_iter()
+        .filter(|(k, _)| !matches!(k, StoreKind::Memory | StoreKind::Null))
+        .collect();
     let mut stores = Vec::new();
     if a.stores != "none" {
         for s in a.stores.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match crate::matrix::StoreKind::ALL.iter().find(|(_, t)| *t == s) {
-                Some((k, _))
-                    if !matches!(
-                        k,
-                        crate::matrix::StoreKind::Memory | crate::matrix::StoreKind::Null
-                    ) =>
-                {
-                    stores.push(*k)
-                }
-                _ => bail!(
-                    "--stores {s}: use sqlite, sqlite-enqueue, nats, rabbitmq, kafka or kafka-memory (or none)"
+            match layered.iter().find(|(_, t)| *t == s) {
+                Some((k, _)) => stores.push(*k),
+                None => bail!(
+                    "--stores {s}: use {} (or none)",
+                    layered
+                        .iter()
+                        .map(|(_, t)| *t)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             }
         }
