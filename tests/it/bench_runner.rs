@@ -23,6 +23,7 @@ fn setup(tag: &str) -> (PathBuf, PathBuf, &'static str) {
 fn quick_run_records_what_ran_and_what_failed() {
     let (bin_dir, out, root) = setup("run");
     let missing = format!("{root}/scenarios/no-such-scenario.toml");
+    let launched = std::time::SystemTime::now();
     let run = command(crate::support::bin("webhook-bench"))
         .current_dir(root)
         .args([
@@ -58,6 +59,24 @@ fn quick_run_records_what_ran_and_what_failed() {
         assert!(out.join(f).is_file(), "{f} missing");
     }
     let r = webhook_bench::results::load(&out.join("results.json")).expect("valid results");
+    // `started` is when the run began (to the second), not when it was written: the 2.5 s of
+    // measuring lie between the two.
+    let started = humantime::parse_rfc3339(&r.run.started).expect("started is RFC 3339");
+    let written = std::fs::metadata(out.join("results.json"))
+        .and_then(|m| m.modified())
+        .expect("results.json's time");
+    assert!(
+        started + std::time::Duration::from_secs(1) >= launched,
+        "started {} is before the run was launched",
+        r.run.started
+    );
+    assert!(
+        written
+            .duration_since(started)
+            .is_ok_and(|d| d >= std::time::Duration::from_secs(2)),
+        "started {} is not the run's start",
+        r.run.started
+    );
     let by = |name: &str| r.variants.iter().find(|v| v.variant == name).expect(name);
     assert_eq!(by("hyper:ring:serde").status, Status::Measured);
     assert!(by("hyper:ring:serde").null_rps.is_some_and(|n| n > 0.0));

@@ -134,6 +134,8 @@ impl Plan {
 /// Runs the plan and returns the results (written to a folder by the caller).
 pub fn run(plan: &Plan) -> anyhow::Result<Results> {
     check_ready(plan)?;
+    // Where, when and what: taken now, so `started` is the run's start.
+    let info = plan.run_info();
     let (scenarios, skipped) = scenarios(plan)?;
     let (variants, mut outcomes) = variants(plan)?;
     let steps = variants.len() * (2 + plan.repeat * scenarios.len());
@@ -178,7 +180,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<Results> {
         schema: RESULTS_SCHEMA.into(),
         run: RunInfo {
             reference_naive: naive_present.then(|| NAIVE.to_owned()),
-            ..plan.run_info()
+            ..info
         },
         variants: outcomes,
         scenarios: summary::summarise(&scenarios, &admitted, grid),
