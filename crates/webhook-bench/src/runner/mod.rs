@@ -101,15 +101,6 @@ impl Plan {
         }
     }
 
-    /// The brokers' own cores, when the machine has some that neither the receiver nor the
-    /// generator uses; `None`: they share the receiver's.
-    pub fn broker_cpus(&self) -> Option<CpuSet> {
-        CpuSet::spare(
-            machine_cores(),
-            &[&self.receiver_cpus, &self.generator_cpus],
-        )
-    }
-
     /// Open-loop engine threads for a scenario of `connections` connections: one per generator
     /// core, never more than the connections.
     pub(crate) fn threads(&self, connections: usize) -> usize {
@@ -124,7 +115,8 @@ impl Plan {
             quick: self.quick,
             receiver_cpus: self.receiver_cpus.to_string(),
             generator_cpus: self.generator_cpus.to_string(),
-            broker_cpus: self.broker_cpus().map(|c| c.to_string()),
+            // The cores the harness gives the brokers: their own, or (`None`) the receiver's.
+            broker_cpus: self.harness().broker_cpus,
             http_client: self.http.clone(),
             ..RunInfo::now(&self.bin_dir)
         }

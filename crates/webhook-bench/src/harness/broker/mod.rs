@@ -7,7 +7,7 @@
 //!
 //! Every broker has one shape, [`Broker`]: [`start`] picks the one a store publishes to, and the
 //! durability suite crashes each the same way. A new store with a broker is a file here, an arm
-//! in [`start`], and a row in the suite's data.
+//! in `which`, and a row in the suite's data.
 
 mod kafka;
 mod nats;
@@ -68,6 +68,25 @@ pub trait Broker: std::fmt::Debug + Send {
     }
 }
 
+/// The broker a store publishes to: the one match from stores to brokers, which [`start`] and
+/// [`durable_stores_with_a_broker`] both read.
+#[derive(Clone, Copy)]
+enum Which {
+    Nats,
+    Rabbitmq,
+    Kafka(kafka::Engine),
+}
+
+fn which(store: StoreKind) -> Option<Which> {
+    match store {
+        StoreKind::Nats => Some(Which::Nats),
+        StoreKind::Rabbitmq => Some(Which::Rabbitmq),
+        StoreKind::Kafka => Some(Which::Kafka(kafka::Engine::Sqlite)),
+        StoreKind::KafkaMemory => Some(Which::Kafka(kafka::Engine::Memory)),
+        StoreKind::Memory | StoreKind::Sqlite | StoreKind::SqliteEnqueue | StoreKind::Null => None,
+    }
+}
+
 /// Starts, with its data in `dir` and pinned to `cpus` when given, the broker a receiver with
 /// `store` publishes to; `None` for a store without one (memory, SQLite).
 pub fn start(
@@ -78,27 +97,24 @@ pub fn start(
     fn boxed<B: Broker + 'static>(b: Result<B, String>) -> Result<Box<dyn Broker>, String> {
         b.map(|b| Box::new(b) as Box<dyn Broker>)
     }
-    Some(match store {
-        StoreKind::Nats => boxed(Nats::start(dir, cpus)),
-        StoreKind::Rabbitmq => boxed(RabbitMq::start(dir, cpus)),
-        StoreKind::Kafka => boxed(Kafka::start(dir, cpus)),
-        StoreKind::KafkaMemory => boxed(Kafka::start_with(kafka::Engine::Memory, dir, cpus)),
-        StoreKind::Memory | StoreKind::Sqlite | StoreKind::SqliteEnqueue | StoreKind::Null => {
-            return None;
-        }
+    Some(match which(store)? {
+        Which::Nats => boxed(Nats::start(dir, cpus)),
+        Which::Rabbitmq => boxed(RabbitMq::start(dir, cpus)),
+        Which::Kafka(engine) => boxed(Kafka::start_with(engine, dir, cpus)),
     })
 }
 
-/// The stores that publish to a durable broker, which the crash tests cover: those [`start`]
-/// starts one for, but tansu's in-memory engine, which loses everything at a crash by design
-/// (both matches are exhaustive, so a new store is placed in each).
+/// The stores that publish to a durable broker, which the crash tests cover: every store with a
+/// broker but tansu's in-memory engine, which loses everything at a crash by design.
 pub fn durable_stores_with_a_broker() -> Vec<StoreKind> {
-    let has = |k: &StoreKind| match k {
-        StoreKind::Nats | StoreKind::Rabbitmq | StoreKind::Kafka => true,
-        StoreKind::KafkaMemory => false,
-        StoreKind::Memory | StoreKind::Sqlite | StoreKind::SqliteEnqueue | StoreKind::Null => false,
-    };
-    StoreKind::ALL.iter().map(|(k, _)| *k).filter(has).collect()
+    StoreKind::ALL
+        .iter()
+        .map(|(k, _)| *k)
+        .filter(|k| match which(*k) {
+            Some(Which::Kafka(kafka::Engine::Memory)) | None => false,
+            Some(Which::Nats | Which::Rabbitmq | Which::Kafka(kafka::Engine::Sqlite)) => true,
+        })
+        .collect()
 }
 
 /// A loopback connection for a readiness probe, whose answer may take at most 2 s.
